@@ -1,0 +1,262 @@
+// The app: configuration, the task registry, and the one path by which every
+// task message is sent (tasks, signatures and sendTask all come here).
+import { AsyncLocalStorage } from "node:async_hooks";
+import { randomUUID } from "node:crypto";
+import { hostname } from "node:os";
+import { pathToFileURL } from "node:url";
+import { resolve as resolvePath } from "node:path";
+import type { Broker, Route } from "./brokers/broker.js";
+import { createBroker } from "./brokers/index.js";
+import type { ResultBackend } from "./backends/backend.js";
+import { createBackend } from "./backends/index.js";
+import { Signature } from "./canvas/signature.js";
+import { applySettings, defaultSettings, settingsFromEnv, type RouteTarget, type Settings, type TaskRoutes } from "./config.js";
+import { ConfigurationError, DuplicateTaskName } from "./errors.js";
+import { createLogger, type Logger } from "./log.js";
+import { encodeTask, type Embed, type SignatureDict } from "./protocol/message.js";
+import { AsyncResult } from "./result.js";
+import { Task, type ApplyOptions, type TaskContext, type TaskFunction, type TaskOptions } from "./task.js";
+
+export type CeleriacOptions = Partial<Settings> & {
+  name?: string;
+  /** Broker URL (alias of brokerUrl). */
+  broker?: string;
+  /** Result backend URL (alias of resultBackend). */
+  backend?: string;
+  [key: string]: unknown;
+};
+
+/** Marks app objects, so a module loader can find the app even across package copies. */
+export const APP_MARK = Symbol.for("celeriac.app");
+
+/** The task running in this async context, so tasks sent from it get parent/root ids. */
+export const currentTask = new AsyncLocalStorage<TaskContext>();
+
+export class Celeriac {
+  readonly [APP_MARK] = true;
+  readonly name: string;
+  readonly settings: Settings;
+  readonly tasks = new Map<string, Task<any, any>>(); // eslint-disable-line @typescript-eslint/no-explicit-any
+  /** Settings that were given but are not known: reported, never silently used. */
+  readonly unknownSettings: string[] = [];
+  readonly log: Logger;
+  private brokerPromise: Promise<Broker> | null = null;
+  private backendPromise: Promise<ResultBackend> | null = null;
+
+  constructor(opts: CeleriacOptions = {}) {
+    const { name, ...rest } = opts;
+    this.name = name ?? "celeriac";
+    this.log = createLogger(this.name);
+    this.settings = defaultSettings();
+    this.configure(rest);
+  }
+
+  /** Applies settings; CELERIAC_* env vars are re-applied on top, so the environment wins. */
+  private configure(values: Record<string, unknown>): void {
+    const unknown = applySettings(this.settings, values);
+    const env = settingsFromEnv();
+    applySettings(this.settings, env.values);
+    for (const key of [...unknown, ...env.unknown]) {
+      if (this.unknownSettings.includes(key)) continue;
+      this.unknownSettings.push(key);
+      this.log.warn(`unknown setting ${JSON.stringify(key)} ignored`);
+    }
+  }
+
+  /** Celery's config_from_object: a plain object or a module namespace (e.g. `await import("./celeryconfig.js")`). */
+  configFromObject(obj: Record<string, unknown>): this {
+    const source = obj && typeof obj === "object" && "default" in obj && typeof obj.default === "object" ? (obj.default as Record<string, unknown>) : obj;
+    this.configure(source);
+    return this;
+  }
+
+  /** Imports task modules so their tasks register (Celery's autodiscover_tasks / include). */
+  async autodiscoverTasks(modules: readonly string[] = this.settings.include): Promise<void> {
+    for (const m of modules) {
+      const spec = m.startsWith(".") || m.startsWith("/") ? pathToFileURL(resolvePath(m)).href : m;
+      await import(spec);
+    }
+  }
+
+  // ---- tasks -------------------------------------------------------------
+
+  task<A extends unknown[], R>(fn: TaskFunction<A, R>): Task<A, Awaited<R>>;
+  task<A extends unknown[], R>(name: string, fn: TaskFunction<A, R>): Task<A, Awaited<R>>;
+  task<A extends unknown[], R>(options: TaskOptions, fn: TaskFunction<A, R>): Task<A, Awaited<R>>;
+  task<A extends unknown[], R>(a: string | TaskOptions | TaskFunction<A, R>, b?: TaskFunction<A, R>): Task<A, Awaited<R>> {
+    const fn = (typeof a === "function" ? a : b) as TaskFunction<A, Awaited<R>> | undefined;
+    if (typeof fn !== "function") throw new TypeError("app.task() needs a function");
+    const options: TaskOptions = typeof a === "string" ? { name: a } : typeof a === "object" ? a : {};
+    const name = options.name ?? options.base?.name ?? (fn.name ? `${this.name}.${fn.name}` : "");
+    if (!name) throw new ConfigurationError("a task needs a name: pass one, or use a named function");
+    if (this.tasks.has(name)) throw new DuplicateTaskName(`a task named ${JSON.stringify(name)} is already registered`);
+    const task = new Task<A, Awaited<R>>(this, name, fn, { ...options, name });
+    this.tasks.set(name, task);
+    return task;
+  }
+
+  /** A signature by task name, for tasks defined elsewhere (another service, Python). */
+  signature(name: string, args: unknown[] = [], kwargs: Record<string, unknown> = {}, options: ApplyOptions = {}): Signature {
+    return new Signature(this, name, args, kwargs).set(options);
+  }
+
+  /** A handle on a task result by id. */
+  AsyncResult<T = unknown>(id: string): AsyncResult<T> {
+    return new AsyncResult<T>(id, this);
+  }
+
+  // ---- connections ---------------------------------------------------------
+
+  broker(): Promise<Broker> {
+    if (!this.brokerPromise) {
+      this.brokerPromise = (async () => {
+        const b = await createBroker(this.settings.brokerUrl, {
+          visibilityTimeout: this.settings.brokerTransportOptions.visibilityTimeout,
+          ...this.settings.brokerTransportOptions,
+        });
+        await b.connect();
+        return b;
+      })();
+      this.brokerPromise.catch(() => (this.brokerPromise = null));
+    }
+    return this.brokerPromise;
+  }
+
+  backend(): Promise<ResultBackend> {
+    if (!this.backendPromise) {
+      this.backendPromise = (async () => {
+        const b = await createBackend(this.settings.resultBackend, {
+          resultExpires: this.settings.resultExpires,
+          ...this.settings.resultBackendTransportOptions,
+        });
+        await b.connect();
+        return b;
+      })();
+      this.backendPromise.catch(() => (this.backendPromise = null));
+    }
+    return this.backendPromise;
+  }
+
+  async close(): Promise<void> {
+    const [broker, backend] = [this.brokerPromise, this.backendPromise];
+    this.brokerPromise = null;
+    this.backendPromise = null;
+    await Promise.all([broker?.then((b) => b.close()).catch(() => {}), backend?.then((b) => b.close()).catch(() => {})]);
+  }
+
+  // ---- sending ---------------------------------------------------------------
+
+  /** Where a task goes: call options, then the task's own, then taskRoutes, then the defaults. */
+  route(name: string, args: unknown[], kwargs: Record<string, unknown>, options: ApplyOptions = {}): Route & { priority?: number } {
+    const task = this.tasks.get(name);
+    const fromRoutes = options.queue ? null : matchRoutes(this.settings.taskRoutes, name, args, kwargs);
+    const queue = options.queue ?? task?.options.queue ?? fromRoutes?.queue ?? this.settings.taskDefaultQueue;
+    const exchange = options.exchange ?? task?.options.exchange ?? fromRoutes?.exchange;
+    const routingKey = options.routingKey ?? task?.options.routingKey ?? fromRoutes?.routingKey ?? queue;
+    const priority = options.priority ?? task?.options.priority ?? fromRoutes?.priority ?? this.settings.taskDefaultPriority ?? undefined;
+    return { queue, exchange, routingKey, priority };
+  }
+
+  /** Sends a task by name. Returns at once; `result.sent` resolves when the broker has it. */
+  sendTask<T = unknown>(name: string, args: unknown[] = [], kwargs?: Record<string, unknown>, options: ApplyOptions = {}): AsyncResult<T> {
+    const id = options.taskId ?? randomUUID();
+    let sent: Promise<void>;
+    try {
+      const { message, route, eta } = this.buildMessage(id, name, args, kwargs ?? options.kwargs ?? {}, options);
+      sent = this.broker().then((b) => b.publish(route, message, { priority: route.priority, eta }));
+    } catch (err) {
+      sent = Promise.reject(err);
+    }
+    return new AsyncResult<T>(id, this, sent);
+  }
+
+  private buildMessage(id: string, name: string, args: unknown[], kwargs: Record<string, unknown>, options: ApplyOptions) {
+    if (!Array.isArray(args)) throw new TypeError(`args for ${name} must be an array`);
+    const task = this.tasks.get(name);
+    const topts = task?.options ?? {};
+    const route = this.route(name, args, kwargs, options);
+    const now = Date.now();
+    const eta = options.eta !== undefined ? new Date(options.eta) : options.countdown ? new Date(now + options.countdown * 1000) : null;
+    const expiresOpt = options.expires ?? topts.expires;
+    const expires =
+      expiresOpt === undefined || expiresOpt === null
+        ? null
+        : typeof expiresOpt === "number"
+          ? new Date(now + expiresOpt * 1000)
+          : new Date(expiresOpt);
+    if (eta && Number.isNaN(eta.getTime())) throw new TypeError(`bad eta for ${name}: ${String(options.eta)}`);
+    if (expires && Number.isNaN(expires.getTime())) throw new TypeError(`bad expires for ${name}: ${String(expiresOpt)}`);
+    const parent = currentTask.getStore();
+    const link = toDicts(options.link);
+    const linkError = toDicts(options.linkError);
+    const embed: Partial<Embed> = {
+      callbacks: link,
+      errbacks: linkError,
+      chain: (options.chain as SignatureDict[] | null | undefined) ?? null,
+      chord: (options.chord as SignatureDict | null | undefined) ?? null,
+    };
+    const message = encodeTask(
+      {
+        task: name,
+        id,
+        args,
+        kwargs,
+        embed,
+        eta,
+        expires,
+        retries: options.retries ?? 0,
+        timeLimit: options.timeLimit ?? topts.timeLimit ?? null,
+        softTimeLimit: options.softTimeLimit ?? topts.softTimeLimit ?? null,
+        rootId: options.rootId ?? parent?.request.rootId ?? id,
+        parentId: options.parentId ?? parent?.request.id ?? null,
+        group: options.groupId ?? null,
+        groupIndex: options.groupIndex ?? null,
+        shadow: options.shadow ?? null,
+        origin: `${process.pid}@${hostname()}`,
+        ignoreResult: options.ignoreResult ?? topts.ignoreResult ?? this.settings.taskIgnoreResult,
+        replyTo: options.replyTo,
+        priority: route.priority,
+        headers: options.headers,
+        deliveryInfo: { exchange: route.exchange ?? "", routing_key: route.routingKey ?? route.queue },
+      },
+      {
+        serializer: options.serializer ?? topts.serializer ?? this.settings.taskSerializer,
+        compression: options.compression ?? topts.compression ?? this.settings.taskCompression,
+      },
+    );
+    return { message, route, eta: eta ? eta.getTime() : null };
+  }
+}
+
+function toDicts(v: Signature | Signature[] | undefined): SignatureDict[] | null {
+  if (!v) return null;
+  const list = Array.isArray(v) ? v : [v];
+  return list.map((s) => (s instanceof Signature ? s.toDict() : (s as SignatureDict)));
+}
+
+function globToRegExp(glob: string): RegExp {
+  return new RegExp(`^${glob.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".")}$`);
+}
+
+/** Celery's task_routes: the first matching entry wins. */
+export function matchRoutes(routes: TaskRoutes | null, name: string, args: unknown[], kwargs: Record<string, unknown>): RouteTarget | null {
+  if (!routes) return null;
+  const list = Array.isArray(routes) ? routes : [routes];
+  for (const entry of list) {
+    if (typeof entry === "function") {
+      const r = entry(name, args, kwargs);
+      if (r) return typeof r === "string" ? { queue: r } : r;
+      continue;
+    }
+    for (const [pattern, target] of Object.entries(entry)) {
+      const re = pattern.length > 2 && pattern.startsWith("/") && pattern.endsWith("/") ? new RegExp(pattern.slice(1, -1)) : null;
+      const hit = re ? re.test(name) : pattern.includes("*") || pattern.includes("?") ? globToRegExp(pattern).test(name) : pattern === name;
+      if (hit) return typeof target === "string" ? { queue: target } : target;
+    }
+  }
+  return null;
+}
+
+export function isApp(v: unknown): v is Celeriac {
+  return typeof v === "object" && v !== null && (v as Record<symbol, unknown>)[APP_MARK] === true;
+}

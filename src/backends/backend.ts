@@ -1,0 +1,49 @@
+// The ResultBackend interface: where task states and results are kept.
+import type { State } from "../states.js";
+
+/** Celery's result meta, exactly as Celery stores it (snake_case on purpose: it is the wire format). */
+export interface ResultMeta {
+  task_id: string;
+  status: State | string;
+  result: unknown;
+  traceback: string | null;
+  children: unknown[];
+  date_done: string | null;
+  group_id?: string | null;
+  parent_id?: string | null;
+  // With resultExtended:
+  name?: string;
+  args?: unknown[];
+  kwargs?: Record<string, unknown>;
+  worker?: string;
+  retries?: number;
+  queue?: string;
+  [key: string]: unknown;
+}
+
+export interface ResultBackend {
+  /** The URL with any password masked: safe to log. */
+  readonly displayUrl: string;
+  connect(): Promise<void>;
+  /** Stores the latest state of a task; expires after `resultExpires` seconds. */
+  store(meta: ResultMeta): Promise<void>;
+  /** The stored meta, or null for an unknown (PENDING) task. */
+  get(taskId: string): Promise<ResultMeta | null>;
+  /** Resolves with the meta once the task is in a ready state; rejects with TimeoutError after `timeoutMs`. */
+  waitFor(taskId: string, timeoutMs?: number): Promise<ResultMeta>;
+  forget(taskId: string): Promise<void>;
+  saveGroup(groupId: string, taskIds: readonly string[]): Promise<void>;
+  restoreGroup(groupId: string): Promise<string[] | null>;
+  deleteGroup(groupId: string): Promise<void>;
+  /**
+   * Records one finished header task of a chord. Returns every header result in
+   * group order when this call completed the chord (for exactly one caller), else null.
+   */
+  chordJoin(groupId: string, index: number, size: number, meta: ResultMeta): Promise<ResultMeta[] | null>;
+  close(): Promise<void>;
+}
+
+export interface BackendOptions {
+  /** Seconds before a stored result expires; Celery's result_expires (default 1 day). 0 or null: never. */
+  resultExpires?: number | null;
+}

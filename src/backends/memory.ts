@@ -1,0 +1,102 @@
+// memory:// — results kept in this process (tests, single-process apps).
+// Backends with the same URL in one process share their results.
+import { TimeoutError } from "../errors.js";
+import { READY_STATES } from "../states.js";
+import type { BackendOptions, ResultBackend, ResultMeta } from "./backend.js";
+
+interface MemoryResults {
+  results: Map<string, { meta: ResultMeta; expiresAt: number }>;
+  groups: Map<string, string[]>;
+  chords: Map<string, Map<number, ResultMeta>>;
+  listeners: Map<string, Set<(m: ResultMeta) => void>>;
+}
+
+const stores = new Map<string, MemoryResults>();
+
+export class MemoryBackend implements ResultBackend {
+  readonly displayUrl: string;
+  private readonly s: MemoryResults;
+  private readonly expiresMs: number;
+
+  constructor(url = "memory://", opts: BackendOptions = {}) {
+    this.displayUrl = url;
+    this.expiresMs = opts.resultExpires ? opts.resultExpires * 1000 : Infinity;
+    let s = stores.get(url);
+    if (!s) {
+      s = { results: new Map(), groups: new Map(), chords: new Map(), listeners: new Map() };
+      stores.set(url, s);
+    }
+    this.s = s;
+  }
+
+  async connect(): Promise<void> {}
+
+  async store(meta: ResultMeta): Promise<void> {
+    this.s.results.set(meta.task_id, { meta, expiresAt: Date.now() + this.expiresMs });
+    if (READY_STATES.has(meta.status)) {
+      const listeners = this.s.listeners.get(meta.task_id);
+      if (listeners) for (const l of listeners) l(meta);
+    }
+  }
+
+  async get(taskId: string): Promise<ResultMeta | null> {
+    const entry = this.s.results.get(taskId);
+    if (!entry) return null;
+    if (entry.expiresAt <= Date.now()) {
+      this.s.results.delete(taskId);
+      return null;
+    }
+    return entry.meta;
+  }
+
+  async waitFor(taskId: string, timeoutMs?: number): Promise<ResultMeta> {
+    const now = await this.get(taskId);
+    if (now && READY_STATES.has(now.status)) return now;
+    return new Promise((resolve, reject) => {
+      let set = this.s.listeners.get(taskId);
+      if (!set) this.s.listeners.set(taskId, (set = new Set()));
+      const listeners = set;
+      const done = (m: ResultMeta) => {
+        listeners.delete(done);
+        if (!listeners.size) this.s.listeners.delete(taskId);
+        if (timer) clearTimeout(timer);
+        resolve(m);
+      };
+      const timer =
+        timeoutMs === undefined
+          ? null
+          : setTimeout(() => {
+              listeners.delete(done);
+              reject(new TimeoutError(`task ${taskId} did not finish in ${timeoutMs} ms`));
+            }, timeoutMs);
+      listeners.add(done);
+    });
+  }
+
+  async forget(taskId: string): Promise<void> {
+    this.s.results.delete(taskId);
+  }
+
+  async saveGroup(groupId: string, taskIds: readonly string[]): Promise<void> {
+    this.s.groups.set(groupId, [...taskIds]);
+  }
+
+  async restoreGroup(groupId: string): Promise<string[] | null> {
+    return this.s.groups.get(groupId) ?? null;
+  }
+
+  async deleteGroup(groupId: string): Promise<void> {
+    this.s.groups.delete(groupId);
+  }
+
+  async chordJoin(groupId: string, index: number, size: number, meta: ResultMeta): Promise<ResultMeta[] | null> {
+    let parts = this.s.chords.get(groupId);
+    if (!parts) this.s.chords.set(groupId, (parts = new Map()));
+    parts.set(index, meta);
+    if (parts.size < size) return null;
+    this.s.chords.delete(groupId);
+    return [...parts.entries()].sort((a, b) => a[0] - b[0]).map(([, m]) => m);
+  }
+
+  async close(): Promise<void> {}
+}

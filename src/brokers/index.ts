@@ -1,0 +1,29 @@
+// Picks a Broker implementation by URL scheme. Network brokers are loaded
+// lazily, so their client libraries cost nothing when unused.
+import { ConfigurationError } from "../errors.js";
+import { maskUrl, schemeOf } from "../url.js";
+import type { Broker, BrokerOptions } from "./broker.js";
+import { MemoryBroker } from "./memory.js";
+import { SqliteBroker } from "./sqlite.js";
+
+type BrokerFactory = (url: string, opts: BrokerOptions) => Promise<Broker>;
+
+const factories: Record<string, BrokerFactory> = {
+  memory: async (url, opts) => new MemoryBroker(url, opts),
+  sqlite: async (url, opts) => new SqliteBroker(url, opts),
+};
+
+/** Lets a transport module register its schemes (redis, amqp…). */
+export function registerBroker(schemes: string[], factory: BrokerFactory): void {
+  for (const s of schemes) factories[s] = factory;
+}
+
+export async function createBroker(url: string, opts: BrokerOptions = {}): Promise<Broker> {
+  const factory = factories[schemeOf(url)];
+  if (!factory) {
+    throw new ConfigurationError(
+      `unsupported broker URL ${maskUrl(url)} (known schemes: ${Object.keys(factories).map((s) => `${s}://`).join(", ")})`,
+    );
+  }
+  return factory(url, opts);
+}

@@ -1,0 +1,223 @@
+// sqlite:// — the embedded default. One file shared by any number of producer
+// and worker processes on one machine (WAL mode).
+//
+// One column, visible_at, carries both ETA and leases: 0 means ready; a time
+// means "not before then" — for a scheduled message its ETA, for a leased one
+// the end of its lease. A sweep sets due rows back to 0, which delivers
+// scheduled messages and redelivers those whose worker died, by one mechanism.
+// The worker never holds future tasks in memory.
+import type BetterSqlite3 from "better-sqlite3";
+import type { Message } from "../protocol/message.js";
+import { fromEnvelope, toEnvelope } from "../protocol/message.js";
+import { openDatabase } from "../util/sqlite.js";
+import { WriteBatcher } from "../util/batcher.js";
+import type { Broker, BrokerOptions, Delivery, FetchOptions, PublishOptions, Route } from "./broker.js";
+import { maskUrl, sqlitePath } from "../url.js";
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS celeriac_messages (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  queue TEXT NOT NULL,
+  priority INTEGER NOT NULL DEFAULT 0,
+  visible_at INTEGER NOT NULL DEFAULT 0,
+  deliveries INTEGER NOT NULL DEFAULT 0,
+  envelope TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS celeriac_messages_ready ON celeriac_messages (queue, visible_at, priority DESC, id);
+CREATE INDEX IF NOT EXISTS celeriac_messages_due ON celeriac_messages (visible_at) WHERE visible_at > 0;
+`;
+
+interface Row {
+  id: number;
+  queue: string;
+  priority: number;
+  deliveries: number;
+  envelope: string;
+}
+
+interface PendingPublish {
+  queue: string;
+  priority: number;
+  visibleAt: number;
+  envelope: string;
+}
+
+/** How often, at most, a fetch sweeps due rows back to ready (ms): the ETA precision. */
+const SWEEP_INTERVAL_MS = 10;
+/** Idle polling interval bounds while waiting for messages (ms). */
+const POLL_MIN_MS = 1;
+const POLL_MAX_MS = 4;
+
+export class SqliteBroker implements Broker {
+  readonly displayUrl: string;
+  readonly visibilityTimeout: number;
+  readonly higherPriorityFirst = true;
+  private db: BetterSqlite3.Database | null = null;
+  private readonly path: string;
+  private stmts!: ReturnType<SqliteBroker["prepare"]>;
+  private lastSweep = 0;
+  private closed = false;
+  private readonly publishes: WriteBatcher<PendingPublish>;
+
+  constructor(url: string, opts: BrokerOptions = {}) {
+    this.displayUrl = maskUrl(url);
+    this.path = sqlitePath(url);
+    this.visibilityTimeout = opts.visibilityTimeout ?? 3600;
+    // Publishes made in one tick are written in one transaction.
+    this.publishes = new WriteBatcher((batch) => this.writePublishes(batch));
+  }
+
+  async connect(): Promise<void> {
+    if (this.db) return;
+    this.db = openDatabase(this.path, SCHEMA);
+    this.stmts = this.prepare(this.db);
+  }
+
+  private prepare(db: BetterSqlite3.Database) {
+    return {
+      insert: db.prepare(
+        "INSERT INTO celeriac_messages (queue, priority, visible_at, envelope) VALUES (?, ?, ?, ?)",
+      ),
+      take: db.prepare(
+        `DELETE FROM celeriac_messages WHERE id IN (
+           SELECT id FROM celeriac_messages WHERE queue = ? AND visible_at = 0 ORDER BY priority DESC, id LIMIT ?)
+         RETURNING id, queue, priority, deliveries, envelope`,
+      ),
+      lease: db.prepare(
+        `UPDATE celeriac_messages SET visible_at = ?, deliveries = deliveries + 1 WHERE id IN (
+           SELECT id FROM celeriac_messages WHERE queue = ? AND visible_at = 0 ORDER BY priority DESC, id LIMIT ?)
+         RETURNING id, queue, priority, deliveries - 1 AS deliveries, envelope`,
+      ),
+      anyDue: db.prepare("SELECT 1 FROM celeriac_messages WHERE visible_at > 0 AND visible_at <= ? LIMIT 1").pluck(),
+      sweep: db.prepare("UPDATE celeriac_messages SET visible_at = 0 WHERE visible_at > 0 AND visible_at <= ?"),
+      ack: db.prepare("DELETE FROM celeriac_messages WHERE id = ? AND deliveries = ?"),
+      requeue: db.prepare("UPDATE celeriac_messages SET visible_at = 0 WHERE id = ? AND deliveries = ?"),
+      extend: db.prepare("UPDATE celeriac_messages SET visible_at = ? WHERE id = ? AND deliveries = ? AND visible_at > 0"),
+      size: db.prepare("SELECT count(*) FROM celeriac_messages WHERE queue = ? AND visible_at = 0").pluck(),
+      purge: db.prepare("DELETE FROM celeriac_messages WHERE queue = ?"),
+    };
+  }
+
+  private get conn(): BetterSqlite3.Database {
+    if (!this.db) throw new Error(`broker ${this.displayUrl} is not connected`);
+    return this.db;
+  }
+
+  private writePublishes(batch: PendingPublish[]): void {
+    const insert = this.stmts.insert;
+    this.conn.transaction(() => {
+      for (const p of batch) insert.run(p.queue, p.priority, p.visibleAt, p.envelope);
+    })();
+  }
+
+  async publish(route: Route, message: Message, opts: PublishOptions = {}): Promise<void> {
+    if (!this.db) await this.connect();
+    const eta = opts.eta ?? 0;
+    return this.publishes.add({
+      queue: route.queue,
+      priority: opts.priority ?? 0,
+      visibleAt: eta > Date.now() ? eta : 0,
+      envelope: toEnvelope(message),
+    });
+  }
+
+  /** Makes due scheduled messages and expired leases ready again. */
+  private sweep(now: number): void {
+    if (now - this.lastSweep < SWEEP_INTERVAL_MS) return;
+    this.lastSweep = now;
+    if (this.stmts.anyDue.get(now)) this.stmts.sweep.run(now);
+  }
+
+  private take(queues: readonly string[], opts: FetchOptions): Delivery[] {
+    const now = Date.now();
+    this.sweep(now);
+    const rows: Row[] = [];
+    for (const queue of queues) {
+      const want = opts.max - rows.length;
+      if (want <= 0) break;
+      const got = (
+        opts.lease
+          ? this.stmts.lease.all(now + this.visibilityTimeout * 1000, queue, want)
+          : this.stmts.take.all(queue, want)
+      ) as Row[];
+      // RETURNING gives no order; restore the queue's order.
+      got.sort((a, b) => b.priority - a.priority || a.id - b.id);
+      for (const r of got) rows.push(r);
+    }
+    const out: Delivery[] = [];
+    for (const r of rows) {
+      out.push({
+        // The delivery count fences the tag: a stale worker cannot ack a message re-leased to another.
+        tag: `${r.id}:${r.deliveries + 1}`,
+        queue: r.queue,
+        message: fromEnvelope(r.envelope),
+        redelivered: r.deliveries > 0,
+      });
+    }
+    return out;
+  }
+
+  async fetch(queues: readonly string[], opts: FetchOptions): Promise<Delivery[]> {
+    if (!this.db) await this.connect();
+    await this.publishes.flush();
+    const deadline = Date.now() + opts.waitMs;
+    let pause = POLL_MIN_MS;
+    for (;;) {
+      const got = this.take(queues, opts);
+      if (got.length || this.closed || Date.now() >= deadline) return got;
+      await new Promise((r) => setTimeout(r, pause));
+      pause = Math.min(POLL_MAX_MS, pause * 2);
+    }
+  }
+
+  private static parseTag(tag: string): [number, number] {
+    const [id, deliveries] = tag.split(":");
+    return [Number(id), Number(deliveries)];
+  }
+
+  async ack(deliveries: readonly Delivery[]): Promise<void> {
+    if (!deliveries.length) return;
+    const ack = this.stmts.ack;
+    this.conn.transaction(() => {
+      for (const d of deliveries) ack.run(...SqliteBroker.parseTag(d.tag));
+    })();
+  }
+
+  async reject(delivery: Delivery, requeue: boolean): Promise<void> {
+    const [id, n] = SqliteBroker.parseTag(delivery.tag);
+    const changed = (requeue ? this.stmts.requeue : this.stmts.ack).run(id, n).changes;
+    if (requeue && changed === 0) {
+      // Taken without a lease (early ack): the row is gone, so write it anew.
+      await this.publish({ queue: delivery.queue }, delivery.message);
+    }
+  }
+
+  async extendLease(deliveries: readonly Delivery[]): Promise<void> {
+    if (!deliveries.length) return;
+    const until = Date.now() + this.visibilityTimeout * 1000;
+    const extend = this.stmts.extend;
+    this.conn.transaction(() => {
+      for (const d of deliveries) extend.run(until, ...SqliteBroker.parseTag(d.tag));
+    })();
+  }
+
+  async size(queue: string): Promise<number> {
+    if (!this.db) await this.connect();
+    await this.publishes.flush();
+    return this.stmts.size.get(queue) as number;
+  }
+
+  async purge(queue: string): Promise<number> {
+    if (!this.db) await this.connect();
+    await this.publishes.flush();
+    return this.stmts.purge.run(queue).changes;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (!this.db) return;
+    await this.publishes.flush();
+    this.db.close();
+    this.db = null;
+  }
+}

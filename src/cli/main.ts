@@ -1,0 +1,154 @@
+// The `celeriac` command, in Celery's shape: `celeriac -A ./tasks.ts worker -l info`.
+import { Command, Option } from "commander";
+import { hostname } from "node:os";
+import { Celeriac } from "../app.js";
+import { loadApp } from "../worker/load-app.js";
+import { Worker } from "../worker/worker.js";
+import { maskUrl } from "../url.js";
+
+interface GlobalOptions {
+  app?: string;
+  broker?: string;
+  resultBackend?: string;
+}
+
+const program = new Command();
+program
+  .name("celeriac")
+  .description("A distributed task queue for TypeScript that speaks Celery's protocol")
+  .option("-A, --app <module>", "module that exports the app (.ts or .js)", process.env.CELERIAC_APP_MODULE)
+  .option("-b, --broker <url>", "broker URL (overrides the app's)")
+  .option("--result-backend <url>", "result backend URL (overrides the app's)")
+  .showHelpAfterError();
+
+async function getApp(): Promise<Celeriac> {
+  const g = program.opts<GlobalOptions>();
+  const app = g.app ? await loadApp(g.app) : new Celeriac({ name: "celeriac" });
+  if (g.broker) app.settings.brokerUrl = g.broker;
+  if (g.resultBackend) app.settings.resultBackend = g.resultBackend;
+  return app;
+}
+
+function parseJson<T>(text: string | undefined, what: string, fallback: T): T {
+  if (text === undefined) return fallback;
+  try {
+    return JSON.parse(text) as T;
+  } catch (err) {
+    throw new Error(`--${what} is not valid JSON: ${(err as Error).message}`);
+  }
+}
+
+const int = (v: string) => {
+  const n = Number.parseInt(v, 10);
+  if (Number.isNaN(n)) throw new Error(`not a number: ${v}`);
+  return n;
+};
+const num = (v: string) => {
+  const n = Number(v);
+  if (Number.isNaN(n)) throw new Error(`not a number: ${v}`);
+  return n;
+};
+
+program
+  .command("worker")
+  .description("start a worker")
+  .option("-c, --concurrency <n>", "tasks at once (default: number of CPUs)", int)
+  .option("-Q, --queues <list>", "comma-separated queues to consume")
+  .addOption(new Option("-l, --loglevel <level>", "log level").default("info"))
+  .option("-n, --hostname <name>", "node name (%h = host name)")
+  .addOption(new Option("-P, --pool <kind>", "pool").choices(["process", "thread", "async"]).default("process"))
+  .option("--prefetch-multiplier <n>", "messages reserved per pool slot", int)
+  .option("--time-limit <seconds>", "hard time limit for every task", num)
+  .option("--soft-time-limit <seconds>", "soft time limit for every task", num)
+  .option("--max-tasks-per-child <n>", "replace a pool child after this many tasks", int)
+  .option("--max-memory-per-child <kb>", "replace a pool child above this resident memory", int)
+  .option("-E, --task-events", "send task events")
+  .action(async (o) => {
+    process.env.CELERIAC_LOG_LEVEL = o.loglevel;
+    const g = program.opts<GlobalOptions>();
+    if (!g.app) throw new Error("the worker needs -A <module> (the module that exports your app)");
+    const app = await getApp();
+    const worker = new Worker(app, {
+      appModule: g.app,
+      concurrency: o.concurrency,
+      queues: o.queues ? String(o.queues).split(",").map((q: string) => q.trim()).filter(Boolean) : undefined,
+      hostname: o.hostname,
+      pool: o.pool,
+      prefetchMultiplier: o.prefetchMultiplier,
+      timeLimit: o.timeLimit,
+      softTimeLimit: o.softTimeLimit,
+      maxTasksPerChild: o.maxTasksPerChild,
+      maxMemoryPerChild: o.maxMemoryPerChild,
+    });
+    let signals = 0;
+    const onSignal = (sig: string) => {
+      signals++;
+      if (signals === 1) {
+        app.log.info(`${sig} received: warm shutdown (a second signal stops at once)`);
+        void worker.stop(true).then(() => app.close()).then(() => process.exit(0));
+      } else {
+        app.log.warn(`${sig} received again: cold shutdown`);
+        void worker.stop(false).finally(() => process.exit(1));
+      }
+    };
+    process.on("SIGTERM", () => onSignal("SIGTERM"));
+    process.on("SIGINT", () => onSignal("SIGINT"));
+    await worker.start();
+  });
+
+program
+  .command("call <name>")
+  .description("send a task by name and print its id")
+  .option("--args <json>", "positional arguments, a JSON array", "[]")
+  .option("--kwargs <json>", "keyword arguments, a JSON object", "{}")
+  .option("--countdown <seconds>", "run after this many seconds", num)
+  .option("--eta <iso>", "run at this time")
+  .option("--expires <seconds>", "do not run after this many seconds", num)
+  .option("--queue <name>", "queue")
+  .option("--priority <n>", "priority", int)
+  .action(async (name: string, o) => {
+    const app = await getApp();
+    const args = parseJson<unknown[]>(o.args, "args", []);
+    if (!Array.isArray(args)) throw new Error("--args must be a JSON array");
+    const kwargs = parseJson<Record<string, unknown>>(o.kwargs, "kwargs", {});
+    const r = app.sendTask(name, args, kwargs, { countdown: o.countdown, eta: o.eta, expires: o.expires, queue: o.queue, priority: o.priority });
+    await r.sent;
+    console.log(r.id);
+    await app.close();
+  });
+
+program
+  .command("result <id>")
+  .description("print a task's state and result")
+  .option("--wait", "wait until the task is done")
+  .option("--timeout <seconds>", "give up waiting after this many seconds", num)
+  .action(async (id: string, o) => {
+    const app = await getApp();
+    const r = app.AsyncResult(id);
+    if (o.wait) await r.get({ timeout: o.timeout ? o.timeout * 1000 : undefined, propagate: false });
+    else await r.refresh();
+    const meta = r.info;
+    console.log(JSON.stringify({ id, state: r.state, result: meta?.result ?? null, traceback: meta?.traceback ?? null, date_done: meta?.date_done ?? null }, null, 2));
+    await app.close();
+  });
+
+program
+  .command("purge")
+  .description("remove every waiting message from queues")
+  .option("-Q, --queues <list>", "comma-separated queues (default: the default queue)")
+  .action(async (o) => {
+    const app = await getApp();
+    const broker = await app.broker();
+    const queues = o.queues ? String(o.queues).split(",") : [app.settings.taskDefaultQueue];
+    let total = 0;
+    for (const q of queues) total += await broker.purge(q.trim());
+    console.log(`purged ${total} message${total === 1 ? "" : "s"} from ${queues.join(", ")} on ${maskUrl(app.settings.brokerUrl)}`);
+    await app.close();
+  });
+
+program.command("hostname", { hidden: true }).action(() => console.log(hostname()));
+
+program.parseAsync(process.argv).catch((err: Error) => {
+  console.error(`celeriac: ${maskUrl(err.message)}`);
+  process.exit(2);
+});

@@ -1,0 +1,155 @@
+// Typed errors that Celeriac raises or re-creates. Each class sets `name` so
+// that a stored FAILURE result carries the class name as Celery's `exc_type`,
+// and `get()` on the other side can re-create the same class.
+
+export class CeleriacError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** Configuration that cannot work: an unknown URL scheme, a bad setting value. */
+export class ConfigurationError extends CeleriacError {}
+
+/** A message names a task that no one registered on this worker. */
+export class TaskNotRegistered extends CeleriacError {}
+
+/** Two tasks were registered under one name. */
+export class DuplicateTaskName extends CeleriacError {}
+
+/** A message could not be decoded: bad envelope, bad body, unknown compression. */
+export class DecodeError extends CeleriacError {}
+
+/** The message's content type is not in `acceptContent`. */
+export class ContentDisallowed extends DecodeError {}
+
+/** `get({ timeout })` ran out of time before the task finished. */
+export class TimeoutError extends CeleriacError {}
+
+/** The hard time limit ran out: the task was stopped. */
+export class TimeLimitExceeded extends CeleriacError {}
+
+/** The soft time limit ran out: the task is asked to stop and may clean up. */
+export class SoftTimeLimitExceeded extends CeleriacError {}
+
+/** The worker process running the task died (killed, crashed, out of memory). */
+export class WorkerLostError extends CeleriacError {}
+
+/** The task was revoked before or while it ran. */
+export class TaskRevokedError extends CeleriacError {}
+
+/** Retries ran out; carries the last error as `cause`. */
+export class MaxRetriesExceededError extends CeleriacError {}
+
+/** A header task of a chord failed, so the chord's callback cannot run. */
+export class ChordError extends CeleriacError {}
+
+/**
+ * Thrown by `this.retry()` inside a task: control flow, not a failure. The
+ * worker catches it and sends the task again after `countdown` seconds.
+ */
+export class Retry extends CeleriacError {
+  readonly countdown: number | undefined;
+  readonly eta: Date | undefined;
+  readonly exc: unknown;
+  /** Overrides the task's maxRetries for this decision; undefined: the task's own. */
+  readonly maxRetries: number | null | undefined;
+  constructor(message: string, opts: { countdown?: number; eta?: Date; exc?: unknown; maxRetries?: number | null } = {}) {
+    super(message);
+    this.countdown = opts.countdown;
+    this.eta = opts.eta;
+    this.exc = opts.exc;
+    this.maxRetries = opts.maxRetries;
+  }
+}
+
+/**
+ * Thrown by a task to reject its message: with `requeue` the message goes back
+ * to the queue, without it the message is dropped (state REJECTED).
+ */
+export class Reject extends CeleriacError {
+  readonly requeue: boolean;
+  constructor(reason = "rejected", opts: { requeue?: boolean } = {}) {
+    super(reason);
+    this.requeue = opts.requeue ?? false;
+  }
+}
+
+/** Thrown by a task to stop without a result or a state change (Celery's Ignore). */
+export class Ignore extends CeleriacError {}
+
+/** Re-created from a stored FAILURE whose class is not one of ours. */
+export class RemoteTaskError extends Error {
+  readonly excType: string;
+  readonly excModule: string | undefined;
+  readonly remoteTraceback: string | null;
+  constructor(excType: string, message: string, excModule?: string, traceback?: string | null) {
+    super(message);
+    this.name = excType;
+    this.excType = excType;
+    this.excModule = excModule;
+    this.remoteTraceback = traceback ?? null;
+  }
+}
+
+const knownErrors: Record<string, new (message: string) => Error> = {
+  CeleriacError, ConfigurationError, TaskNotRegistered, DuplicateTaskName, DecodeError,
+  ContentDisallowed, TimeoutError, TimeLimitExceeded, SoftTimeLimitExceeded, WorkerLostError,
+  TaskRevokedError, MaxRetriesExceededError, ChordError, Ignore,
+};
+
+// JS built-ins whose names match Python builtins (or are close enough that a
+// Python client should see them as builtins).
+const builtinNames = new Set([
+  "Error", "TypeError", "ValueError", "RangeError", "KeyError", "IndexError", "RuntimeError",
+  "ZeroDivisionError", "AttributeError", "NotImplementedError", "AssertionError", "OSError",
+  "LookupError", "ArithmeticError", "Exception",
+]);
+
+/** Celery's serialized exception: what a FAILURE result's `result` holds. */
+export interface ExceptionInfo {
+  exc_type: string;
+  exc_message: unknown[];
+  exc_module: string;
+}
+
+export function serializeError(err: unknown): ExceptionInfo {
+  if (err instanceof Error) {
+    const name = err.name || "Error";
+    if (err instanceof RemoteTaskError) {
+      return { exc_type: err.excType, exc_message: [err.message], exc_module: err.excModule ?? "builtins" };
+    }
+    const isBuiltin = builtinNames.has(name) && !(name in knownErrors);
+    const module = isBuiltin ? "builtins" : name in knownErrors ? "celeriac.errors" : "celeriac.user";
+    return { exc_type: name === "Error" ? "Exception" : name, exc_message: [err.message], exc_module: module };
+  }
+  return { exc_type: "Exception", exc_message: [String(err)], exc_module: "builtins" };
+}
+
+function messageOf(excMessage: unknown): string {
+  if (Array.isArray(excMessage)) {
+    return excMessage.length === 1 ? String(excMessage[0]) : excMessage.map((m) => String(m)).join(", ");
+  }
+  if (excMessage === undefined || excMessage === null) return "";
+  return String(excMessage);
+}
+
+/** Re-creates a stored exception: our own classes by name, anything else as RemoteTaskError. */
+export function deserializeError(info: unknown, traceback?: string | null): Error {
+  if (info && typeof info === "object" && "exc_type" in info) {
+    const { exc_type, exc_message, exc_module } = info as Partial<ExceptionInfo>;
+    const type = String(exc_type);
+    const message = messageOf(exc_message);
+    const Known = knownErrors[type];
+    if (Known && exc_module === "celeriac.errors") return new Known(message);
+    return new RemoteTaskError(type, message, exc_module, traceback);
+  }
+  return new RemoteTaskError("Exception", messageOf(info), undefined, traceback);
+}
+
+/** A traceback-like text for a JS error, in the field Celery calls `traceback`. */
+export function tracebackOf(err: unknown): string | null {
+  if (err instanceof Error && err.stack) return err.stack;
+  return null;
+}

@@ -1,0 +1,22 @@
+// Public API of the celeriac package.
+export { Celeriac, matchRoutes, currentTask, type CeleriacOptions } from "./app.js";
+export { Task, type TaskOptions, type ApplyOptions, type TaskContext, type TaskRequest, type RetryOptions, type TaskHooks, type TaskFunction } from "./task.js";
+export { AsyncResult, type GetOptions } from "./result.js";
+export { Signature } from "./canvas/signature.js";
+export { States, READY_STATES, type State } from "./states.js";
+export * from "./errors.js";
+export { type Settings, type TaskRoutes, type QueueDeclaration, defaultSettings } from "./config.js";
+export { type Broker, type Delivery, type Route, type FetchOptions, type PublishOptions, type BrokerOptions } from "./brokers/broker.js";
+export { createBroker, registerBroker } from "./brokers/index.js";
+export { MemoryBroker } from "./brokers/memory.js";
+export { SqliteBroker } from "./brokers/sqlite.js";
+export { type ResultBackend, type ResultMeta, type BackendOptions } from "./backends/backend.js";
+export { createBackend, registerBackend } from "./backends/index.js";
+export { MemoryBackend } from "./backends/memory.js";
+export { SqliteBackend } from "./backends/sqlite.js";
+export { Worker, type WorkerOptions } from "./worker/worker.js";
+export { type Pool, type PoolJob, type PoolOutcome } from "./worker/pool.js";
+export { type Outcome } from "./worker/executor.js";
+export { loadApp } from "./worker/load-app.js";
+export * as protocol from "./protocol/index.js";
+export { maskUrl } from "./url.js";

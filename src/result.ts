@@ -1,0 +1,122 @@
+// AsyncResult: a handle on one task's outcome, by id.
+//
+// Reading the store is asynchronous in JS, so `state`, `result` and
+// `traceback` are the last values seen (PENDING until something was read);
+// `get()`, `refresh()`, `ready()`, `successful()` and `failed()` read the
+// store and update them.
+import type { ResultBackend, ResultMeta } from "./backends/backend.js";
+import { deserializeError } from "./errors.js";
+import { READY_STATES, States, type State } from "./states.js";
+
+export interface GetOptions {
+  /** Milliseconds to wait; rejects with TimeoutError after it. Default: wait forever. */
+  timeout?: number;
+  /** Throw the task's error when it failed (default true); false returns the error instead. */
+  propagate?: boolean;
+}
+
+/** What an AsyncResult needs from the app: kept small so results can be made anywhere. */
+export interface ResultSource {
+  backend(): Promise<ResultBackend>;
+  revoke?(taskId: string, opts?: { terminate?: boolean; signal?: string }): Promise<void>;
+}
+
+export class AsyncResult<T = unknown> {
+  readonly id: string;
+  /** The result of the task before this one in a chain, when known. */
+  parent: AsyncResult | null;
+  /** Resolves once the task message is in the broker; rejects if sending failed. */
+  readonly sent: Promise<void>;
+  private meta: ResultMeta | null = null;
+
+  constructor(id: string, private readonly source: ResultSource, sent?: Promise<void>, parent: AsyncResult | null = null) {
+    this.id = id;
+    this.parent = parent;
+    this.sent = sent ?? Promise.resolve();
+    // A failed send is reported through get()/sent; do not crash the process on it.
+    this.sent.catch(() => {});
+  }
+
+  get state(): State | string {
+    return this.meta?.status ?? States.PENDING;
+  }
+
+  get status(): State | string {
+    return this.state;
+  }
+
+  get result(): T | Error | undefined {
+    if (!this.meta) return undefined;
+    if (this.meta.status === States.FAILURE || this.meta.status === States.REVOKED || this.meta.status === States.RETRY) {
+      return deserializeError(this.meta.result, this.meta.traceback);
+    }
+    return this.meta.result as T;
+  }
+
+  get traceback(): string | null {
+    return this.meta?.traceback ?? null;
+  }
+
+  /** The full stored meta (date_done, children, and the extended fields when enabled). */
+  get info(): ResultMeta | null {
+    return this.meta;
+  }
+
+  /** Reads the current state from the result backend. */
+  async refresh(): Promise<ResultMeta | null> {
+    await this.sent;
+    const backend = await this.source.backend();
+    const meta = await backend.get(this.id);
+    if (meta) this.meta = meta;
+    return meta;
+  }
+
+  async ready(): Promise<boolean> {
+    if (this.meta && READY_STATES.has(this.meta.status)) return true;
+    await this.refresh();
+    return READY_STATES.has(this.state);
+  }
+
+  async successful(): Promise<boolean> {
+    await this.ready();
+    return this.state === States.SUCCESS;
+  }
+
+  async failed(): Promise<boolean> {
+    await this.ready();
+    return this.state === States.FAILURE;
+  }
+
+  /** Waits for the task to finish and returns its value (or throws its error). */
+  async get(opts: GetOptions = {}): Promise<T> {
+    const started = Date.now();
+    await this.sent;
+    const backend = await this.source.backend();
+    const timeout = opts.timeout === undefined ? undefined : Math.max(0, opts.timeout - (Date.now() - started));
+    this.meta = await backend.waitFor(this.id, timeout);
+    if (this.meta.status === States.SUCCESS) return this.meta.result as T;
+    const err = deserializeError(this.meta.result, this.meta.traceback);
+    if (opts.propagate === false) return err as unknown as T;
+    throw err;
+  }
+
+  /** Removes the stored result. */
+  async forget(): Promise<void> {
+    const backend = await this.source.backend();
+    await backend.forget(this.id);
+    this.meta = null;
+  }
+
+  async revoke(opts: { terminate?: boolean; signal?: string } = {}): Promise<void> {
+    if (!this.source.revoke) throw new Error("revoke is not available from this result's source");
+    await this.source.revoke(this.id, opts);
+  }
+
+  toString(): string {
+    return this.id;
+  }
+
+  toJSON(): string {
+    return this.id;
+  }
+}

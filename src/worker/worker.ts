@@ -1,0 +1,426 @@
+// The worker: takes messages from the broker, checks them, hands them to a
+// pool, stores what came of them, and acks. Prefetched messages stay leased in
+// the broker while they wait here, and the leases are renewed, so a worker that
+// dies loses nothing and a slow task is not delivered twice.
+import { EventEmitter } from "node:events";
+import { hostname as osHostname } from "node:os";
+import type { Celeriac } from "../app.js";
+import type { Broker, Delivery } from "../brokers/broker.js";
+import type { ResultBackend, ResultMeta } from "../backends/backend.js";
+import { continueAfterFailure, continueAfterSuccess } from "../canvas/continuation.js";
+import {
+  DecodeError,
+  TaskNotRegistered,
+  TaskRevokedError,
+  WorkerLostError,
+  serializeError,
+  tracebackOf,
+  type ExceptionInfo,
+} from "../errors.js";
+import { decodeTask, isoWithOffset, parseIsoTime, type Message, type TaskMessage } from "../protocol/message.js";
+import { repr } from "../protocol/repr.js";
+import { States } from "../states.js";
+import type { Task, TaskRequest } from "../task.js";
+import { WriteBatcher } from "../util/batcher.js";
+import type { Pool, PoolOutcome } from "./pool.js";
+import { AsyncPool } from "./pools/async.js";
+import { IsolatedPool } from "./pools/isolated.js";
+
+export interface WorkerOptions {
+  queues?: string[];
+  concurrency?: number;
+  pool?: "process" | "thread" | "async";
+  /** The module that defines the app; needed by the process and thread pools. */
+  appModule?: string;
+  /** Node name; %h is replaced by the host name. Default celeriac@<host>. */
+  hostname?: string;
+  prefetchMultiplier?: number;
+  /** Worker-wide hard/soft time limits (seconds) for tasks without their own. */
+  timeLimit?: number | null;
+  softTimeLimit?: number | null;
+  maxTasksPerChild?: number | null;
+  maxMemoryPerChild?: number | null;
+}
+
+interface Job {
+  delivery: Delivery;
+  msg: TaskMessage;
+  task: Task;
+  request: TaskRequest;
+  acksLate: boolean;
+  acked: boolean;
+}
+
+/** Celery writes date_done as a naive UTC isoformat. */
+function dateDone(): string {
+  return new Date().toISOString().replace("Z", "");
+}
+
+export class Worker extends EventEmitter {
+  readonly hostname: string;
+  readonly queues: string[];
+  readonly concurrency: number;
+  readonly poolKind: "process" | "thread" | "async";
+  private broker!: Broker;
+  private backend!: ResultBackend;
+  private pool!: Pool;
+  private readonly reserved: Job[] = [];
+  private readonly active = new Map<string, Job>();
+  private readonly prefetchLimit: number;
+  private stopping = false;
+  private loopDone: Promise<void> = Promise.resolve();
+  private wakeLoop: (() => void) | null = null;
+  private leaseTimer: NodeJS.Timeout | null = null;
+  private readonly acks: WriteBatcher<Delivery>;
+  /** Tasks finished since start, by outcome. */
+  readonly stats = { processed: 0, succeeded: 0, failed: 0, retried: 0 };
+
+  constructor(private readonly app: Celeriac, private readonly opts: WorkerOptions = {}) {
+    super();
+    const s = app.settings;
+    this.hostname = (opts.hostname ?? s.workerHostname ?? "celeriac@%h").replace("%h", osHostname());
+    this.queues = opts.queues?.length ? opts.queues : [s.taskDefaultQueue];
+    this.concurrency = opts.concurrency ?? s.workerConcurrency;
+    this.poolKind = opts.pool ?? s.workerPool;
+    this.prefetchLimit = Math.max(this.concurrency, this.concurrency * (opts.prefetchMultiplier ?? s.workerPrefetchMultiplier));
+    this.acks = new WriteBatcher((batch) => this.broker.ack(batch));
+  }
+
+  private get log() {
+    return this.app.log;
+  }
+
+  async start(): Promise<void> {
+    [this.broker, this.backend] = await Promise.all([this.app.broker(), this.app.backend()]);
+    this.pool = this.createPool();
+    await this.pool.start();
+    const renewEvery = Math.max(500, (this.broker.visibilityTimeout * 1000) / 3);
+    this.leaseTimer = setInterval(() => void this.renewLeases(), renewEvery);
+    this.leaseTimer.unref();
+    this.log.info(
+      `${this.hostname} ready: broker ${this.broker.displayUrl}, results ${this.backend.displayUrl}, ` +
+        `queues [${this.queues.join(", ")}], pool ${this.poolKind} x${this.concurrency}, tasks [${[...this.app.tasks.keys()].join(", ")}]`,
+    );
+    this.loopDone = this.consume();
+    this.emit("ready");
+  }
+
+  private createPool(): Pool {
+    if (this.poolKind === "async") return new AsyncPool(this.app, this.concurrency);
+    if (!this.opts.appModule) throw new Error(`the ${this.poolKind} pool needs the app module (appModule) to load in its children`);
+    const pool = new IsolatedPool({
+      kind: this.poolKind,
+      size: this.concurrency,
+      appModule: this.opts.appModule,
+      log: this.log,
+      maxTasksPerChild: this.opts.maxTasksPerChild ?? this.app.settings.workerMaxTasksPerChild,
+      maxMemoryPerChild: this.opts.maxMemoryPerChild ?? this.app.settings.workerMaxMemoryPerChild,
+    });
+    pool.onIdle = () => this.pump();
+    return pool;
+  }
+
+  // ---- consuming ---------------------------------------------------------------
+
+  private async consume(): Promise<void> {
+    let failures = 0;
+    while (!this.stopping) {
+      const room = this.prefetchLimit - this.reserved.length - this.active.size;
+      if (room <= 0) {
+        await new Promise<void>((r) => (this.wakeLoop = r));
+        continue;
+      }
+      let deliveries: Delivery[];
+      try {
+        deliveries = await this.broker.fetch(this.queues, { max: room, waitMs: 1000, lease: true });
+        failures = 0;
+      } catch (err) {
+        // The broker went away: back off and try again; the broker reconnects by itself.
+        failures++;
+        const pause = Math.min(10_000, 100 * 2 ** Math.min(failures, 7));
+        this.log.error(`cannot fetch from ${this.broker.displayUrl}: ${(err as Error).message}; retrying in ${pause} ms`);
+        await new Promise((r) => setTimeout(r, pause));
+        continue;
+      }
+      if (this.stopping) {
+        for (const d of deliveries) await this.broker.reject(d, true).catch(() => {});
+        break;
+      }
+      for (const d of deliveries) await this.receive(d);
+      this.pump();
+    }
+  }
+
+  private wake(): void {
+    const w = this.wakeLoop;
+    this.wakeLoop = null;
+    w?.();
+  }
+
+  /** Checks one delivery and either reserves it for the pool or settles it here. */
+  private async receive(delivery: Delivery): Promise<void> {
+    let msg: TaskMessage;
+    try {
+      msg = decodeTask(delivery.message, this.app.settings.acceptContent);
+    } catch (err) {
+      await this.dropUndecodable(delivery, err as Error);
+      return;
+    }
+    const h = msg.headers;
+    const task = this.app.tasks.get(h.task);
+    if (!task) {
+      const err = new TaskNotRegistered(`received unregistered task ${JSON.stringify(h.task)} [${h.id}]; message dropped`);
+      this.log.error(err.message);
+      await this.storeFailure(msg, delivery, err);
+      await this.broker.reject(delivery, false);
+      return;
+    }
+    const now = Date.now();
+    const expires = parseIsoTime(h.expires);
+    if (expires !== null && expires <= now) {
+      this.log.info(`task ${h.task}[${h.id}] expired at ${h.expires}: not run`);
+      await this.store(msg, delivery, States.REVOKED, serializeError(new TaskRevokedError("expired")), null);
+      await this.broker.ack([delivery]);
+      return;
+    }
+    const eta = parseIsoTime(h.eta);
+    if (eta !== null && eta > now + 5) {
+      // A message that is not due yet (a Python producer puts ETA tasks straight
+      // in the queue): hand it back to the broker's schedule instead of holding it here.
+      await this.broker.publish({ queue: delivery.queue }, delivery.message, { eta, priority: delivery.message.properties.priority });
+      await this.broker.ack([delivery]);
+      return;
+    }
+    const acksLate = task.options.acksLate ?? this.app.settings.taskAcksLate;
+    this.log.info(`task ${h.task}[${h.id}] received`);
+    this.reserved.push({ delivery, msg, task, request: this.requestOf(msg, delivery), acksLate, acked: false });
+  }
+
+  private async dropUndecodable(delivery: Delivery, err: Error): Promise<void> {
+    const id = typeof delivery.message.headers?.id === "string" ? delivery.message.headers.id : null;
+    const name = typeof delivery.message.headers?.task === "string" ? delivery.message.headers.task : "?";
+    this.log.error(`cannot read message ${name}[${id ?? "no id"}] from queue ${delivery.queue}: ${err.message}; message dropped`);
+    if (id) {
+      const exc = err instanceof DecodeError ? err : new DecodeError(err.message);
+      await this.backend.store({
+        task_id: id,
+        status: States.FAILURE,
+        result: serializeError(exc),
+        traceback: tracebackOf(exc),
+        children: [],
+        date_done: dateDone(),
+      }).catch(() => {});
+    }
+    await this.broker.reject(delivery, false).catch(() => {});
+  }
+
+  private requestOf(msg: TaskMessage, delivery: Delivery): TaskRequest {
+    const h = msg.headers;
+    return {
+      id: h.id,
+      task: h.task,
+      args: msg.args,
+      kwargs: msg.kwargs,
+      retries: h.retries,
+      hostname: this.hostname,
+      deliveryInfo: {
+        exchange: msg.properties.delivery_info?.exchange ?? "",
+        routing_key: msg.properties.delivery_info?.routing_key ?? delivery.queue,
+        priority: msg.properties.priority,
+        redelivered: delivery.redelivered,
+      },
+      eta: h.eta,
+      expires: h.expires,
+      parentId: h.parent_id,
+      rootId: h.root_id,
+      groupId: h.group,
+      groupIndex: h.group_index,
+      correlationId: msg.properties.correlation_id ?? h.id,
+      replyTo: msg.properties.reply_to ?? null,
+      origin: h.origin,
+      timeLimit: [h.timelimit[0] ?? null, h.timelimit[1] ?? this.opts.softTimeLimit ?? null],
+      headers: h,
+      ignoreResult: h.ignore_result,
+      isEager: false,
+    };
+  }
+
+  /** Starts reserved jobs while the pool has room. */
+  private pump(): void {
+    if (this.stopping && this.reserved.length === 0) return;
+    while (this.reserved.length && this.pool.idle() > 0) {
+      const job = this.reserved.shift()!;
+      void this.execute(job);
+    }
+  }
+
+  private async execute(job: Job): Promise<void> {
+    const { request, task } = job;
+    this.active.set(request.id, job);
+    if (!job.acksLate) {
+      job.acked = true;
+      void this.acks.add(job.delivery).catch((err: Error) => this.log.error(`ack failed: ${err.message}`));
+    }
+    if (task.options.trackStarted ?? this.app.settings.taskTrackStarted) {
+      await this.store(job.msg, job.delivery, States.STARTED, { pid: process.pid, hostname: this.hostname }, null);
+    }
+    const hard = request.timeLimit[0] ?? task.options.timeLimit ?? this.app.settings.taskTimeLimit ?? this.opts.timeLimit ?? null;
+    let outcome: PoolOutcome;
+    try {
+      outcome = await this.pool.run({ request, hardTimeLimit: hard });
+    } catch (err) {
+      outcome = { kind: "lost", reason: (err as Error).message, runtime: 0 };
+    }
+    try {
+      await this.settle(job, outcome);
+    } catch (err) {
+      this.log.error(`task ${request.task}[${request.id}]: cannot record its outcome: ${(err as Error).message}`);
+    } finally {
+      this.active.delete(request.id);
+      this.stats.processed++;
+      this.pump();
+      this.wake();
+      if (this.stopping && this.active.size === 0) this.emit("drained");
+    }
+  }
+
+  /** Records an outcome: result, retry message, workflow continuation, ack. */
+  private async settle(job: Job, outcome: PoolOutcome): Promise<void> {
+    const { msg, delivery, request } = job;
+    const name = `${request.task}[${request.id}]`;
+    switch (outcome.kind) {
+      case "success":
+        this.stats.succeeded++;
+        this.log.info(`task ${name} succeeded in ${outcome.runtime.toFixed(4)}s: ${repr(outcome.value, 200)}`);
+        await this.store(msg, delivery, States.SUCCESS, outcome.value, null);
+        await continueAfterSuccess(this.app, msg, outcome.value);
+        break;
+      case "failure":
+        this.stats.failed++;
+        this.log.error(`task ${name} raised ${outcome.exc.exc_type}: ${String(outcome.exc.exc_message[0] ?? "")}`);
+        await this.store(msg, delivery, States.FAILURE, outcome.exc, outcome.traceback, true);
+        await continueAfterFailure(this.app, msg);
+        break;
+      case "retry":
+        this.stats.retried++;
+        this.log.info(`task ${name} retry in ${outcome.countdown.toFixed(1)}s: ${String(outcome.exc?.exc_message[0] ?? "")}`);
+        await this.store(msg, delivery, States.RETRY, outcome.exc, outcome.traceback);
+        await this.republishForRetry(delivery, outcome.countdown);
+        break;
+      case "reject":
+        this.log.warn(`task ${name} rejected (${outcome.reason})${outcome.requeue ? ": requeued" : ""}`);
+        if (!job.acked) {
+          await this.broker.reject(delivery, outcome.requeue);
+          return;
+        }
+        if (outcome.requeue) await this.broker.publish({ queue: delivery.queue }, delivery.message);
+        return;
+      case "ignore":
+        break;
+      case "lost":
+        if (job.acksLate && !job.acked) {
+          // At-least-once: the message goes back and another child runs it.
+          this.log.error(`task ${name}: ${outcome.reason}; message requeued`);
+          await this.broker.reject(delivery, true);
+          return;
+        }
+        this.stats.failed++;
+        this.log.error(`task ${name}: ${outcome.reason}`);
+        await this.store(msg, delivery, States.FAILURE, serializeError(new WorkerLostError(outcome.reason)), null, true);
+        break;
+    }
+    if (!job.acked) {
+      job.acked = true;
+      await this.acks.add(delivery);
+    }
+  }
+
+  /** Sends the same message again, retries + 1, due after `countdown` seconds. */
+  private async republishForRetry(delivery: Delivery, countdown: number): Promise<void> {
+    const eta = Date.now() + countdown * 1000;
+    const m = delivery.message;
+    const next: Message = {
+      ...m,
+      headers: { ...m.headers, retries: ((m.headers.retries as number) ?? 0) + 1, eta: isoWithOffset(new Date(eta)) },
+      properties: { ...m.properties },
+    };
+    await this.broker.publish({ queue: delivery.queue }, next, { eta, priority: m.properties.priority });
+  }
+
+  private async store(msg: TaskMessage, delivery: Delivery, status: string, result: unknown, traceback: string | null, isError = false): Promise<void> {
+    const h = msg.headers;
+    const task = this.app.tasks.get(h.task);
+    const ignore = h.ignore_result || (task?.options.ignoreResult ?? false);
+    if (ignore) {
+      const storeErrors = task?.options.storeErrorsEvenIfIgnored ?? this.app.settings.taskStoreErrorsEvenIfIgnored;
+      if (!(isError && storeErrors)) return;
+    }
+    const meta: ResultMeta = {
+      status,
+      result,
+      traceback,
+      children: [],
+      date_done: status === States.STARTED || status === States.RETRY ? null : dateDone(),
+      task_id: h.id,
+    };
+    if (h.group) meta.group_id = h.group;
+    if (h.parent_id) meta.parent_id = h.parent_id;
+    if (this.app.settings.resultExtended) {
+      Object.assign(meta, { name: h.task, args: msg.args, kwargs: msg.kwargs, worker: this.hostname, retries: h.retries, queue: delivery.queue });
+    }
+    await this.backend.store(meta);
+  }
+
+  private async storeFailure(msg: TaskMessage, delivery: Delivery, err: Error): Promise<void> {
+    const info: ExceptionInfo = serializeError(err);
+    await this.store(msg, delivery, States.FAILURE, info, tracebackOf(err), true).catch(() => {});
+  }
+
+  private async renewLeases(): Promise<void> {
+    const leased = [...this.reserved, ...this.active.values()].filter((j) => !j.acked).map((j) => j.delivery);
+    if (!leased.length) return;
+    await this.broker.extendLease(leased).catch((err: Error) => this.log.warn(`cannot renew leases: ${err.message}`));
+  }
+
+  // ---- control --------------------------------------------------------------------
+
+  /** Stops a running task (revoke with terminate). */
+  terminate(taskId: string): boolean {
+    return this.pool.terminate(taskId);
+  }
+
+  get activeCount(): number {
+    return this.active.size;
+  }
+
+  get reservedCount(): number {
+    return this.reserved.length;
+  }
+
+  /**
+   * Warm (graceful) stop: take nothing new, give back what is only reserved,
+   * finish what runs. Cold stop: kill running tasks; late-ack messages go back.
+   */
+  async stop(graceful = true): Promise<void> {
+    if (this.stopping && graceful) return this.finished ?? Promise.resolve();
+    this.stopping = true;
+    this.wake();
+    this.finished = (async () => {
+      this.log.info(`${this.hostname}: ${graceful ? "warm" : "cold"} shutdown (${this.active.size} running, ${this.reserved.length} reserved)`);
+      const giveBack = this.reserved.splice(0);
+      for (const job of giveBack) await this.broker.reject(job.delivery, true).catch(() => {});
+      if (!graceful) {
+        for (const job of this.active.values()) if (!job.acked) await this.broker.reject(job.delivery, true).catch(() => {});
+      }
+      await this.pool.close(graceful);
+      if (graceful) while (this.active.size) await new Promise((r) => this.once("drained", r));
+      await this.loopDone;
+      await this.acks.flush();
+      if (this.leaseTimer) clearInterval(this.leaseTimer);
+      this.emit("stopped");
+    })();
+    return this.finished;
+  }
+
+  private finished: Promise<void> | null = null;
+}
