@@ -40,6 +40,10 @@ export class MemoryBackend implements ResultBackend {
   }
 
   async get(taskId: string): Promise<ResultMeta | null> {
+    return this.read(taskId);
+  }
+
+  private read(taskId: string): ResultMeta | null {
     const entry = this.s.results.get(taskId);
     if (!entry) return null;
     if (entry.expiresAt <= Date.now()) {
@@ -49,9 +53,10 @@ export class MemoryBackend implements ResultBackend {
     return entry.meta;
   }
 
-  async waitFor(taskId: string, timeoutMs?: number): Promise<ResultMeta> {
-    const now = await this.get(taskId);
-    if (now && READY_STATES.has(now.status)) return now;
+  waitFor(taskId: string, timeoutMs?: number): Promise<ResultMeta> {
+    // Checked and subscribed in one synchronous step, so no store can slip between.
+    const now = this.read(taskId);
+    if (now && READY_STATES.has(now.status)) return Promise.resolve(now);
     return new Promise((resolve, reject) => {
       let set = this.s.listeners.get(taskId);
       if (!set) this.s.listeners.set(taskId, (set = new Set()));

@@ -1,0 +1,126 @@
+// The ResultBackend conformance suite, run against every implementation.
+import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
+import { after, describe, it } from "node:test";
+import type { BackendOptions, ResultBackend, ResultMeta } from "../../src/backends/backend.js";
+import { TimeoutError } from "../../src/errors.js";
+
+export interface BackendSuiteOptions {
+  /** Makes a backend; two calls must share the same store. */
+  make: (opts?: BackendOptions) => Promise<ResultBackend>;
+}
+
+const meta = (id: string, status = "SUCCESS", result: unknown = 42): ResultMeta => ({
+  task_id: id,
+  status,
+  result,
+  traceback: null,
+  children: [],
+  date_done: new Date().toISOString().replace("Z", ""),
+});
+
+export function backendConformance(name: string, { make }: BackendSuiteOptions): void {
+  describe(`ResultBackend conformance: ${name}`, () => {
+    const open: ResultBackend[] = [];
+    const backend = async (opts?: BackendOptions) => {
+      const b = await make(opts);
+      await b.connect();
+      open.push(b);
+      return b;
+    };
+    after(async () => {
+      for (const b of open) await b.close();
+    });
+
+    it("returns null for an unknown task", async () => {
+      const b = await backend();
+      assert.equal(await b.get(randomUUID()), null);
+    });
+
+    it("stores and reads Celery's meta, unicode and nested values intact", async () => {
+      const b = await backend();
+      const other = await backend();
+      const id = randomUUID();
+      const value = { text: "héllo ✓ 你好", list: [1, 2.5, null, true], nested: { a: { b: [] } } };
+      await b.store(meta(id, "SUCCESS", value));
+      const got = await other.get(id);
+      assert.equal(got?.status, "SUCCESS");
+      assert.deepEqual(got?.result, value);
+      assert.equal(got?.task_id, id);
+    });
+
+    it("the latest state wins", async () => {
+      const b = await backend();
+      const id = randomUUID();
+      await b.store(meta(id, "STARTED", null));
+      await b.store(meta(id, "SUCCESS", 1));
+      assert.equal((await b.get(id))?.status, "SUCCESS");
+    });
+
+    it("waitFor resolves when another connection stores a ready state", async () => {
+      const b = await backend();
+      const other = await backend();
+      const id = randomUUID();
+      const waiting = b.waitFor(id, 5000);
+      await other.store(meta(id, "STARTED", null));
+      setTimeout(() => void other.store(meta(id, "FAILURE", { exc_type: "ValueError", exc_message: ["x"], exc_module: "builtins" })), 100);
+      const got = await waiting;
+      assert.equal(got.status, "FAILURE");
+    });
+
+    it("waitFor many ids at once", async () => {
+      const b = await backend();
+      const other = await backend();
+      const ids = Array.from({ length: 50 }, () => randomUUID());
+      const waits = ids.map((id) => b.waitFor(id, 5000));
+      for (const id of ids) await other.store(meta(id, "SUCCESS", id));
+      const got = await Promise.all(waits);
+      assert.deepEqual(got.map((m) => m.result), ids);
+    });
+
+    it("waitFor rejects with TimeoutError", async () => {
+      const b = await backend();
+      await assert.rejects(b.waitFor(randomUUID(), 200), TimeoutError);
+    });
+
+    it("forget removes a result", async () => {
+      const b = await backend();
+      const id = randomUUID();
+      await b.store(meta(id));
+      await b.forget(id);
+      assert.equal(await b.get(id), null);
+    });
+
+    it("results expire after resultExpires", async () => {
+      const b = await backend({ resultExpires: 1 });
+      const id = randomUUID();
+      await b.store(meta(id));
+      assert.ok(await b.get(id));
+      await new Promise((r) => setTimeout(r, 1600));
+      assert.equal(await b.get(id), null);
+    });
+
+    it("saves, restores and deletes groups", async () => {
+      const b = await backend();
+      const gid = randomUUID();
+      const ids = [randomUUID(), randomUUID()];
+      await b.saveGroup(gid, ids);
+      assert.deepEqual(await (await backend()).restoreGroup(gid), ids);
+      await b.deleteGroup(gid);
+      assert.equal(await b.restoreGroup(gid), null);
+    });
+
+    it("chordJoin completes exactly once, with results in group order", async () => {
+      const backends = [await backend(), await backend(), await backend()];
+      const gid = randomUUID();
+      const size = 30;
+      const order = Array.from({ length: size }, (_, i) => i).sort(() => Math.random() - 0.5);
+      const answers = await Promise.all(
+        order.map((i) => backends[i % 3]!.chordJoin(gid, i, size, meta(randomUUID(), "SUCCESS", i))),
+      );
+      const completions = answers.filter((a) => a !== null);
+      assert.equal(completions.length, 1, "exactly one caller completes the chord");
+      assert.deepEqual(completions[0]!.map((m) => m.result), Array.from({ length: size }, (_, i) => i));
+    });
+  });
+}

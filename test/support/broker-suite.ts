@@ -1,0 +1,186 @@
+// The Broker conformance suite: every Broker implementation runs these same
+// tests (test/integration/broker-<name>.test.ts calls brokerConformance).
+import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
+import { after, describe, it } from "node:test";
+import type { Broker, BrokerOptions } from "../../src/brokers/broker.js";
+import { encodeTask } from "../../src/protocol/message.js";
+
+export interface BrokerSuiteOptions {
+  /** Makes a new, connected-on-demand broker; two calls must share the same store. */
+  make: (opts?: BrokerOptions) => Promise<Broker>;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function msg(task = "t.noop", args: unknown[] = []) {
+  return encodeTask({ task, args, kwargs: { k: "v" } });
+}
+
+export function brokerConformance(name: string, { make }: BrokerSuiteOptions): void {
+  describe(`Broker conformance: ${name}`, () => {
+    const open: Broker[] = [];
+    const broker = async (opts?: BrokerOptions) => {
+      const b = await make(opts);
+      await b.connect();
+      open.push(b);
+      return b;
+    };
+    after(async () => {
+      for (const b of open) await b.close();
+    });
+    const q = () => `conf-${randomUUID().slice(0, 8)}`;
+    const headerIds = (ds: { message: { headers: Record<string, unknown> } }[]) => ds.map((d) => d.message.headers.id);
+
+    it("delivers a message unchanged: headers, properties, body bytes", async () => {
+      const b = await broker();
+      const queue = q();
+      const m = msg("t.add", [1, "ü", { nested: [1, 2] }]);
+      await b.publish({ queue }, m);
+      const [d] = await b.fetch([queue], { max: 10, waitMs: 1000, lease: true });
+      assert.ok(d, "a delivery");
+      assert.equal(d.queue, queue);
+      assert.equal(d.redelivered, false);
+      assert.deepEqual(d.message.body, m.body);
+      assert.equal(d.message.contentType, m.contentType);
+      assert.equal(d.message.headers.id, m.headers.id);
+      assert.equal(d.message.headers.task, "t.add");
+      assert.equal(d.message.properties.correlation_id, m.properties.correlation_id);
+      await b.ack([d]);
+    });
+
+    it("keeps FIFO order within one priority and honours max", async () => {
+      const b = await broker();
+      const queue = q();
+      const ms = Array.from({ length: 5 }, () => msg());
+      for (const m of ms) await b.publish({ queue }, m);
+      const first = await b.fetch([queue], { max: 3, waitMs: 1000, lease: false });
+      const rest = await b.fetch([queue], { max: 10, waitMs: 1000, lease: false });
+      assert.deepEqual([...headerIds(first), ...headerIds(rest)], ms.map((m) => m.headers.id));
+      assert.equal(first.length, 3);
+    });
+
+    it("serves priorities in the broker's order", async () => {
+      const b = await broker();
+      const queue = q();
+      const low = msg();
+      const high = msg();
+      const mid = msg();
+      const lowN = b.higherPriorityFirst ? 0 : 9;
+      const highN = b.higherPriorityFirst ? 9 : 0;
+      await b.publish({ queue }, low, { priority: lowN });
+      await b.publish({ queue }, mid, { priority: 5 });
+      await b.publish({ queue }, high, { priority: highN });
+      const got: unknown[] = [];
+      while (got.length < 3) {
+        const ds = await b.fetch([queue], { max: 1, waitMs: 1000, lease: false });
+        if (!ds.length) break;
+        got.push(...headerIds(ds));
+      }
+      assert.deepEqual(got, [high.headers.id, mid.headers.id, low.headers.id]);
+    });
+
+    it("holds a message with an ETA until it is due (broker-side)", async () => {
+      const b = await broker();
+      const queue = q();
+      const m = msg();
+      await b.publish({ queue }, m, { eta: Date.now() + 600 });
+      assert.equal((await b.fetch([queue], { max: 1, waitMs: 200, lease: false })).length, 0, "not before its ETA");
+      const ds = await b.fetch([queue], { max: 1, waitMs: 3000, lease: false });
+      assert.deepEqual(headerIds(ds), [m.headers.id], "delivered once due");
+    });
+
+    it("redelivers a leased message that is not acked within the visibility timeout", async () => {
+      const b = await broker({ visibilityTimeout: 1 });
+      const queue = q();
+      const m = msg();
+      await b.publish({ queue }, m);
+      const [d] = await b.fetch([queue], { max: 1, waitMs: 1000, lease: true });
+      assert.ok(d);
+      assert.equal((await b.fetch([queue], { max: 1, waitMs: 300, lease: true })).length, 0, "invisible while leased");
+      const again = await b.fetch([queue], { max: 1, waitMs: 4000, lease: true });
+      assert.deepEqual(headerIds(again), [m.headers.id]);
+      assert.equal(again[0]!.redelivered, true);
+      await b.ack(again);
+    });
+
+    it("does not redeliver an acked message", async () => {
+      const b = await broker({ visibilityTimeout: 1 });
+      const queue = q();
+      await b.publish({ queue }, msg());
+      const ds = await b.fetch([queue], { max: 1, waitMs: 1000, lease: true });
+      await b.ack(ds);
+      assert.equal((await b.fetch([queue], { max: 1, waitMs: 1800, lease: true })).length, 0);
+    });
+
+    it("extendLease keeps a message invisible past the visibility timeout", async () => {
+      const b = await broker({ visibilityTimeout: 1 });
+      const queue = q();
+      await b.publish({ queue }, msg());
+      const ds = await b.fetch([queue], { max: 1, waitMs: 1000, lease: true });
+      for (let i = 0; i < 4; i++) {
+        await sleep(400);
+        await b.extendLease(ds);
+      }
+      assert.equal((await b.fetch([queue], { max: 1, waitMs: 100, lease: true })).length, 0, "still leased after 1.6 s");
+      await b.ack(ds);
+    });
+
+    it("reject with requeue delivers again; without requeue drops", async () => {
+      const b = await broker();
+      const queue = q();
+      const m = msg();
+      await b.publish({ queue }, m);
+      const [d] = await b.fetch([queue], { max: 1, waitMs: 1000, lease: true });
+      await b.reject(d!, true);
+      const [d2] = await b.fetch([queue], { max: 1, waitMs: 1000, lease: true });
+      assert.equal(d2?.message.headers.id, m.headers.id);
+      await b.reject(d2!, false);
+      assert.equal((await b.fetch([queue], { max: 1, waitMs: 200, lease: true })).length, 0);
+    });
+
+    it("fetch waits for a message published while it waits", async () => {
+      const b = await broker();
+      const queue = q();
+      const m = msg();
+      const pending = b.fetch([queue], { max: 1, waitMs: 3000, lease: false });
+      await sleep(100);
+      const other = await broker();
+      await other.publish({ queue }, m);
+      const t0 = Date.now();
+      const ds = await pending;
+      assert.deepEqual(headerIds(ds), [m.headers.id]);
+      assert.ok(Date.now() - t0 < 1500, "woke without waiting the whole waitMs");
+    });
+
+    it("returns nothing after waitMs on an empty queue", async () => {
+      const b = await broker();
+      const t0 = Date.now();
+      const ds = await b.fetch([q()], { max: 5, waitMs: 300, lease: true });
+      assert.equal(ds.length, 0);
+      assert.ok(Date.now() - t0 >= 250);
+    });
+
+    it("consumes several queues", async () => {
+      const b = await broker();
+      const [qa, qb] = [q(), q()];
+      await b.publish({ queue: qa }, msg());
+      await b.publish({ queue: qb }, msg());
+      const got: string[] = [];
+      for (let i = 0; i < 4 && got.length < 2; i++) {
+        for (const d of await b.fetch([qa, qb], { max: 10, waitMs: 500, lease: false })) got.push(d.queue);
+      }
+      assert.deepEqual(got.sort(), [qa, qb].sort());
+    });
+
+    it("counts and purges ready messages; a second connection sees the same queues", async () => {
+      const b = await broker();
+      const other = await broker();
+      const queue = q();
+      for (let i = 0; i < 3; i++) await b.publish({ queue }, msg());
+      assert.equal(await other.size(queue), 3);
+      assert.equal(await other.purge(queue), 3);
+      assert.equal(await b.size(queue), 0);
+    });
+  });
+}

@@ -1,0 +1,90 @@
+// Starting and stopping real worker processes in tests. Every process a test
+// starts is stopped by its PID when the test file ends, even on failure.
+import { spawn, type ChildProcess } from "node:child_process";
+import { once } from "node:events";
+import { fileURLToPath } from "node:url";
+import { after } from "node:test";
+
+export const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+export const CLI = fileURLToPath(new URL("../../src/cli/main.ts", import.meta.url));
+
+const started = new Set<ChildProcess>();
+after(() => {
+  for (const p of started) if (p.exitCode === null && p.signalCode === null) p.kill("SIGKILL");
+});
+
+export interface RunningProcess {
+  proc: ChildProcess;
+  pid: number;
+  /** Everything the process printed so far (stdout + stderr). */
+  output(): string;
+  /** Resolves when the output matches. */
+  waitFor(pattern: RegExp, timeoutMs?: number): Promise<void>;
+  /** SIGTERM (or the given signal) and wait for the exit; returns the exit code. */
+  stop(signal?: NodeJS.Signals, timeoutMs?: number): Promise<number | null>;
+  exited: Promise<number | null>;
+}
+
+/** Runs `node --import tsx <args>` with extra env; output is collected. */
+export function startNode(args: string[], env: Record<string, string | undefined> = {}): RunningProcess {
+  const proc = spawn(process.execPath, ["--import", "tsx", ...args], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  started.add(proc);
+  let text = "";
+  const listeners = new Set<() => void>();
+  const onData = (b: Buffer) => {
+    text += b.toString();
+    for (const l of listeners) l();
+  };
+  proc.stdout!.on("data", onData);
+  proc.stderr!.on("data", onData);
+  const exited = new Promise<number | null>((resolve) => proc.on("exit", (code) => resolve(code)));
+  return {
+    proc,
+    pid: proc.pid!,
+    output: () => text,
+    exited,
+    waitFor(pattern, timeoutMs = 20_000) {
+      return new Promise((resolve, reject) => {
+        const check = () => {
+          if (pattern.test(text)) {
+            listeners.delete(check);
+            clearTimeout(timer);
+            resolve();
+          }
+        };
+        const timer = setTimeout(() => {
+          listeners.delete(check);
+          reject(new Error(`timed out waiting for ${pattern} in output:\n${text.slice(-3000)}`));
+        }, timeoutMs);
+        listeners.add(check);
+        void exited.then(() => {
+          if (!pattern.test(text) && listeners.has(check)) {
+            listeners.delete(check);
+            clearTimeout(timer);
+            reject(new Error(`process exited before ${pattern} appeared; output:\n${text.slice(-3000)}`));
+          }
+        });
+        check();
+      });
+    },
+    async stop(signal = "SIGTERM", timeoutMs = 20_000) {
+      if (proc.exitCode !== null || proc.signalCode !== null) return proc.exitCode;
+      proc.kill(signal);
+      const timer = setTimeout(() => proc.kill("SIGKILL"), timeoutMs);
+      const [code] = (await once(proc, "exit")) as [number | null];
+      clearTimeout(timer);
+      return code;
+    },
+  };
+}
+
+/** Starts `celeriac -A <app> worker <args>` and waits until it is ready. */
+export async function startWorker(appModule: string, args: string[], env: Record<string, string | undefined>): Promise<RunningProcess> {
+  const p = startNode([CLI, "-A", appModule, "worker", ...args], env);
+  await p.waitFor(/ ready: /, 30_000);
+  return p;
+}
