@@ -94,6 +94,10 @@ program
     process.on("SIGTERM", () => onSignal("SIGTERM"));
     process.on("SIGINT", () => onSignal("SIGINT"));
     await worker.start();
+    // The banner goes to stdout whatever the log level, as Celery's does.
+    if (o.loglevel.toLowerCase() !== "info" && o.loglevel.toLowerCase() !== "debug") {
+      console.log(`${worker.hostname} ready: pool ${worker.poolKind} x${worker.concurrency}, queues [${worker.queues.join(", ")}]`);
+    }
   });
 
 program

@@ -1,0 +1,131 @@
+// Real worker processes on one SQLite file: throughput with two workers,
+// kill -9 with late-ack tasks in flight, warm and cold shutdown, child crashes,
+// hard time limits, child recycling, the thread pool.
+import assert from "node:assert/strict";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, it } from "node:test";
+import { Celeriac } from "../../src/index.js";
+import { startWorker } from "../support/processes.js";
+
+const APP = "test/fixtures/app.ts";
+const dir = mkdtempSync(join(tmpdir(), "celeriac-proc-"));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+let n = 0;
+/** A fresh sqlite store and the env that points workers at it. */
+function store(extra: Record<string, string> = {}) {
+  const db = join(dir, `s${n++}.db`);
+  const url = `sqlite://${db}`;
+  const env = { CELERIAC_BROKER_URL: url, CELERIAC_RESULT_BACKEND: url, ...extra };
+  const app = new Celeriac({ name: "client", broker: url, backend: url, ...(extra.CELERIAC_BROKER_TRANSPORT_OPTIONS ? { brokerTransportOptions: JSON.parse(extra.CELERIAC_BROKER_TRANSPORT_OPTIONS) } : {}) });
+  return { url, env, app, log: join(dir, `log${n}.txt`) };
+}
+
+const lines = (file: string) => (existsSync(file) ? readFileSync(file, "utf8").split("\n").filter(Boolean) : []);
+
+describe("worker processes on sqlite", () => {
+  it("runs 1,000 tasks through 2 worker processes, each exactly once, every result right", async () => {
+    const s = store();
+    const workers = await Promise.all([
+      startWorker(APP, ["-c", "2", "-l", "warning"], s.env),
+      startWorker(APP, ["-c", "2", "-l", "warning"], s.env),
+    ]);
+    const results = Array.from({ length: 1000 }, (_, i) => s.app.sendTask<number>("fixture.record", [s.log, i]));
+    const values = await Promise.all(results.map((r) => r.get({ timeout: 60_000 })));
+    assert.deepEqual(values, Array.from({ length: 1000 }, (_, i) => i * 2));
+    const ran = lines(s.log);
+    assert.equal(ran.length, 1000, "no task ran twice");
+    assert.equal(new Set(ran).size, 1000);
+    for (const w of workers) assert.equal(await w.stop(), 0);
+    await s.app.close();
+  });
+
+  it("kill -9 of a worker holding acksLate tasks: they come back after the visibility timeout and complete", async () => {
+    const s = store({ CELERIAC_BROKER_TRANSPORT_OPTIONS: '{"visibilityTimeout": 2}' });
+    const victim = await startWorker(APP, ["-c", "2", "-l", "info"], s.env);
+    const results = Array.from({ length: 6 }, () => s.app.sendTask<number>("fixture.slowRecord", [s.log, 1500]));
+    await victim.waitFor(/slowRecord\[.*\] received/);
+    victim.proc.kill("SIGKILL");
+    await victim.exited;
+    assert.equal(lines(s.log).length, 0, "nothing finished before the kill");
+    const rescuer = await startWorker(APP, ["-c", "3", "-l", "warning"], s.env);
+    const values = await Promise.all(results.map((r) => r.get({ timeout: 30_000 })));
+    assert.deepEqual(values, Array(6).fill(1500));
+    assert.equal(new Set(lines(s.log)).size, 6);
+    await rescuer.stop();
+    await s.app.close();
+  });
+
+  it("warm shutdown on SIGTERM finishes the running task, then exits 0", async () => {
+    const s = store();
+    const w = await startWorker(APP, ["-c", "1", "-l", "info"], s.env);
+    const r = s.app.sendTask<number>("fixture.slowRecord", [s.log, 1200]);
+    await w.waitFor(/slowRecord\[.*\] received/);
+    const code = await w.stop("SIGTERM");
+    assert.equal(code, 0);
+    assert.equal(await r.get({ timeout: 1000 }), 1200, "the running task finished before exit");
+    assert.match(w.output(), /warm shutdown/);
+    await s.app.close();
+  });
+
+  it("a second signal makes a cold shutdown; the late-ack task is delivered again", async () => {
+    const s = store();
+    const w = await startWorker(APP, ["-c", "1", "-l", "info"], s.env);
+    const r = s.app.sendTask<number>("fixture.slowRecord", [s.log, 4000]);
+    await w.waitFor(/slowRecord\[.*\] received/);
+    w.proc.kill("SIGTERM");
+    await new Promise((res) => setTimeout(res, 200));
+    const t0 = Date.now();
+    w.proc.kill("SIGTERM");
+    await w.exited;
+    assert.ok(Date.now() - t0 < 3000, "cold shutdown does not wait for the task");
+    assert.match(w.output(), /cold shutdown/);
+    const again = await startWorker(APP, ["-c", "1", "-l", "warning"], s.env);
+    assert.equal(await r.get({ timeout: 20_000 }), 4000);
+    await again.stop();
+    await s.app.close();
+  });
+
+  it("a pool child that dies under an acksLate task is replaced and the task runs again", async () => {
+    const s = store();
+    const w = await startWorker(APP, ["-c", "1", "-l", "info"], s.env);
+    const marker = join(dir, `marker-${n}`);
+    assert.equal(await s.app.sendTask("fixture.crashOnce", [marker]).get({ timeout: 20_000 }), "survived");
+    assert.match(w.output(), /exited.*requeued/);
+    assert.equal(await s.app.sendTask("fixture.add", [1, 1]).get({ timeout: 10_000 }), 2, "the worker goes on");
+    await w.stop();
+    await s.app.close();
+  });
+
+  it("a hard time limit kills the child; the task fails with TimeLimitExceeded and the next task runs", async () => {
+    const s = store();
+    const w = await startWorker(APP, ["-c", "1", "-l", "info", "--time-limit", "1"], s.env);
+    const hung = s.app.sendTask("fixture.hang", []);
+    await assert.rejects(hung.get({ timeout: 15_000 }), (e: Error) => e.name === "TimeLimitExceeded");
+    assert.equal(await s.app.sendTask("fixture.add", [2, 2]).get({ timeout: 15_000 }), 4);
+    await w.stop();
+    await s.app.close();
+  });
+
+  it("--max-tasks-per-child replaces children without losing a task", async () => {
+    const s = store();
+    const w = await startWorker(APP, ["-c", "1", "-l", "info", "--max-tasks-per-child", "2"], s.env);
+    const pids: number[] = [];
+    for (let i = 0; i < 6; i++) pids.push(await s.app.sendTask<number>("fixture.pid", []).get({ timeout: 15_000 }));
+    assert.equal(new Set(pids).size, 3, `pids: ${pids.join(",")}`);
+    await w.stop();
+    await s.app.close();
+  });
+
+  it("the thread pool runs tasks in worker threads of one process", async () => {
+    const s = store();
+    const w = await startWorker(APP, ["-c", "2", "-P", "thread", "-l", "warning"], s.env);
+    const pids = await Promise.all(Array.from({ length: 4 }, () => s.app.sendTask<number>("fixture.pid", []).get({ timeout: 15_000 })));
+    assert.deepEqual(new Set(pids), new Set([w.pid]));
+    assert.equal(await s.app.sendTask("fixture.add", [3, 4]).get({ timeout: 15_000 }), 7);
+    await w.stop();
+    await s.app.close();
+  });
+});
