@@ -27,7 +27,7 @@ export interface RunningProcess {
 
 /** Runs `node --import tsx <args>` with extra env; output is collected. */
 export function startNode(args: string[], env: Record<string, string | undefined> = {}): RunningProcess {
-  const proc = spawn(process.execPath, ["--import", "tsx", ...args], {
+  const proc = spawn(process.execPath, ["--import", import.meta.resolve("tsx"), ...args], {
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "pipe"],
