@@ -29,7 +29,7 @@ const calls = [
 
 let ok = true;
 for (const { label, result } of calls) {
-  const value = await result.get({ timeout: 30_000, propagate: false });
+  const value: unknown = await result.get({ timeout: 30_000, propagate: false });
   const shown = value instanceof Error ? `${value.name}: ${value.message}` : JSON.stringify(value);
   console.log(`${label.padEnd(34)} -> ${result.state.padEnd(8)} ${shown}`);
   if (!["SUCCESS", "FAILURE"].includes(result.state)) ok = false;
