@@ -57,7 +57,30 @@ export interface Broker {
   size(queue: string): Promise<number>;
   /** Removes every message of a queue; returns how many. */
   purge(queue: string): Promise<number>;
+  /**
+   * Fanout (Celery's broadcast exchanges: `celery.pidbox` for remote control,
+   * `celeryev` for events): every current subscriber of the exchange whose
+   * pattern matches the routing key gets the message. Optional: a broker
+   * without it has no remote control or events.
+   */
+  publishFanout?(exchange: string, routingKey: string, message: Message): Promise<void>;
+  /** Subscribes to a fanout exchange; `pattern` is a topic pattern (`#` = all). Returns an unsubscribe function. */
+  subscribeFanout?(exchange: string, pattern: string, handler: (message: Message, routingKey: string) => void): Promise<() => Promise<void>>;
   close(): Promise<void>;
+}
+
+/** AMQP topic matching: `*` is one word, `#` zero or more, words split on dots. */
+export function topicMatches(pattern: string, routingKey: string): boolean {
+  if (pattern === "#" || pattern === "") return true;
+  const p = pattern.split(".");
+  const k = routingKey.split(".");
+  const match = (i: number, j: number): boolean => {
+    if (i === p.length) return j === k.length;
+    if (p[i] === "#") return match(i + 1, j) || (j < k.length && match(i, j + 1));
+    if (j === k.length) return false;
+    return (p[i] === "*" || p[i] === k[j]) && match(i + 1, j + 1);
+  };
+  return match(0, 0);
 }
 
 export interface BrokerOptions {

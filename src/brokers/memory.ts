@@ -2,7 +2,7 @@
 // with the same URL in one process share their queues.
 import { randomUUID } from "node:crypto";
 import type { Message } from "../protocol/message.js";
-import type { Broker, BrokerOptions, Delivery, FetchOptions, PublishOptions, Route } from "./broker.js";
+import { topicMatches, type Broker, type BrokerOptions, type Delivery, type FetchOptions, type PublishOptions, type Route } from "./broker.js";
 import { Deque } from "../util/deque.js";
 import { MinHeap } from "../util/heap.js";
 
@@ -61,6 +61,7 @@ class MemoryStore {
   readonly scheduled = new MinHeap<{ at: number; entry: Entry }>((a, b) => a.at - b.at || a.entry.seq - b.entry.seq);
   readonly leases = new Map<string, Lease>();
   readonly waiters = new Set<() => void>();
+  readonly fanout = new Map<string, Set<{ pattern: string; handler: (m: Message, key: string) => void }>>();
   seq = 0;
   private timer: NodeJS.Timeout | null = null;
   private timerAt = Infinity;
@@ -201,6 +202,23 @@ export class MemoryBroker implements Broker {
 
   async purge(queue: string): Promise<number> {
     return this.store.queues.get(queue)?.clear() ?? 0;
+  }
+
+  async publishFanout(exchange: string, routingKey: string, message: Message): Promise<void> {
+    const subs = this.store.fanout.get(exchange);
+    if (!subs) return;
+    for (const s of subs) {
+      // Delivered on a later tick, as over a network: never inside the publisher's call.
+      if (topicMatches(s.pattern, routingKey)) setImmediate(() => s.handler(message, routingKey));
+    }
+  }
+
+  async subscribeFanout(exchange: string, pattern: string, handler: (m: Message, key: string) => void): Promise<() => Promise<void>> {
+    let subs = this.store.fanout.get(exchange);
+    if (!subs) this.store.fanout.set(exchange, (subs = new Set()));
+    const sub = { pattern, handler };
+    subs.add(sub);
+    return async () => void subs.delete(sub);
   }
 
   async close(): Promise<void> {}

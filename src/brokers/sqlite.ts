@@ -11,7 +11,7 @@ import type { Message } from "../protocol/message.js";
 import { fromEnvelope, toEnvelope } from "../protocol/message.js";
 import { openDatabase } from "../util/sqlite.js";
 import { WriteBatcher } from "../util/batcher.js";
-import type { Broker, BrokerOptions, Delivery, FetchOptions, PublishOptions, Route } from "./broker.js";
+import { topicMatches, type Broker, type BrokerOptions, type Delivery, type FetchOptions, type PublishOptions, type Route } from "./broker.js";
 import { maskUrl, sqlitePath } from "../url.js";
 
 const SCHEMA = `
@@ -25,7 +25,19 @@ CREATE TABLE IF NOT EXISTS celeriac_messages (
 );
 CREATE INDEX IF NOT EXISTS celeriac_messages_ready ON celeriac_messages (queue, visible_at, priority DESC, id);
 CREATE INDEX IF NOT EXISTS celeriac_messages_due ON celeriac_messages (visible_at) WHERE visible_at > 0;
+CREATE TABLE IF NOT EXISTS celeriac_fanout (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  exchange TEXT NOT NULL,
+  routing_key TEXT NOT NULL,
+  envelope TEXT NOT NULL,
+  created_at INTEGER NOT NULL
+);
 `;
+
+/** Fanout messages are kept this long (ms), then deleted: subscribers poll far more often. */
+const FANOUT_RETENTION_MS = 10 * 60_000;
+/** How often a fanout subscription looks for new messages (ms). */
+const FANOUT_POLL_MS = 100;
 
 interface Row {
   id: number;
@@ -57,6 +69,7 @@ export class SqliteBroker implements Broker {
   private stmts!: ReturnType<SqliteBroker["prepare"]>;
   private lastSweep = 0;
   private closed = false;
+  private readonly subscriptions = new Set<NodeJS.Timeout>();
   private readonly publishes: WriteBatcher<PendingPublish>;
 
   constructor(url: string, opts: BrokerOptions = {}) {
@@ -95,6 +108,10 @@ export class SqliteBroker implements Broker {
       extend: db.prepare("UPDATE celeriac_messages SET visible_at = ? WHERE id = ? AND deliveries = ? AND visible_at > 0"),
       size: db.prepare("SELECT count(*) FROM celeriac_messages WHERE queue = ? AND visible_at = 0").pluck(),
       purge: db.prepare("DELETE FROM celeriac_messages WHERE queue = ?"),
+      fanoutInsert: db.prepare("INSERT INTO celeriac_fanout (exchange, routing_key, envelope, created_at) VALUES (?, ?, ?, ?)"),
+      fanoutPrune: db.prepare("DELETE FROM celeriac_fanout WHERE created_at < ?"),
+      fanoutLast: db.prepare("SELECT coalesce(max(id), 0) FROM celeriac_fanout").pluck(),
+      fanoutSince: db.prepare("SELECT id, routing_key, envelope FROM celeriac_fanout WHERE exchange = ? AND id > ? ORDER BY id"),
     };
   }
 
@@ -213,7 +230,41 @@ export class SqliteBroker implements Broker {
     return this.stmts.purge.run(queue).changes;
   }
 
+  async publishFanout(exchange: string, routingKey: string, message: Message): Promise<void> {
+    if (!this.db) await this.connect();
+    const now = Date.now();
+    this.stmts.fanoutInsert.run(exchange, routingKey, toEnvelope(message), now);
+    if (Math.random() < 0.01) this.stmts.fanoutPrune.run(now - FANOUT_RETENTION_MS);
+  }
+
+  async subscribeFanout(exchange: string, pattern: string, handler: (m: Message, key: string) => void): Promise<() => Promise<void>> {
+    if (!this.db) await this.connect();
+    // Only messages published from now on, as with a pub/sub subscription.
+    let cursor = this.stmts.fanoutLast.get() as number;
+    const timer = setInterval(() => {
+      if (!this.db) return;
+      const rows = this.stmts.fanoutSince.all(exchange, cursor) as { id: number; routing_key: string; envelope: string }[];
+      for (const r of rows) {
+        cursor = r.id;
+        if (!topicMatches(pattern, r.routing_key)) continue;
+        try {
+          handler(fromEnvelope(r.envelope), r.routing_key);
+        } catch {
+          // A bad fanout message must not stop the subscription.
+        }
+      }
+    }, FANOUT_POLL_MS);
+    timer.unref();
+    this.subscriptions.add(timer);
+    return async () => {
+      clearInterval(timer);
+      this.subscriptions.delete(timer);
+    };
+  }
+
   async close(): Promise<void> {
+    for (const t of this.subscriptions) clearInterval(t);
+    this.subscriptions.clear();
     this.closed = true;
     if (!this.db) return;
     await this.publishes.flush();

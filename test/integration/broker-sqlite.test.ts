@@ -3,8 +3,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after } from "node:test";
 import { SqliteBroker } from "../../src/brokers/sqlite.js";
-import { brokerConformance } from "../support/broker-suite.js";
+import { brokerConformance, fanoutConformance } from "../support/broker-suite.js";
 
 const dir = mkdtempSync(join(tmpdir(), "celeriac-broker-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
 brokerConformance("sqlite", { make: async (opts) => new SqliteBroker(`sqlite://${join(dir, "broker.db")}`, opts) });
+fanoutConformance("sqlite", { make: async (opts) => new SqliteBroker(`sqlite://${join(dir, "broker.db")}`, opts) });

@@ -184,3 +184,34 @@ export function brokerConformance(name: string, { make }: BrokerSuiteOptions): v
     });
   });
 }
+
+/** Fanout (broadcast) conformance, for brokers that offer it. */
+export function fanoutConformance(name: string, { make }: BrokerSuiteOptions): void {
+  describe(`Broker fanout conformance: ${name}`, () => {
+    it("delivers to every matching subscriber, not before it subscribed", async () => {
+      const a = await make();
+      const b = await make();
+      await a.connect();
+      await b.connect();
+      assert.ok(a.publishFanout && a.subscribeFanout, "broker offers fanout");
+      const exchange = `fan-${randomUUID().slice(0, 8)}`;
+      await a.publishFanout(exchange, "task.sent", msg("before"));
+      const gotA: string[] = [];
+      const gotB: string[] = [];
+      const offA = await a.subscribeFanout(exchange, "#", (m, key) => gotA.push(`${key}:${m.headers.task}`));
+      const offB = await b.subscribeFanout!(exchange, "worker.*", (m, key) => gotB.push(`${key}:${m.headers.task}`));
+      await a.publishFanout(exchange, "task.sent", msg("one"));
+      await b.publishFanout!(exchange, "worker.heartbeat", msg("two"));
+      for (let i = 0; i < 50 && (gotA.length < 2 || gotB.length < 1); i++) await sleep(50);
+      assert.deepEqual(gotA, ["task.sent:one", "worker.heartbeat:two"]);
+      assert.deepEqual(gotB, ["worker.heartbeat:two"]);
+      await offA();
+      await a.publishFanout(exchange, "task.sent", msg("after"));
+      await sleep(300);
+      assert.equal(gotA.length, 2, "nothing after unsubscribing");
+      await offB();
+      await a.close();
+      await b.close();
+    });
+  });
+}
