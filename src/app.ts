@@ -1,6 +1,7 @@
 // The app: configuration, the task registry, and the one path by which every
 // task message is sent (tasks, signatures and sendTask all come here).
 import { AsyncLocalStorage } from "node:async_hooks";
+import { EventEmitter } from "node:events";
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 import { pathToFileURL } from "node:url";
@@ -12,6 +13,7 @@ import { createBackend } from "./backends/index.js";
 import { Signature } from "./canvas/signature.js";
 import { applySettings, defaultSettings, settingsFromEnv, type RouteTarget, type Settings, type TaskRoutes } from "./config.js";
 import { ConfigurationError, DuplicateTaskName } from "./errors.js";
+import { Control } from "./control/control.js";
 import { createLogger, type Logger } from "./log.js";
 import { encodeTask, type Embed, type SignatureDict } from "./protocol/message.js";
 import { AsyncResult } from "./result.js";
@@ -32,7 +34,22 @@ export const APP_MARK = Symbol.for("celeriac.app");
 /** The task running in this async context, so tasks sent from it get parent/root ids. */
 export const currentTask = new AsyncLocalStorage<TaskContext>();
 
-export class Celeriac {
+/**
+ * Signals, Celery's names in camelCase. Task signals fire where the task runs
+ * (in a pool child for the process and thread pools), worker signals in the
+ * worker process.
+ */
+export interface CeleriacSignals {
+  taskPrerun: [info: { taskId: string; task: string; args: unknown[]; kwargs: Record<string, unknown> }];
+  taskPostrun: [info: { taskId: string; task: string; state: string; retval: unknown }];
+  taskSuccess: [info: { taskId: string; task: string; result: unknown }];
+  taskFailure: [info: { taskId: string; task: string; exception: Error }];
+  taskRetry: [info: { taskId: string; task: string; reason: Error }];
+  workerReady: [worker: unknown];
+  workerShutdown: [worker: unknown];
+}
+
+export class Celeriac extends EventEmitter<CeleriacSignals> {
   readonly [APP_MARK] = true;
   readonly name: string;
   readonly settings: Settings;
@@ -43,7 +60,12 @@ export class Celeriac {
   private brokerPromise: Promise<Broker> | null = null;
   private backendPromise: Promise<ResultBackend> | null = null;
 
+  /** Remote control of workers: ping, inspect, revoke, rate limits… */
+  readonly control: Control;
+
   constructor(opts: CeleriacOptions = {}) {
+    super();
+    this.control = new Control(this);
     const { name, ...rest } = opts;
     this.name = name ?? "celeriac";
     this.log = createLogger(this.name);
@@ -103,6 +125,11 @@ export class Celeriac {
   /** A handle on a task result by id. */
   AsyncResult<T = unknown>(id: string): AsyncResult<T> {
     return new AsyncResult<T>(id, this);
+  }
+
+  /** Revokes a task (see AsyncResult.revoke and app.control.revoke). */
+  async revoke(taskId: string, opts: { terminate?: boolean; signal?: string } = {}): Promise<void> {
+    await this.control.revoke(taskId, opts);
   }
 
   // ---- connections ---------------------------------------------------------

@@ -63,6 +63,8 @@ program
   .option("--max-tasks-per-child <n>", "replace a pool child after this many tasks", int)
   .option("--max-memory-per-child <kb>", "replace a pool child above this resident memory", int)
   .option("-E, --task-events", "send task events")
+  .option("-S, --statedb <file>", "keep revoked task ids in this file across restarts")
+  .option("--without-rate-limits", "ignore task rate limits")
   .action(async (o) => {
     process.env.CELERIAC_LOG_LEVEL = o.loglevel;
     const g = program.opts<GlobalOptions>();
@@ -79,6 +81,11 @@ program
       softTimeLimit: o.softTimeLimit,
       maxTasksPerChild: o.maxTasksPerChild,
       maxMemoryPerChild: o.maxMemoryPerChild,
+      stateDb: o.statedb,
+      disableRateLimits: o.withoutRateLimits,
+    });
+    worker.on("shutdown-requested", () => {
+      void worker.stop(true).then(() => app.close()).then(() => process.exit(0));
     });
     let signals = 0;
     const onSignal = (sig: string) => {
@@ -147,6 +154,94 @@ program
     let total = 0;
     for (const q of queues) total += await broker.purge(q.trim());
     console.log(`purged ${total} message${total === 1 ? "" : "s"} from ${queues.join(", ")} on ${maskUrl(app.settings.brokerUrl)}`);
+    await app.close();
+  });
+
+function printReplies(replies: Record<string, unknown>[], json: boolean): void {
+  if (json) {
+    console.log(JSON.stringify(Object.assign({}, ...replies), null, 2));
+    return;
+  }
+  if (!replies.length) {
+    console.log("Error: no nodes replied within time constraint.");
+    process.exitCode = 1;
+    return;
+  }
+  for (const r of replies) {
+    for (const [host, reply] of Object.entries(r)) console.log(`-> ${host}: ${typeof reply === "object" ? JSON.stringify(reply, null, 2) : String(reply)}`);
+  }
+  console.log(`\n${replies.length} node${replies.length === 1 ? "" : "s"} online.`);
+}
+
+const inspectMethods = ["active", "reserved", "scheduled", "registered", "stats", "revoked", "active_queues", "ping"];
+program
+  .command("inspect <method>")
+  .description(`ask workers about themselves: ${inspectMethods.join(", ")}`)
+  .option("-d, --destination <hosts>", "comma-separated worker hostnames")
+  .option("-t, --timeout <seconds>", "how long to wait for replies", num, 1)
+  .option("-j, --json", "print JSON")
+  .action(async (method: string, o) => {
+    if (!inspectMethods.includes(method)) throw new Error(`unknown inspect method ${method} (known: ${inspectMethods.join(", ")})`);
+    const app = await getApp();
+    const replies = await app.control.broadcast(method, {}, { reply: true, timeout: o.timeout * 1000, destination: o.destination?.split(",") });
+    printReplies(replies, o.json);
+    await app.close();
+  });
+
+program
+  .command("control <method> [args...]")
+  .description("change workers: revoke <id> [--terminate], rate_limit <task> <rate>, time_limit <task> <soft> <hard>, add_consumer <queue>, cancel_consumer <queue>, pool_grow [n], pool_shrink [n], shutdown")
+  .option("-d, --destination <hosts>", "comma-separated worker hostnames")
+  .option("-t, --timeout <seconds>", "how long to wait for replies", num, 1)
+  .option("--terminate", "revoke: also stop the task if it is running")
+  .option("-j, --json", "print JSON")
+  .action(async (method: string, args: string[], o) => {
+    const app = await getApp();
+    const opts = { timeout: o.timeout * 1000, destination: o.destination?.split(","), reply: true };
+    const c = app.control;
+    let replies: Record<string, unknown>[];
+    switch (method) {
+      case "revoke":
+        replies = await c.revoke(args, { ...opts, terminate: o.terminate });
+        break;
+      case "rate_limit":
+        replies = await c.rateLimit(args[0]!, args[1] ?? null, opts);
+        break;
+      case "time_limit":
+        replies = await c.timeLimit(args[0]!, args[1] ? Number(args[1]) : null, args[2] ? Number(args[2]) : null, opts);
+        break;
+      case "add_consumer":
+        replies = await c.addConsumer(args[0]!, opts);
+        break;
+      case "cancel_consumer":
+        replies = await c.cancelConsumer(args[0]!, opts);
+        break;
+      case "pool_grow":
+        replies = await c.poolGrow(Number(args[0] ?? 1), opts);
+        break;
+      case "pool_shrink":
+        replies = await c.poolShrink(Number(args[0] ?? 1), opts);
+        break;
+      case "shutdown":
+        replies = await c.broadcast("shutdown", {}, opts);
+        break;
+      default:
+        throw new Error(`unknown control method ${method}`);
+    }
+    printReplies(replies, o.json);
+    await app.close();
+  });
+
+program
+  .command("status")
+  .description("list the workers that answer a ping")
+  .option("-t, --timeout <seconds>", "how long to wait", num, 1)
+  .action(async (o) => {
+    const app = await getApp();
+    const replies = await app.control.ping({ timeout: o.timeout * 1000 });
+    for (const r of replies) for (const host of Object.keys(r)) console.log(`${host}: OK`);
+    console.log(`\n${replies.length} node${replies.length === 1 ? "" : "s"} online.`);
+    if (!replies.length) process.exitCode = 1;
     await app.close();
   });
 

@@ -77,13 +77,19 @@ export async function executeTask(app: Celeriac, req: TaskRequest, control: Exec
   try {
     // A task that ignores its abort signal still ends at its soft limit, so a
     // plain async function cannot hang past it. The hard limit belongs to the pool.
+    app.emit("taskPrerun", { taskId: req.id, task: req.task, args: req.args, kwargs: req.kwargs });
     const run = Promise.resolve().then(() => currentTask.run(ctx, () => task.fn.apply(ctx, callArgs)));
     const value = await (soft ? raceAbort(run, abort.signal) : run);
     await hooks.onSuccess?.call(ctx, value, req.id, req.args, req.kwargs);
     await hooks.afterReturn?.call(ctx, States.SUCCESS, value, req.id, req.args, req.kwargs);
+    app.emit("taskSuccess", { taskId: req.id, task: req.task, result: value });
+    app.emit("taskPostrun", { taskId: req.id, task: req.task, state: States.SUCCESS, retval: value });
     return { kind: "success", value, runtime: runtime() };
   } catch (thrown) {
-    return await handleError(app, task, ctx, thrown, runtime);
+    const outcome = await handleError(app, task, ctx, thrown, runtime);
+    const state = outcome.kind === "retry" ? States.RETRY : outcome.kind === "failure" ? States.FAILURE : outcome.kind.toUpperCase();
+    app.emit("taskPostrun", { taskId: req.id, task: req.task, state, retval: thrown });
+    return outcome;
   } finally {
     if (softTimer) clearTimeout(softTimer);
     control.signal?.removeEventListener("abort", onOuterAbort);
@@ -115,6 +121,7 @@ async function handleError(app: Celeriac, task: Task, ctx: TaskContext, thrown: 
     if (maxRetries === null || req.retries < maxRetries) {
       const reason = cause instanceof Error ? cause : retry;
       await hooks.onRetry?.call(ctx, reason, req.id, req.args, req.kwargs);
+      app.emit("taskRetry", { taskId: req.id, task: req.task, reason });
       return {
         kind: "retry",
         countdown: retryCountdown(app, task, req, retry.countdown, retry.eta),
@@ -130,6 +137,7 @@ async function handleError(app: Celeriac, task: Task, ctx: TaskContext, thrown: 
   }
   const err = thrown instanceof Error ? thrown : new Error(String(thrown));
   try {
+    app.emit("taskFailure", { taskId: req.id, task: req.task, exception: err });
     await hooks.onFailure?.call(ctx, err, req.id, req.args, req.kwargs);
     await hooks.afterReturn?.call(ctx, States.FAILURE, err, req.id, req.args, req.kwargs);
   } catch {

@@ -16,6 +16,8 @@ export interface Pool {
   readonly kind: "process" | "thread" | "async";
   /** How many tasks may run at once. */
   readonly size: number;
+  /** Grows or shrinks the pool (remote control pool_grow/pool_shrink); returns the new size. */
+  resize(size: number): Promise<number>;
   start(): Promise<void>;
   /** Free slots right now. */
   idle(): number;

@@ -25,6 +25,9 @@ import { WriteBatcher } from "../util/batcher.js";
 import type { Pool, PoolOutcome } from "./pool.js";
 import { AsyncPool } from "./pools/async.js";
 import { IsolatedPool } from "./pools/isolated.js";
+import { TokenBucket, parseRate } from "./rate-limit.js";
+import { listenForControl, type Controllable } from "./remote-control.js";
+import { RevokedSet } from "./revoked.js";
 
 export interface WorkerOptions {
   queues?: string[];
@@ -40,6 +43,10 @@ export interface WorkerOptions {
   softTimeLimit?: number | null;
   maxTasksPerChild?: number | null;
   maxMemoryPerChild?: number | null;
+  /** File that keeps the revoked ids across restarts (Celery's --statedb). */
+  stateDb?: string | null;
+  /** Ignore task rate limits. */
+  disableRateLimits?: boolean;
 }
 
 interface Job {
@@ -49,6 +56,8 @@ interface Job {
   request: TaskRequest;
   acksLate: boolean;
   acked: boolean;
+  /** When the pool started it (epoch seconds), for inspect. */
+  timeStart?: number;
 }
 
 /** Celery writes date_done as a naive UTC isoformat. */
@@ -56,7 +65,7 @@ function dateDone(): string {
   return new Date().toISOString().replace("Z", "");
 }
 
-export class Worker extends EventEmitter {
+export class Worker extends EventEmitter implements Controllable {
   readonly hostname: string;
   readonly queues: string[];
   readonly concurrency: number;
@@ -72,8 +81,15 @@ export class Worker extends EventEmitter {
   private wakeLoop: (() => void) | null = null;
   private leaseTimer: NodeJS.Timeout | null = null;
   private readonly acks: WriteBatcher<Delivery>;
+  private readonly revoked: RevokedSet;
+  private readonly rateLimits = new Map<string, TokenBucket | null>();
+  private readonly timeLimits = new Map<string, { soft: number | null; hard: number | null }>();
+  private readonly processedByName = new Map<string, number>();
+  private rateTimer: NodeJS.Timeout | null = null;
+  private stopControl: (() => Promise<void>) | null = null;
+  private readonly startedAt = Date.now();
   /** Tasks finished since start, by outcome. */
-  readonly stats = { processed: 0, succeeded: 0, failed: 0, retried: 0 };
+  readonly counts = { processed: 0, succeeded: 0, failed: 0, retried: 0 };
 
   constructor(private readonly app: Celeriac, private readonly opts: WorkerOptions = {}) {
     super();
@@ -84,6 +100,7 @@ export class Worker extends EventEmitter {
     this.poolKind = opts.pool ?? s.workerPool;
     this.prefetchLimit = Math.max(this.concurrency, this.concurrency * (opts.prefetchMultiplier ?? s.workerPrefetchMultiplier));
     this.acks = new WriteBatcher((batch) => this.broker.ack(batch));
+    this.revoked = new RevokedSet(opts.stateDb ?? s.workerStateDb);
   }
 
   private get log() {
@@ -101,8 +118,10 @@ export class Worker extends EventEmitter {
       `${this.hostname} ready: broker ${this.broker.displayUrl}, results ${this.backend.displayUrl}, ` +
         `queues [${this.queues.join(", ")}], pool ${this.poolKind} x${this.concurrency}, tasks [${[...this.app.tasks.keys()].join(", ")}]`,
     );
+    this.stopControl = await listenForControl(this.broker, this, this.log);
     this.loopDone = this.consume();
     this.emit("ready");
+    this.app.emit("workerReady", this);
   }
 
   private createPool(): Pool {
@@ -175,6 +194,12 @@ export class Worker extends EventEmitter {
       await this.broker.reject(delivery, false);
       return;
     }
+    if (this.revoked.has(h.id)) {
+      this.log.info(`task ${h.task}[${h.id}] is revoked: not run`);
+      await this.store(msg, delivery, States.REVOKED, serializeError(new TaskRevokedError("revoked")), null);
+      await this.broker.ack([delivery]);
+      return;
+    }
     const now = Date.now();
     const expires = parseIsoTime(h.expires);
     if (expires !== null && expires <= now) {
@@ -245,17 +270,60 @@ export class Worker extends EventEmitter {
     };
   }
 
-  /** Starts reserved jobs while the pool has room. */
+  /** The token bucket for a task's rate limit, or null when it has none. */
+  private bucketFor(task: Task): TokenBucket | null {
+    if (this.opts.disableRateLimits || this.app.settings.workerDisableRateLimits) return null;
+    let bucket = this.rateLimits.get(task.name);
+    if (bucket === undefined) {
+      const rate = task.options.rateLimit ?? this.app.settings.taskDefaultRateLimit;
+      bucket = rate ? new TokenBucket(parseRate(rate)) : null;
+      this.rateLimits.set(task.name, bucket);
+    }
+    return bucket;
+  }
+
+  /**
+   * Starts reserved jobs while the pool has room. A rate-limited job whose
+   * bucket is empty waits in place; the jobs behind it are not held back.
+   */
   private pump(): void {
     if (this.stopping && this.reserved.length === 0) return;
-    while (this.reserved.length && this.pool.idle() > 0) {
-      const job = this.reserved.shift()!;
+    let wait = Infinity;
+    for (let i = 0; i < this.reserved.length && this.pool.idle() > 0; ) {
+      const job = this.reserved[i]!;
+      if (this.revoked.has(job.request.id)) {
+        this.reserved.splice(i, 1);
+        void this.discardRevoked(job);
+        continue;
+      }
+      const bucket = this.bucketFor(job.task);
+      const due = bucket ? bucket.take() : 0;
+      if (due > 0) {
+        wait = Math.min(wait, due);
+        i++;
+        continue;
+      }
+      this.reserved.splice(i, 1);
       void this.execute(job);
     }
+    if (wait !== Infinity && !this.rateTimer) {
+      this.rateTimer = setTimeout(() => {
+        this.rateTimer = null;
+        this.pump();
+      }, wait);
+    }
+  }
+
+  private async discardRevoked(job: Job): Promise<void> {
+    this.log.info(`task ${job.request.task}[${job.request.id}] is revoked: not run`);
+    await this.store(job.msg, job.delivery, States.REVOKED, serializeError(new TaskRevokedError("revoked")), null).catch(() => {});
+    await this.broker.ack([job.delivery]).catch(() => {});
+    this.wake();
   }
 
   private async execute(job: Job): Promise<void> {
     const { request, task } = job;
+    job.timeStart = Date.now() / 1000;
     this.active.set(request.id, job);
     if (!job.acksLate) {
       job.acked = true;
@@ -264,7 +332,9 @@ export class Worker extends EventEmitter {
     if (task.options.trackStarted ?? this.app.settings.taskTrackStarted) {
       await this.store(job.msg, job.delivery, States.STARTED, { pid: process.pid, hostname: this.hostname }, null);
     }
-    const hard = request.timeLimit[0] ?? task.options.timeLimit ?? this.app.settings.taskTimeLimit ?? this.opts.timeLimit ?? null;
+    const override = this.timeLimits.get(task.name);
+    if (override?.soft && request.timeLimit[1] === null) request.timeLimit = [request.timeLimit[0], override.soft];
+    const hard = request.timeLimit[0] ?? override?.hard ?? task.options.timeLimit ?? this.app.settings.taskTimeLimit ?? this.opts.timeLimit ?? null;
     let outcome: PoolOutcome;
     try {
       outcome = await this.pool.run({ request, hardTimeLimit: hard });
@@ -277,7 +347,8 @@ export class Worker extends EventEmitter {
       this.log.error(`task ${request.task}[${request.id}]: cannot record its outcome: ${(err as Error).message}`);
     } finally {
       this.active.delete(request.id);
-      this.stats.processed++;
+      this.counts.processed++;
+      this.processedByName.set(request.task, (this.processedByName.get(request.task) ?? 0) + 1);
       this.pump();
       this.wake();
       if (this.stopping && this.active.size === 0) this.emit("drained");
@@ -290,19 +361,24 @@ export class Worker extends EventEmitter {
     const name = `${request.task}[${request.id}]`;
     switch (outcome.kind) {
       case "success":
-        this.stats.succeeded++;
+        this.counts.succeeded++;
         this.log.info(`task ${name} succeeded in ${outcome.runtime.toFixed(4)}s: ${repr(outcome.value, 200)}`);
         await this.store(msg, delivery, States.SUCCESS, outcome.value, null);
         await continueAfterSuccess(this.app, msg, outcome.value);
         break;
       case "failure":
-        this.stats.failed++;
+        if (outcome.exc.exc_type === "TaskRevokedError") {
+          this.log.info(`task ${name} terminated: revoked`);
+          await this.store(msg, delivery, States.REVOKED, outcome.exc, null);
+          break;
+        }
+        this.counts.failed++;
         this.log.error(`task ${name} raised ${outcome.exc.exc_type}: ${String(outcome.exc.exc_message[0] ?? "")}`);
         await this.store(msg, delivery, States.FAILURE, outcome.exc, outcome.traceback, true);
         await continueAfterFailure(this.app, msg);
         break;
       case "retry":
-        this.stats.retried++;
+        this.counts.retried++;
         this.log.info(`task ${name} retry in ${outcome.countdown.toFixed(1)}s: ${String(outcome.exc?.exc_message[0] ?? "")}`);
         await this.store(msg, delivery, States.RETRY, outcome.exc, outcome.traceback);
         await this.republishForRetry(delivery, outcome.countdown);
@@ -324,7 +400,7 @@ export class Worker extends EventEmitter {
           await this.broker.reject(delivery, true);
           return;
         }
-        this.stats.failed++;
+        this.counts.failed++;
         this.log.error(`task ${name}: ${outcome.reason}`);
         await this.store(msg, delivery, States.FAILURE, serializeError(new WorkerLostError(outcome.reason)), null, true);
         break;
@@ -389,6 +465,93 @@ export class Worker extends EventEmitter {
     return this.pool.terminate(taskId);
   }
 
+  revoke(ids: string[], terminate: boolean): string[] {
+    this.revoked.add(ids);
+    const terminated = terminate ? ids.filter((id) => this.pool.terminate(id)) : [];
+    this.pump();
+    return terminated;
+  }
+
+  revokedIds(): string[] {
+    return this.revoked.list();
+  }
+
+  private jobInfo(job: Job): Record<string, unknown> {
+    const r = job.request;
+    return {
+      id: r.id,
+      name: r.task,
+      args: r.args,
+      kwargs: r.kwargs,
+      type: r.task,
+      hostname: this.hostname,
+      time_start: job.timeStart ?? null,
+      acknowledged: job.acked,
+      delivery_info: r.deliveryInfo,
+      worker_pid: process.pid,
+    };
+  }
+
+  activeInfo(): unknown[] {
+    return [...this.active.values()].map((j) => this.jobInfo(j));
+  }
+
+  reservedInfo(): unknown[] {
+    return this.reserved.map((j) => this.jobInfo(j));
+  }
+
+  registered(): string[] {
+    return [...this.app.tasks.keys()].sort();
+  }
+
+  stats(): Record<string, unknown> {
+    return {
+      total: Object.fromEntries(this.processedByName),
+      pid: process.pid,
+      uptime: Math.round((Date.now() - this.startedAt) / 1000),
+      pool: { implementation: this.poolKind, "max-concurrency": this.pool.size, processes: [] },
+      prefetch_count: this.prefetchLimit,
+      broker: { url: this.broker.displayUrl },
+      rusage: { maxrss: Math.round(process.memoryUsage.rss() / 1024) },
+      counts: { ...this.counts },
+    };
+  }
+
+  activeQueues(): unknown[] {
+    return this.queues.map((q) => ({ name: q, exchange: { name: q, type: "direct" }, routing_key: q, durable: true, auto_delete: false }));
+  }
+
+  addConsumer(queue: string): void {
+    if (!this.queues.includes(queue)) this.queues.push(queue);
+    this.log.info(`now consuming from ${queue}`);
+  }
+
+  cancelConsumer(queue: string): void {
+    const i = this.queues.indexOf(queue);
+    if (i >= 0 && this.queues.length > 1) this.queues.splice(i, 1);
+    this.log.info(`no longer consuming from ${queue}`);
+  }
+
+  setRateLimit(taskName: string, rate: string | null): void {
+    this.rateLimits.set(taskName, rate ? new TokenBucket(parseRate(rate)) : null);
+    this.pump();
+  }
+
+  setTimeLimit(taskName: string, soft: number | null, hard: number | null): void {
+    this.timeLimits.set(taskName, { soft, hard });
+  }
+
+  async poolResize(delta: number): Promise<number> {
+    const size = await this.pool.resize(Math.max(1, this.pool.size + delta));
+    this.pump();
+    return size;
+  }
+
+  shutdown(): void {
+    this.emit("shutdown-requested");
+    void this.stop(true);
+  }
+
   get activeCount(): number {
     return this.active.size;
   }
@@ -406,6 +569,9 @@ export class Worker extends EventEmitter {
     this.stopping = true;
     this.wake();
     this.finished = (async () => {
+      if (this.rateTimer) clearTimeout(this.rateTimer);
+      await this.stopControl?.().catch(() => {});
+      this.stopControl = null;
       this.log.info(`${this.hostname}: ${graceful ? "warm" : "cold"} shutdown (${this.active.size} running, ${this.reserved.length} reserved)`);
       const giveBack = this.reserved.splice(0);
       for (const job of giveBack) await this.broker.reject(job.delivery, true).catch(() => {});
@@ -417,7 +583,9 @@ export class Worker extends EventEmitter {
       await this.loopDone;
       await this.acks.flush();
       if (this.leaseTimer) clearInterval(this.leaseTimer);
+      this.revoked.save();
       this.emit("stopped");
+      this.app.emit("workerShutdown", this);
     })();
     return this.finished;
   }

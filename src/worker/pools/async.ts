@@ -10,7 +10,12 @@ export class AsyncPool implements Pool {
   readonly kind = "async" as const;
   private readonly running = new Map<string, { abort: AbortController; finish: (o: PoolOutcome) => void; started: number }>();
 
-  constructor(private readonly app: Celeriac, readonly size: number) {}
+  constructor(private readonly app: Celeriac, public size: number) {}
+
+  async resize(size: number): Promise<number> {
+    this.size = size;
+    return size;
+  }
 
   async start(): Promise<void> {}
 

@@ -52,7 +52,7 @@ function needsTsx(appModule: string): boolean {
 
 export class IsolatedPool implements Pool {
   readonly kind: "process" | "thread";
-  readonly size: number;
+  size: number;
   onIdle: (() => void) | null = null;
   private readonly slots = new Set<Slot>();
   private closing = false;
@@ -67,6 +67,25 @@ export class IsolatedPool implements Pool {
     const starts: Promise<void>[] = [];
     for (let i = 0; i < this.size; i++) starts.push(this.spawn());
     await Promise.all(starts);
+  }
+
+  async resize(size: number): Promise<number> {
+    const grow: Promise<void>[] = [];
+    while (this.slots.size - this.retiringCount() < size && grow.length < size) grow.push(this.spawn());
+    // Shrink by retiring idle children first; busy ones retire when their task ends.
+    for (const slot of this.slots) {
+      if (this.slots.size - this.retiringCount() <= size) break;
+      if (!slot.retiring) this.retire(slot, false);
+    }
+    this.size = size;
+    await Promise.all(grow);
+    return size;
+  }
+
+  private retiringCount(): number {
+    let n = 0;
+    for (const s of this.slots) if (s.retiring) n++;
+    return n;
   }
 
   idle(): number {
@@ -140,6 +159,10 @@ export class IsolatedPool implements Pool {
     if (!running || running.job.request.id !== m.id) return;
     this.finish(slot, m.outcome);
     slot.tasksRun++;
+    if (slot.retiring) {
+      slot.child.send({ type: "exit" });
+      return;
+    }
     const { maxTasksPerChild, maxMemoryPerChild } = this.opts;
     if ((maxTasksPerChild && slot.tasksRun >= maxTasksPerChild) || (maxMemoryPerChild && m.rss / 1024 > maxMemoryPerChild)) {
       this.opts.log.info(`replacing pool child ${slot.child.id} after ${slot.tasksRun} tasks (rss ${Math.round(m.rss / 1024)} KB)`);
@@ -155,7 +178,7 @@ export class IsolatedPool implements Pool {
       const r = slot.running;
       this.finish(slot, { kind: "lost", reason: `pool child ${slot.child.id} exited (code ${code})`, runtime: (performance.now() - r.started) / 1000 });
     }
-    if (!this.closing && slot.ready) {
+    if (!this.closing && slot.ready && this.slots.size < this.size) {
       this.spawn().catch((err: Error) => this.opts.log.error(`cannot replace pool child: ${err.message}`));
     }
     for (const w of this.readyWaiters.splice(0)) w();
@@ -173,7 +196,8 @@ export class IsolatedPool implements Pool {
   private retire(slot: Slot, kill: boolean): void {
     slot.retiring = true;
     if (kill) slot.child.kill();
-    else slot.child.send({ type: "exit" });
+    else if (!slot.running) slot.child.send({ type: "exit" });
+    // A busy child gets its exit when its task is done (see onChildMessage).
   }
 
   run(job: PoolJob): Promise<PoolOutcome> {

@@ -1,0 +1,135 @@
+// Remote control and task execution options through real worker processes:
+// ping, inspect, revoke (waiting, running with terminate, across a restart
+// with --statedb), rate limits, consumers, pool resizing, signals.
+import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, it } from "node:test";
+import { Celeriac, States, Worker } from "../../src/index.js";
+import { CLI, startNode, startWorker } from "../support/processes.js";
+
+const APP = "test/fixtures/app.ts";
+const dir = mkdtempSync(join(tmpdir(), "celeriac-control-"));
+after(() => rmSync(dir, { recursive: true, force: true }));
+const lines = (file: string) => (existsSync(file) ? readFileSync(file, "utf8").split("\n").filter(Boolean) : []);
+
+let n = 0;
+function store() {
+  const url = `sqlite://${join(dir, `c${n++}.db`)}`;
+  return { url, env: { CELERIAC_BROKER_URL: url, CELERIAC_RESULT_BACKEND: url }, app: new Celeriac({ name: "client", broker: url, backend: url }), log: join(dir, `log${n}.txt`) };
+}
+
+describe("remote control with worker processes", () => {
+  it("ping, status and inspect see the worker; revoke skips a waiting task; terminate stops a running one", async () => {
+    const s = store();
+    const w = await startWorker(APP, ["-c", "2", "-l", "info", "-n", "alpha@%h"], s.env);
+    const replies = await s.app.control.ping({ timeout: 1500 });
+    assert.equal(replies.length, 1);
+    const [host, reply] = Object.entries(replies[0]!)[0]!;
+    assert.match(host, /^alpha@/);
+    assert.deepEqual(reply, { ok: "pong" });
+
+    const registered = await s.app.control.inspect().registered();
+    assert.ok((Object.values(registered[0]!)[0] as string[]).includes("fixture.add"));
+
+    // A running task shows in `inspect active`, and terminate stops it.
+    const hung = s.app.sendTask("fixture.hang", []);
+    await w.waitFor(new RegExp(`fixture.hang\\[${hung.id}\\] received`));
+    await new Promise((r) => setTimeout(r, 300));
+    const active = (await s.app.control.inspect().active())[0]!;
+    assert.deepEqual((Object.values(active)[0] as { id: string }[]).map((t) => t.id), [hung.id]);
+    await hung.revoke({ terminate: true });
+    await assert.rejects(hung.get({ timeout: 10_000 }), /revoked|terminated/);
+    assert.equal(hung.state, States.REVOKED);
+
+    // A task revoked before it runs is skipped when it arrives.
+    const later = s.app.sendTask("fixture.record", [s.log, 1], undefined, { countdown: 1.5 });
+    await later.sent;
+    await s.app.control.revoke(later.id);
+    await assert.rejects(later.get({ timeout: 10_000 }), /revoked/);
+    await new Promise((r) => setTimeout(r, 2000));
+    assert.deepEqual(lines(s.log), [], "the revoked task never ran");
+    assert.equal((await s.app.AsyncResult(later.id).refresh())?.status, States.REVOKED);
+    assert.equal(await s.app.sendTask("fixture.add", [1, 2]).get({ timeout: 10_000 }), 3, "the worker goes on");
+
+    // The CLI shows the same.
+    const status = startNode([CLI, "-A", APP, "status"], s.env);
+    assert.equal(await status.exited, 0);
+    assert.match(status.output(), /alpha@.*: OK[\s\S]*1 node online/);
+    await w.stop();
+    await s.app.close();
+  });
+
+  it("--statedb keeps revoked ids across a worker restart", async () => {
+    const s = store();
+    const state = join(dir, `state-${n}.json`);
+    const first = await startWorker(APP, ["-c", "1", "-l", "info", "--statedb", state], s.env);
+    const id = randomUUID();
+    await s.app.control.broadcast("revoke", { task_id: [id] });
+    await new Promise((r) => setTimeout(r, 800));
+    assert.equal(await first.stop(), 0);
+    const second = await startWorker(APP, ["-c", "1", "-l", "info", "--statedb", state], s.env);
+    const r = s.app.sendTask("fixture.record", [s.log, 2], undefined, { taskId: id });
+    await assert.rejects(r.get({ timeout: 10_000 }), /revoked/);
+    assert.deepEqual(lines(s.log), []);
+    await second.stop();
+    await s.app.close();
+  });
+
+  it("rateLimit spaces a task's runs on a worker; rate_limit changes it at run time", async () => {
+    const s = store();
+    const w = await startWorker(APP, ["-c", "2", "-l", "warning"], s.env);
+    const t0 = Date.now();
+    await Promise.all(Array.from({ length: 8 }, () => s.app.sendTask("fixture.limited", [s.log]).get({ timeout: 20_000 })));
+    const elapsed = Date.now() - t0;
+    assert.ok(elapsed >= 1200, `8 tasks at 5/s took ${elapsed} ms`);
+    const stamps = lines(s.log).map(Number);
+    for (let i = 1; i < stamps.length; i++) assert.ok(stamps[i]! - stamps[i - 1]! >= 120, `runs spaced: ${stamps.join(",")}`);
+    await s.app.control.rateLimit("fixture.limited", "1000/s");
+    const t1 = Date.now();
+    await Promise.all(Array.from({ length: 8 }, () => s.app.sendTask("fixture.limited", [s.log]).get({ timeout: 20_000 })));
+    assert.ok(Date.now() - t1 < 1200, "faster after rate_limit");
+    await w.stop();
+    await s.app.close();
+  });
+
+  it("add_consumer, cancel_consumer and pool_grow change a running worker", async () => {
+    const s = store();
+    const w = await startWorker(APP, ["-c", "1", "-l", "info"], s.env);
+    const extra = s.app.sendTask("fixture.add", [2, 2], undefined, { queue: "extra" });
+    await s.app.control.addConsumer("extra");
+    assert.equal(await extra.get({ timeout: 10_000 }), 4);
+    const grown = await s.app.control.poolGrow(1);
+    assert.equal((Object.values(grown[0]!)[0] as { size: number }).size, 2);
+    const pids = await Promise.all(Array.from({ length: 2 }, () => s.app.sendTask<number>("fixture.sleep", [600]).get({ timeout: 10_000 })));
+    assert.equal(pids.length, 2);
+    await s.app.control.cancelConsumer("extra");
+    const queues = await s.app.control.inspect().activeQueues();
+    assert.deepEqual((Object.values(queues[0]!)[0] as { name: string }[]).map((q) => q.name), ["celery"]);
+    await w.stop();
+    await s.app.close();
+  });
+});
+
+describe("signals", () => {
+  it("fires taskPrerun, taskSuccess, taskFailure, taskRetry, taskPostrun, workerReady and workerShutdown", async () => {
+    const url = `memory://signals-${randomUUID()}`;
+    const app = new Celeriac({ name: "sig", broker: url, backend: url });
+    const ok = app.task("sig.ok", () => 1);
+    const bad = app.task("sig.bad", () => {
+      throw new Error("no");
+    });
+    const seen: string[] = [];
+    for (const name of ["taskPrerun", "taskSuccess", "taskFailure", "taskPostrun", "workerReady", "workerShutdown"] as const) {
+      app.on(name, () => seen.push(name));
+    }
+    const w = new Worker(app, { pool: "async", concurrency: 1 });
+    await w.start();
+    await ok.delay().get({ timeout: 5000 });
+    await bad.delay().get({ timeout: 5000, propagate: false });
+    await w.stop();
+    assert.deepEqual(seen, ["workerReady", "taskPrerun", "taskSuccess", "taskPostrun", "taskPrerun", "taskFailure", "taskPostrun", "workerShutdown"]);
+  });
+});
