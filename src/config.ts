@@ -46,7 +46,8 @@ export interface Settings {
   taskRoutes: TaskRoutes | null;
   taskCreateMissingQueues: boolean;
   taskAcksLate: boolean;
-  taskRejectOnWorkerLost: boolean;
+  /** With acksLate, a task whose pool child died goes back to the queue (null/true) or fails with WorkerLostError (false). */
+  taskRejectOnWorkerLost: boolean | null;
   taskIgnoreResult: boolean;
   taskStoreErrorsEvenIfIgnored: boolean;
   taskTrackStarted: boolean;
@@ -101,7 +102,7 @@ export function defaultSettings(): Settings {
     taskRoutes: null,
     taskCreateMissingQueues: true,
     taskAcksLate: false,
-    taskRejectOnWorkerLost: false,
+    taskRejectOnWorkerLost: null,
     taskIgnoreResult: false,
     taskStoreErrorsEvenIfIgnored: false,
     taskTrackStarted: false,

@@ -85,8 +85,10 @@ export interface TaskOptions extends TaskHooks {
   timeLimit?: number;
   /** Soft time limit in seconds. */
   softTimeLimit?: number;
-  /** "10/s", "100/m", "1000/h". */
+  /** Per worker, Celery's semantics: "10/s", "100/m", "1000/h". */
   rateLimit?: string;
+  /** Shared by every worker on the broker (a token bucket in the broker store). */
+  globalRateLimit?: string;
   /** Default expiry, seconds after sending. */
   expires?: number;
   serializer?: string;

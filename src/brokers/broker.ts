@@ -66,7 +66,21 @@ export interface Broker {
   publishFanout?(exchange: string, routingKey: string, message: Message): Promise<void>;
   /** Subscribes to a fanout exchange; `pattern` is a topic pattern (`#` = all). Returns an unsubscribe function. */
   subscribeFanout?(exchange: string, pattern: string, handler: (message: Message, routingKey: string) => void): Promise<() => Promise<void>>;
+  /**
+   * A token bucket shared by every worker on this broker (global rate limits,
+   * which Celery lacks). Takes one token from bucket `key` refilling at
+   * `perSecond`; returns 0 when granted, else the ms until one is due.
+   * Optional: without it, global limits act per worker.
+   */
+  takeToken?(key: string, perSecond: number): Promise<number>;
   close(): Promise<void>;
+}
+
+/** A token bucket step, shared by the brokers that keep buckets: returns [tokens left, ms to wait]. */
+export function tokenBucketStep(tokens: number, updatedAt: number, now: number, perSecond: number, capacity = 1): [number, number, boolean] {
+  const available = Math.min(capacity, tokens + ((now - updatedAt) / 1000) * perSecond);
+  if (available >= 1) return [available - 1, 0, true];
+  return [available, Math.ceil(((1 - available) / perSecond) * 1000), false];
 }
 
 /** AMQP topic matching: `*` is one word, `#` zero or more, words split on dots. */

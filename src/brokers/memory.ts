@@ -2,7 +2,7 @@
 // with the same URL in one process share their queues.
 import { randomUUID } from "node:crypto";
 import type { Message } from "../protocol/message.js";
-import { topicMatches, type Broker, type BrokerOptions, type Delivery, type FetchOptions, type PublishOptions, type Route } from "./broker.js";
+import { tokenBucketStep, topicMatches, type Broker, type BrokerOptions, type Delivery, type FetchOptions, type PublishOptions, type Route } from "./broker.js";
 import { Deque } from "../util/deque.js";
 import { MinHeap } from "../util/heap.js";
 
@@ -61,6 +61,7 @@ class MemoryStore {
   readonly scheduled = new MinHeap<{ at: number; entry: Entry }>((a, b) => a.at - b.at || a.entry.seq - b.entry.seq);
   readonly leases = new Map<string, Lease>();
   readonly waiters = new Set<() => void>();
+  readonly buckets = new Map<string, { tokens: number; updatedAt: number }>();
   readonly fanout = new Map<string, Set<{ pattern: string; handler: (m: Message, key: string) => void }>>();
   seq = 0;
   private timer: NodeJS.Timeout | null = null;
@@ -202,6 +203,14 @@ export class MemoryBroker implements Broker {
 
   async purge(queue: string): Promise<number> {
     return this.store.queues.get(queue)?.clear() ?? 0;
+  }
+
+  async takeToken(key: string, perSecond: number): Promise<number> {
+    const now = Date.now();
+    const b = this.store.buckets.get(key) ?? { tokens: 1, updatedAt: now };
+    const [tokens, wait] = tokenBucketStep(b.tokens, b.updatedAt, now, perSecond);
+    this.store.buckets.set(key, { tokens, updatedAt: now });
+    return wait;
   }
 
   async publishFanout(exchange: string, routingKey: string, message: Message): Promise<void> {

@@ -11,7 +11,7 @@ import type { Message } from "../protocol/message.js";
 import { fromEnvelope, toEnvelope } from "../protocol/message.js";
 import { openDatabase } from "../util/sqlite.js";
 import { WriteBatcher } from "../util/batcher.js";
-import { topicMatches, type Broker, type BrokerOptions, type Delivery, type FetchOptions, type PublishOptions, type Route } from "./broker.js";
+import { tokenBucketStep, topicMatches, type Broker, type BrokerOptions, type Delivery, type FetchOptions, type PublishOptions, type Route } from "./broker.js";
 import { maskUrl, sqlitePath } from "../url.js";
 
 const SCHEMA = `
@@ -25,6 +25,11 @@ CREATE TABLE IF NOT EXISTS celeriac_messages (
 );
 CREATE INDEX IF NOT EXISTS celeriac_messages_ready ON celeriac_messages (queue, visible_at, priority DESC, id);
 CREATE INDEX IF NOT EXISTS celeriac_messages_due ON celeriac_messages (visible_at) WHERE visible_at > 0;
+CREATE TABLE IF NOT EXISTS celeriac_rate_buckets (
+  key TEXT PRIMARY KEY,
+  tokens REAL NOT NULL,
+  updated_at INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS celeriac_fanout (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
   exchange TEXT NOT NULL,
@@ -108,6 +113,11 @@ export class SqliteBroker implements Broker {
       extend: db.prepare("UPDATE celeriac_messages SET visible_at = ? WHERE id = ? AND deliveries = ? AND visible_at > 0"),
       size: db.prepare("SELECT count(*) FROM celeriac_messages WHERE queue = ? AND visible_at = 0").pluck(),
       purge: db.prepare("DELETE FROM celeriac_messages WHERE queue = ?"),
+      bucketGet: db.prepare("SELECT tokens, updated_at FROM celeriac_rate_buckets WHERE key = ?"),
+      bucketPut: db.prepare(
+        "INSERT INTO celeriac_rate_buckets (key, tokens, updated_at) VALUES (?, ?, ?) " +
+          "ON CONFLICT (key) DO UPDATE SET tokens = excluded.tokens, updated_at = excluded.updated_at",
+      ),
       fanoutInsert: db.prepare("INSERT INTO celeriac_fanout (exchange, routing_key, envelope, created_at) VALUES (?, ?, ?, ?)"),
       fanoutPrune: db.prepare("DELETE FROM celeriac_fanout WHERE created_at < ?"),
       fanoutLast: db.prepare("SELECT coalesce(max(id), 0) FROM celeriac_fanout").pluck(),
@@ -228,6 +238,21 @@ export class SqliteBroker implements Broker {
     if (!this.db) await this.connect();
     await this.publishes.flush();
     return this.stmts.purge.run(queue).changes;
+  }
+
+  async takeToken(key: string, perSecond: number): Promise<number> {
+    if (!this.db) await this.connect();
+    const s = this.stmts;
+    // IMMEDIATE: read and update the bucket under one write lock, across processes.
+    return this.conn
+      .transaction((): number => {
+        const now = Date.now();
+        const row = s.bucketGet.get(key) as { tokens: number; updated_at: number } | undefined;
+        const [tokens, wait] = tokenBucketStep(row?.tokens ?? 1, row?.updated_at ?? now, now, perSecond);
+        s.bucketPut.run(key, tokens, now);
+        return wait;
+      })
+      .immediate();
   }
 
   async publishFanout(exchange: string, routingKey: string, message: Message): Promise<void> {

@@ -86,6 +86,8 @@ export class Worker extends EventEmitter implements Controllable {
   private readonly timeLimits = new Map<string, { soft: number | null; hard: number | null }>();
   private readonly processedByName = new Map<string, number>();
   private rateTimer: NodeJS.Timeout | null = null;
+  /** Jobs waiting for a global rate-limit token: their pool slot is spoken for. */
+  private gating = 0;
   private stopControl: (() => Promise<void>) | null = null;
   private readonly startedAt = Date.now();
   /** Tasks finished since start, by outcome. */
@@ -289,7 +291,7 @@ export class Worker extends EventEmitter implements Controllable {
   private pump(): void {
     if (this.stopping && this.reserved.length === 0) return;
     let wait = Infinity;
-    for (let i = 0; i < this.reserved.length && this.pool.idle() > 0; ) {
+    for (let i = 0; i < this.reserved.length && this.pool.idle() - this.gating > 0; ) {
       const job = this.reserved[i]!;
       if (this.revoked.has(job.request.id)) {
         this.reserved.splice(i, 1);
@@ -304,14 +306,46 @@ export class Worker extends EventEmitter implements Controllable {
         continue;
       }
       this.reserved.splice(i, 1);
+      const global = job.task.options.globalRateLimit;
+      if (global && this.broker.takeToken && !this.opts.disableRateLimits && !this.app.settings.workerDisableRateLimits) {
+        void this.passGlobalLimit(job, global);
+        continue;
+      }
       void this.execute(job);
     }
+    this.schedulePump(wait);
+  }
+
+  private schedulePump(wait: number): void {
     if (wait !== Infinity && !this.rateTimer) {
       this.rateTimer = setTimeout(() => {
         this.rateTimer = null;
         this.pump();
       }, wait);
     }
+  }
+
+  /**
+   * Asks the broker's shared bucket before starting a job with a global rate
+   * limit. The pool slot stays counted as taken (`gating`) while we ask.
+   */
+  private async passGlobalLimit(job: Job, rate: string): Promise<void> {
+    this.gating++;
+    let wait: number;
+    try {
+      wait = await this.broker.takeToken!(`celeriac.rate.${job.task.name}`, parseRate(rate));
+    } catch (err) {
+      this.log.warn(`global rate limit of ${job.task.name} unavailable (${(err as Error).message}); retrying`);
+      wait = 1000;
+    } finally {
+      this.gating--;
+    }
+    if (wait === 0 && !this.stopping) {
+      void this.execute(job);
+      return;
+    }
+    this.reserved.unshift(job);
+    this.schedulePump(wait || 100);
   }
 
   private async discardRevoked(job: Job): Promise<void> {
@@ -394,7 +428,7 @@ export class Worker extends EventEmitter implements Controllable {
       case "ignore":
         break;
       case "lost":
-        if (job.acksLate && !job.acked) {
+        if (job.acksLate && !job.acked && (job.task.options.rejectOnWorkerLost ?? this.app.settings.taskRejectOnWorkerLost ?? true)) {
           // At-least-once: the message goes back and another child runs it.
           this.log.error(`task ${name}: ${outcome.reason}; message requeued`);
           await this.broker.reject(delivery, true);

@@ -128,4 +128,46 @@ describe("worker processes on sqlite", () => {
     await w.stop();
     await s.app.close();
   });
+
+  it("rejectOnWorkerLost: false makes a lost child a FAILURE with WorkerLostError", async () => {
+    const s = store();
+    const w = await startWorker(APP, ["-c", "1", "-l", "warning"], s.env);
+    await assert.rejects(s.app.sendTask("fixture.crashStrict", []).get({ timeout: 15_000 }), (e: Error) => e.name === "WorkerLostError");
+    await w.stop();
+    await s.app.close();
+  });
+
+  it("a per-call timeLimit kills only that call", async () => {
+    const s = store();
+    const w = await startWorker(APP, ["-c", "1", "-l", "warning"], s.env);
+    await assert.rejects(s.app.sendTask("fixture.hang", [], undefined, { timeLimit: 1 }).get({ timeout: 15_000 }), (e: Error) => e.name === "TimeLimitExceeded");
+    assert.equal(await s.app.sendTask("fixture.sleep", [100]).get({ timeout: 15_000 }), 100);
+    await w.stop();
+    await s.app.close();
+  });
+
+  it("is fair: a long task does not hold back short ones already prefetched", async () => {
+    const s = store();
+    const w = await startWorker(APP, ["-c", "2", "-l", "warning"], s.env);
+    const long = s.app.sendTask("fixture.sleep", [4000, "long"]);
+    const shorts = Array.from({ length: 6 }, (_, i) => s.app.sendTask("fixture.sleep", [50, `s${i}`]));
+    const t0 = Date.now();
+    await Promise.all(shorts.map((r) => r.get({ timeout: 15_000 })));
+    assert.ok(Date.now() - t0 < 3500, `short tasks finished while the long one ran (${Date.now() - t0} ms)`);
+    assert.equal(await long.get({ timeout: 15_000 }), "long");
+    await w.stop();
+    await s.app.close();
+  });
+
+  it("--max-memory-per-child replaces a child above the limit without losing a task", async () => {
+    const s = store();
+    // Any child is above 1 MB, so each task gets a fresh child.
+    const w = await startWorker(APP, ["-c", "1", "-l", "info", "--max-memory-per-child", "1000"], s.env);
+    const pids: number[] = [];
+    for (let i = 0; i < 3; i++) pids.push(await s.app.sendTask<number>("fixture.pid", []).get({ timeout: 15_000 }));
+    assert.equal(new Set(pids).size, 3);
+    assert.match(w.output(), /replacing pool child/);
+    await w.stop();
+    await s.app.close();
+  });
 });
