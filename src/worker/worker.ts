@@ -51,9 +51,9 @@ interface Job {
   acked: boolean;
 }
 
-/** Celery writes date_done as a naive UTC isoformat. */
+/** Celery writes date_done as a naive UTC isoformat (six fraction digits: Celery's parser reads them as microseconds). */
 function dateDone(): string {
-  return new Date().toISOString().replace("Z", "");
+  return new Date().toISOString().replace("Z", "000");
 }
 
 export class Worker extends EventEmitter {
