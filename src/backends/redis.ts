@@ -62,7 +62,9 @@ export class RedisBackend implements ResultBackend {
     if (this.client) return;
     this.connecting ??= (async () => {
       const report = (m: string) => this.log.warn(m);
-      const client = openRedis(this.url, report, { autoPipelining: true }) as ScriptedRedis;
+      // No auto-pipelining: it holds each command until the next event-loop turn, and a
+      // stored result is what a waiting get() is waiting for.
+      const client = openRedis(this.url, report, { autoPipelining: false }) as ScriptedRedis;
       client.defineCommand("celeriacStore", { numberOfKeys: 1, lua: STORE_LUA });
       client.defineCommand("celeriacChordJoin", { numberOfKeys: 3, lua: CHORD_JOIN_LUA });
       try {
@@ -170,9 +172,13 @@ export class RedisBackend implements ResultBackend {
       const sub = await this.subscriberConn();
       if (unsubscribe.length) void sub.unsubscribe(...unsubscribe.map((id) => TASK_KEY_PREFIX + id)).catch(() => {});
       if (!subscribe.length) return;
+      // Read the keys while the SUBSCRIBE travels: a result already stored (the common
+      // case for a fast task) settles without waiting for the subscription.
+      const early = this.checkStored(subscribe);
       await sub.subscribe(...subscribe.map((id) => TASK_KEY_PREFIX + id));
-      // Subscribed first, then read: a result stored before the SUBSCRIBE is in the key,
-      // one stored after it comes as a message; none falls in between.
+      await early;
+      // Read again once subscribed: a result stored after the early read but before the
+      // subscription took effect is in its key, one stored after it comes as a message.
       await this.checkStored(subscribe);
     } catch (err) {
       this.failAll(err);

@@ -118,7 +118,7 @@ export class RedisBroker implements Broker {
     this.mutexExpire = opts.unackedMutexExpire ?? 300;
     // Look for expired leases a few times per visibility timeout (at most every 10 s).
     this.restoreEveryMs = Math.min(10_000, Math.max(100, (this.visibilityTimeout * 1000) / 4));
-    this.publishes = new WriteBatcher((batch) => this.writePublishes(batch), 10_000);
+    this.publishes = new WriteBatcher((batch) => this.writePublishes(batch), 10_000, "microtask");
   }
 
   async connect(): Promise<void> {
@@ -228,8 +228,6 @@ export class RedisBroker implements Broker {
     const keys = [this.unackedKey, this.indexKey, ...order.map(scheduleKey), ...lists];
     const max = Math.max(1, Math.min(MAX_BATCH, opts.max));
     const deadline = Date.now() + Math.max(0, opts.waitMs);
-    let adoptedK = 0;
-    let adopted = "";
     for (;;) {
       const now = Date.now();
       if (now >= this.nextRestoreAt) await this.restoreExpired(now);
@@ -241,20 +239,15 @@ export class RedisBroker implements Broker {
         (now / 1000).toFixed(6),
         now,
         nq,
-        adoptedK,
-        adopted,
         ...order,
       );
       if (flat.length || this.closed) return this.toDeliveries(flat, order, opts.lease);
-      adoptedK = 0;
-      adopted = "";
       const left = deadline - Date.now();
       if (left <= 0) return [];
       let block = Math.min(left, MAX_BLOCK_MS, this.nextRestoreAt - Date.now());
       if (nextEta) block = Math.min(block, Number(nextEta) - Date.now());
       if (block <= 1) continue;
-      // Wait for a push to any of the lists without polling; a message popped here is
-      // handed to the next fetch script call, which records its lease with the others.
+      // Wait for a push to any of the lists, without polling.
       let popped: [string, string] | null = null;
       try {
         popped = await this.blocker!.brpop(...lists, (block / 1000).toFixed(3));
@@ -263,15 +256,31 @@ export class RedisBroker implements Broker {
         throw err;
       }
       if (popped) {
-        adoptedK = lists.indexOf(popped[0]) + 1;
-        adopted = popped[1];
         if (this.closed) {
           // Closing while a message was in hand: put it back where it was.
           await client.rpush(popped[0], popped[1]).catch(() => {});
           return [];
         }
+        // Hand it over at once, without another round trip (the queue was empty a moment
+        // ago, so this is the latency case; the caller's next fetch takes any others in a
+        // batch). The lease is written on the same connection, so it reaches Redis before
+        // any ack or renewal of the message.
+        const deliveries = this.toDeliveries([lists.indexOf(popped[0]), popped[1]], order, opts.lease);
+        if (opts.lease) this.recordLease(client, deliveries[0]!, popped[1]);
+        return deliveries;
       }
     }
+  }
+
+  /** kombu's QoS.append: the unacked entry [envelope, exchange, routing_key] and its index score. */
+  private recordLease(client: ScriptedRedis, delivery: Delivery, envelope: string): void {
+    const entry = `[${envelope}, "", ${JSON.stringify(delivery.queue)}]`;
+    client
+      .multi()
+      .zadd(this.indexKey, (Date.now() / 1000).toFixed(6), delivery.tag)
+      .hset(this.unackedKey, delivery.tag, entry)
+      .exec()
+      .catch((err: Error) => this.log.error(`cannot record the lease of ${delivery.tag}: ${maskUrl(err.message)}`));
   }
 
   private toDeliveries(flat: (string | number)[], order: readonly string[], lease: boolean): Delivery[] {

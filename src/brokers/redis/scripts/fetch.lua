@@ -7,15 +7,13 @@
 -- KEYS[1] unacked hash, KEYS[2] unacked_index zset,
 -- KEYS[3 .. 2+nq] the schedules (one zset per queue, members "<step><envelope>"),
 -- KEYS[3+nq ..] the lists, priority-major: list k (0-based) is step k // nq of queue k % nq.
--- ARGV: max, lease ("1"/"0"), now (s), now (ms), nq, adopted list k + 1 (0: none),
---       adopted envelope (popped by a blocking read just before), queue names…
+-- ARGV: max, lease ("1"/"0"), now (s), now (ms), nq, queue names…
 -- Returns { next ETA in ms or "", { k1, envelope1, k2, envelope2, … } }.
 local max = tonumber(ARGV[1])
 local lease = ARGV[2] == '1'
 local now_s = ARGV[3]
 local now_ms = ARGV[4]
 local nq = tonumber(ARGV[5])
-local adopted_k = tonumber(ARGV[6])
 local lists = 2 + nq
 local step_index = { ['0'] = 0, ['3'] = 1, ['6'] = 2, ['9'] = 3 }
 
@@ -49,12 +47,11 @@ local function take(k, envelope)
       index_args[#index_args + 1] = now_s
       index_args[#index_args + 1] = tag
       hash_args[#hash_args + 1] = tag
-      hash_args[#hash_args + 1] = '[' .. envelope .. ', "", ' .. cjson.encode(ARGV[7 + (k % nq) + 1]) .. ']'
+      hash_args[#hash_args + 1] = '[' .. envelope .. ', "", ' .. cjson.encode(ARGV[6 + (k % nq)]) .. ']'
     end
   end
 end
 
-if adopted_k > 0 then take(adopted_k - 1, ARGV[7]) end
 for k = 0, 4 * nq - 1 do
   if taken >= max then break end
   local got = redis.call('RPOP', KEYS[lists + 1 + k], max - taken)
