@@ -10,6 +10,8 @@ type BackendFactory = (url: string, opts: BackendOptions) => Promise<ResultBacke
 const factories: Record<string, BackendFactory> = {
   memory: async (url, opts) => new MemoryBackend(url, opts),
   sqlite: async (url, opts) => new SqliteBackend(url, opts),
+  redis: async (url, opts) => new (await import("./redis.js")).RedisBackend(url, opts),
+  rediss: async (url, opts) => new (await import("./redis.js")).RedisBackend(url, opts),
 };
 
 export function registerBackend(schemes: string[], factory: BackendFactory): void {

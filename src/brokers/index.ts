@@ -11,6 +11,8 @@ type BrokerFactory = (url: string, opts: BrokerOptions) => Promise<Broker>;
 const factories: Record<string, BrokerFactory> = {
   memory: async (url, opts) => new MemoryBroker(url, opts),
   sqlite: async (url, opts) => new SqliteBroker(url, opts),
+  redis: async (url, opts) => new (await import("./redis/index.js")).RedisBroker(url, opts),
+  rediss: async (url, opts) => new (await import("./redis/index.js")).RedisBroker(url, opts),
 };
 
 /** Lets a transport module register its schemes (redis, amqp…). */

@@ -114,9 +114,13 @@ export interface TaskMessage {
 
 const emptyEmbed = (): Embed => ({ callbacks: null, errbacks: null, chain: null, chord: null });
 
-/** ISO-8601 with an explicit offset, as Python's isoformat() writes it. */
+/**
+ * ISO-8601 with an explicit offset and six fraction digits, as Python's
+ * isoformat() writes it. Six, not three: Celery 5.2's parse_iso8601 reads the
+ * fraction digits as microseconds, so ".123" would mean 123 µs, not 123 ms.
+ */
 export function isoWithOffset(d: Date): string {
-  return d.toISOString().replace("Z", "+00:00");
+  return d.toISOString().replace("Z", "000+00:00");
 }
 
 export function encodeTask(call: TaskCall, opts: EncodeOptions = {}): Message {

@@ -60,9 +60,9 @@ interface Job {
   timeStart?: number;
 }
 
-/** Celery writes date_done as a naive UTC isoformat. */
+/** Celery writes date_done as a naive UTC isoformat (six fraction digits: Celery's parser reads them as microseconds). */
 function dateDone(): string {
-  return new Date().toISOString().replace("Z", "");
+  return new Date().toISOString().replace("Z", "000");
 }
 
 export class Worker extends EventEmitter implements Controllable {

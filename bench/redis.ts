@@ -1,0 +1,261 @@
+// Redis benchmark: Celeriac vs BullMQ vs Python Celery 5.2.6 (solo and
+// prefork), side by side on the same local Redis, in one run.
+//
+//   npm run bench redis        (BENCH_REDIS_URL, default redis://127.0.0.1:6379/5; the db is flushed)
+//
+// For each: bulk enqueue tasks/s; no-op processing tasks/s with one worker
+// process; delay→get round trip p50/p99 (sequential, worker idle); idle worker RSS.
+import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { once } from "node:events";
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { Queue, QueueEvents } from "bullmq";
+import { Redis } from "ioredis";
+import { Celeriac } from "../src/index.js";
+
+const run$ = promisify(execFile);
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const PY_DIR = fileURLToPath(new URL("./redis/py", import.meta.url));
+const URL_ = process.env.BENCH_REDIS_URL ?? "redis://127.0.0.1:6379/5";
+const N = Number(process.env.BENCH_N ?? 50_000);
+const N_PY = Number(process.env.BENCH_N_PY ?? 10_000);
+const ROUND_TRIPS = Number(process.env.BENCH_ROUND_TRIPS ?? 2000);
+const ROUND_TRIPS_PY = Number(process.env.BENCH_ROUND_TRIPS_PY ?? 300);
+const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 100);
+const PYTHON = "/usr/bin/python3";
+
+interface Row {
+  name: string;
+  enqueue: number | null;
+  processing: number | null;
+  p50: number | null;
+  p99: number | null;
+  rssMb: number | null;
+  note?: string;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function percentile(samples: number[], p: number): number {
+  const s = [...samples].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
+}
+
+/** Resident memory of a process and its children, MB. */
+async function rssMb(pid: number): Promise<number> {
+  const { stdout } = await run$("ps", ["-o", "rss=", "--pid", String(pid), "--ppid", String(pid)]);
+  return stdout.split("\n").filter(Boolean).reduce((n, l) => n + Number(l.trim()), 0) / 1024;
+}
+
+/** Waits until `count()` reaches 0; tasks/s from the last poll that still saw every task. */
+async function drainRate(count: () => Promise<number>, total: number, timeoutMs = 300_000): Promise<number> {
+  let t0 = performance.now();
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const n = await count();
+    const now = performance.now();
+    if (n >= total) t0 = now;
+    if (n === 0) return (total / (now - t0)) * 1000;
+    if (Date.now() > deadline) throw new Error(`not drained in time (${n} left)`);
+    await sleep(2);
+  }
+}
+
+interface Proc {
+  proc: ChildProcess;
+  output: () => string;
+  stop: () => Promise<void>;
+}
+
+/** Starts a process; resolves once its output matches `ready` (at once when null). */
+function start(cmd: string, args: string[], env: Record<string, string>, ready: RegExp | null): Promise<Proc> {
+  const proc = spawn(cmd, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  let text = "";
+  proc.stdout!.on("data", (b: Buffer) => (text += b.toString()));
+  proc.stderr!.on("data", (b: Buffer) => (text += b.toString()));
+  const p: Proc = {
+    proc,
+    output: () => text,
+    async stop() {
+      if (proc.exitCode !== null || proc.signalCode !== null) return;
+      proc.kill("SIGTERM");
+      const timer = setTimeout(() => proc.kill("SIGKILL"), 10_000);
+      await once(proc, "exit");
+      clearTimeout(timer);
+    },
+  };
+  if (!ready) return Promise.resolve(p);
+  return new Promise((resolve, reject) => {
+    const timer = setInterval(() => {
+      if (ready.test(text)) {
+        clearInterval(timer);
+        resolve(p);
+      } else if (proc.exitCode !== null) {
+        clearInterval(timer);
+        reject(new Error(`${cmd} exited: ${text.slice(-2000)}`));
+      }
+    }, 5);
+  });
+}
+
+async function celeriac(redis: Redis): Promise<Row> {
+  await redis.flushdb();
+  const queue = "bench-celeriac";
+  const app = new Celeriac({ name: "bench-producer", broker: URL_, backend: URL_ });
+  await app.sendTask("bench.noop", [0], undefined, { queue: "warmup" }).sent;
+  let t0 = performance.now();
+  const sent: Promise<void>[] = new Array(N);
+  for (let i = 0; i < N; i++) sent[i] = app.sendTask("bench.noop", [i], undefined, { queue }).sent;
+  await Promise.all(sent);
+  const enqueue = (N / (performance.now() - t0)) * 1000;
+
+  const worker = await start(
+    process.execPath,
+    ["--import", "tsx", "src/cli/main.ts", "-A", "bench/redis/celeriac-app.ts", "worker", "-P", "async", "-c", String(CONCURRENCY), "-l", "warning", "-Q", queue],
+    { BENCH_REDIS_URL: URL_, CELERIAC_LOG_LEVEL: "warning" },
+    null,
+  );
+  const processing = await drainRate(async () => {
+    const [[, a], [, b]] = (await redis.pipeline().llen(queue).hlen("unacked").exec())! as [unknown, number][];
+    return a + b;
+  }, N);
+
+  for (let i = 0; i < 200; i++) await app.sendTask("bench.echo", [i], undefined, { queue }).get({ timeout: 10_000 });
+  const samples: number[] = [];
+  for (let i = 0; i < ROUND_TRIPS; i++) {
+    t0 = performance.now();
+    await app.sendTask("bench.echo", [i], undefined, { queue }).get({ timeout: 10_000 });
+    samples.push(performance.now() - t0);
+  }
+  await sleep(1500);
+  const rss = await rssMb(worker.proc.pid!);
+  await worker.stop();
+  await app.close();
+  return { name: `Celeriac (async pool, c=${CONCURRENCY})`, enqueue, processing, p50: percentile(samples, 50), p99: percentile(samples, 99), rssMb: rss };
+}
+
+async function bullmq(redis: Redis): Promise<Row> {
+  await redis.flushdb();
+  const name = "bench-bullmq";
+  const u = new URL(URL_);
+  const connection = { host: u.hostname, port: Number(u.port || 6379), db: Number(u.pathname.slice(1) || 0) };
+  const queue = new Queue(name, { connection });
+  await queue.waitUntilReady();
+  await queue.add("noop", { x: 0 }, { removeOnComplete: true });
+  await queue.drain();
+  const opts = { removeOnComplete: true, removeOnFail: true };
+  let t0 = performance.now();
+  for (let i = 0; i < N; i += 1000) {
+    const jobs = [];
+    for (let j = i; j < Math.min(N, i + 1000); j++) jobs.push({ name: "noop", data: { x: null }, opts });
+    await queue.addBulk(jobs);
+  }
+  const enqueue = (N / (performance.now() - t0)) * 1000;
+
+  const worker = await start(process.execPath, ["--import", "tsx", "bench/redis/bullmq-worker.ts"], {
+    BENCH_REDIS_URL: URL_,
+    BENCH_QUEUE: name,
+    BENCH_CONCURRENCY: String(CONCURRENCY),
+  }, /ready/);
+  const processing = await drainRate(async () => {
+    const c = await queue.getJobCounts("wait", "active", "paused", "prioritized");
+    return (c.wait ?? 0) + (c.active ?? 0) + (c.paused ?? 0) + (c.prioritized ?? 0);
+  }, N);
+
+  const events = new QueueEvents(name, { connection });
+  await events.waitUntilReady();
+  const samples: number[] = [];
+  for (let i = 0; i < 200 + ROUND_TRIPS; i++) {
+    t0 = performance.now();
+    const job = await queue.add("echo", { x: i }, { removeOnComplete: 1000 });
+    await job.waitUntilFinished(events, 10_000);
+    if (i >= 200) samples.push(performance.now() - t0);
+  }
+  await sleep(1500);
+  const rss = await rssMb(worker.proc.pid!);
+  await worker.stop();
+  await events.close();
+  await queue.close();
+  return { name: `BullMQ ${bullmqVersion()} (c=${CONCURRENCY})`, enqueue, processing, p50: percentile(samples, 50), p99: percentile(samples, 99), rssMb: rss };
+}
+
+function bullmqVersion(): string {
+  try {
+    return (JSON.parse(readFileSync(fileURLToPath(new URL("../node_modules/bullmq/package.json", import.meta.url)), "utf8")) as { version: string }).version;
+  } catch {
+    return "";
+  }
+}
+
+async function celery(redis: Redis, pool: "solo" | "prefork"): Promise<Row> {
+  await redis.flushdb();
+  const queue = `bench-celery-${pool}`;
+  const env = { BENCH_REDIS_URL: URL_, BENCH_QUEUE: queue, PYTHONPATH: PY_DIR };
+  const client = async <T>(args: string[]) =>
+    JSON.parse((await run$(PYTHON, [`${PY_DIR}/client.py`, ...args], { env: { ...process.env, ...env }, maxBuffer: 1 << 26 })).stdout) as T;
+  const { seconds } = await client<{ seconds: number }>(["enqueue", String(N_PY)]);
+  const enqueue = N_PY / seconds;
+  const poolArgs = pool === "solo" ? ["--pool", "solo"] : ["--pool", "prefork", "-c", "2"];
+  const worker = await start(
+    PYTHON,
+    ["-m", "celery", "-A", "benchapp", "worker", ...poolArgs, "-l", "info", "-Q", queue, "--without-mingle", "--without-gossip", "--without-heartbeat"],
+    env,
+    / ready\./,
+  );
+  const total = (await redis.llen(queue)) + 0;
+  const processing = await drainRate(async () => {
+    const [[, a], [, b]] = (await redis.pipeline().llen(queue).hlen("unacked").exec())! as [unknown, number][];
+    return a + b;
+  }, total);
+  const { samples_ms } = await client<{ samples_ms: number[] }>(["roundtrip", String(ROUND_TRIPS_PY)]);
+  await sleep(1500);
+  const rss = await rssMb(worker.proc.pid!);
+  await worker.stop();
+  return {
+    name: `Celery 5.2.6 (${pool === "solo" ? "--pool solo" : "prefork -c 2"})`,
+    enqueue,
+    processing,
+    p50: percentile(samples_ms, 50),
+    p99: percentile(samples_ms, 99),
+    rssMb: rss,
+  };
+}
+
+const fmt = (v: number | null, digits = 0) => (v === null ? "—" : v.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits }));
+const ratio = (a: number | null, b: number | null, lowerIsBetter = false) =>
+  a === null || b === null || a === 0 || b === 0 ? "—" : `${(lowerIsBetter ? b / a : a / b).toFixed(1)}×`;
+
+export async function run(): Promise<void> {
+  const redis = new Redis(URL_);
+  const rows: Row[] = [];
+  const attempt = async (name: string, f: () => Promise<Row>) => {
+    try {
+      console.log(`… ${name}`);
+      rows.push(await f());
+    } catch (err) {
+      rows.push({ name, enqueue: null, processing: null, p50: null, p99: null, rssMb: null, note: (err as Error).message.slice(0, 200) });
+    }
+  };
+  await attempt("Celeriac", () => celeriac(redis));
+  await attempt("BullMQ", () => bullmq(redis));
+  await attempt("Celery solo", () => celery(redis, "solo"));
+  await attempt("Celery prefork", () => celery(redis, "prefork"));
+  await redis.flushdb();
+  redis.disconnect();
+
+  console.log(`\nRedis ${URL_.replace(/\/\/[^@]*@/, "//***@")}; ${N} tasks (Python: ${N_PY}); round trips: ${ROUND_TRIPS} (Python: ${ROUND_TRIPS_PY})\n`);
+  console.log("| system | bulk enqueue tasks/s | no-op processing tasks/s (1 worker process) | delay→get p50 ms | p99 ms | idle worker RSS MB |");
+  console.log("|---|---:|---:|---:|---:|---:|");
+  for (const r of rows) {
+    console.log(`| ${r.name} | ${fmt(r.enqueue)} | ${fmt(r.processing)} | ${fmt(r.p50, 3)} | ${fmt(r.p99, 3)} | ${fmt(r.rssMb, 1)} |${r.note ? ` failed: ${r.note}` : ""}`);
+  }
+  const us = rows[0]!;
+  console.log("\n| Celeriac / peer | enqueue | processing | p50 (peer/ours) | p99 (peer/ours) | RSS (peer/ours) |");
+  console.log("|---|---:|---:|---:|---:|---:|");
+  for (const r of rows.slice(1)) {
+    console.log(
+      `| vs ${r.name} | ${ratio(us.enqueue, r.enqueue)} | ${ratio(us.processing, r.processing)} | ${ratio(us.p50, r.p50, true)} | ${ratio(us.p99, r.p99, true)} | ${ratio(us.rssMb, r.rssMb, true)} |`,
+    );
+  }
+}

@@ -1,0 +1,481 @@
+// redis:// and rediss:// — kombu's Redis transport layout, so Python Celery
+// producers and workers share queues with us (../shared/PROTOCOL.md §2):
+//
+// - a queue is a list of JSON envelopes (base64 body); producers LPUSH,
+//   consumers pop from the right; priorities live in sub-lists
+//   `<queue>\x06\x16<step>` (steps 0, 3, 6, 9; a LOWER number is served first);
+// - `_kombu.binding.<exchange>` sets say which queue a routing key reaches;
+// - a leased (unacked) message is recorded in the `unacked` hash and the
+//   `unacked_index` zset; anyone restores entries older than the visibility
+//   timeout, under kombu's `unacked_mutex`.
+//
+// Unlike kombu, messages with a future ETA are not handed to a worker to hold
+// in memory: they wait in a sorted set per queue (`_celeriac.schedule.<queue>`)
+// that the fetch script moves to the list when due. So scheduled tasks cost the
+// worker nothing, and a countdown longer than the visibility timeout runs once.
+import { randomUUID } from "node:crypto";
+import type { Redis } from "ioredis";
+import { DecodeError } from "../../errors.js";
+import { createLogger } from "../../log.js";
+import { fromEnvelope, toEnvelope, type Message } from "../../protocol/message.js";
+import { maskUrl } from "../../url.js";
+import { WriteBatcher } from "../../util/batcher.js";
+import type { Broker, BrokerOptions, Delivery, FetchOptions, PublishOptions, Route } from "../broker.js";
+import { loadLua, openRedis } from "./connection.js";
+
+export interface RedisBrokerOptions extends BrokerOptions {
+  /**
+   * Send ETA/countdown messages straight to the queue with their `eta` header,
+   * as Celery does, instead of the broker-side schedule. For queues consumed by
+   * Python workers, which do not read the schedule. Default false.
+   */
+  etaInQueue?: boolean;
+  /** kombu's unacked keys, for deployments that renamed them. */
+  unackedKey?: string;
+  unackedIndexKey?: string;
+  unackedMutexKey?: string;
+  unackedMutexExpire?: number;
+}
+
+const SEP = "\x06\x16";
+export const PRIORITY_STEPS = [0, 3, 6, 9] as const;
+/** The longest a blocking read waits before the fetch loop looks again (ms): bounds ETA lateness for schedules made elsewhere. */
+const MAX_BLOCK_MS = 1000;
+/** At most this many messages per fetch round trip. */
+const MAX_BATCH = 1000;
+
+/** kombu's priority step for a priority: the largest step ≤ p. */
+export function priorityStep(priority: number | undefined): number {
+  const p = Math.max(0, Math.min(9, Math.trunc(Number(priority) || 0)));
+  let step = 0;
+  for (const s of PRIORITY_STEPS) if (s <= p) step = s;
+  return step;
+}
+
+/** The list holding a queue's messages of one priority step. */
+export function listKey(queue: string, step: number): string {
+  return step ? `${queue}${SEP}${step}` : queue;
+}
+
+export function scheduleKey(queue: string): string {
+  return `_celeriac.schedule.${queue}`;
+}
+
+interface RedisDelivery extends Delivery {
+  /** Whether an unacked entry was recorded (so ack/reject must remove it). */
+  leased: boolean;
+}
+
+interface Outgoing {
+  queue: string;
+  step: number;
+  envelope: string;
+  /** Epoch ms for the schedule, or 0 for the list. */
+  eta: number;
+  binding: string | null;
+}
+
+type FetchReply = [string, (string | number)[]];
+
+interface ScriptedRedis extends Redis {
+  celeriacFetch(numKeys: number, ...args: (string | number)[]): Promise<FetchReply>;
+  celeriacRestore(numKeys: number, ...args: (string | number)[]): Promise<number>;
+}
+
+const FETCH_LUA = loadLua(new URL("./scripts/fetch.lua", import.meta.url));
+const RESTORE_LUA = loadLua(new URL("./scripts/restore.lua", import.meta.url));
+
+export class RedisBroker implements Broker {
+  readonly displayUrl: string;
+  readonly visibilityTimeout: number;
+  readonly higherPriorityFirst = false;
+  private readonly url: string;
+  private readonly etaInQueue: boolean;
+  private readonly unackedKey: string;
+  private readonly indexKey: string;
+  private readonly mutexKey: string;
+  private readonly mutexExpire: number;
+  private client: ScriptedRedis | null = null;
+  /** Blocking reads get their own connection: a BRPOP holds its connection until it returns. */
+  private blocker: Redis | null = null;
+  private connecting: Promise<void> | null = null;
+  private closed = false;
+  private readonly publishes: WriteBatcher<Outgoing>;
+  private readonly bound = new Set<string>();
+  private readonly log = createLogger("celeriac.redis");
+  private nextRestoreAt = 0;
+  private readonly restoreEveryMs: number;
+  private rotation = 0;
+
+  constructor(url: string, opts: RedisBrokerOptions = {}) {
+    this.url = url;
+    this.displayUrl = maskUrl(url);
+    this.visibilityTimeout = opts.visibilityTimeout ?? 3600;
+    this.etaInQueue = opts.etaInQueue ?? false;
+    this.unackedKey = opts.unackedKey ?? "unacked";
+    this.indexKey = opts.unackedIndexKey ?? "unacked_index";
+    this.mutexKey = opts.unackedMutexKey ?? "unacked_mutex";
+    this.mutexExpire = opts.unackedMutexExpire ?? 300;
+    // Look for expired leases a few times per visibility timeout (at most every 10 s).
+    this.restoreEveryMs = Math.min(10_000, Math.max(100, (this.visibilityTimeout * 1000) / 4));
+    this.publishes = new WriteBatcher((batch) => this.writePublishes(batch), 10_000, "microtask");
+  }
+
+  async connect(): Promise<void> {
+    if (this.client) return;
+    this.connecting ??= (async () => {
+      const report = (m: string) => this.log.warn(m);
+      const client = openRedis(this.url, report, { autoPipelining: true }) as ScriptedRedis;
+      client.defineCommand("celeriacFetch", { lua: FETCH_LUA });
+      client.defineCommand("celeriacRestore", { lua: RESTORE_LUA });
+      const blocker = openRedis(this.url, report, { offlineQueue: false });
+      try {
+        await Promise.all([client.connect(), blocker.connect()]);
+      } catch (err) {
+        client.disconnect();
+        blocker.disconnect();
+        throw new Error(`cannot connect to ${this.displayUrl}: ${maskUrl((err as Error).message)}`);
+      }
+      this.client = client;
+      this.blocker = blocker;
+    })();
+    try {
+      await this.connecting;
+    } finally {
+      this.connecting = null;
+    }
+  }
+
+  private async conn(): Promise<ScriptedRedis> {
+    if (!this.client) await this.connect();
+    return this.client!;
+  }
+
+  // ---- publishing ------------------------------------------------------------
+
+  async publish(route: Route, message: Message, opts: PublishOptions = {}): Promise<void> {
+    if (!this.client) await this.connect();
+    const queue = route.queue;
+    const priority = opts.priority ?? message.properties.priority ?? 0;
+    // Like kombu: a fresh delivery tag per publish (the unacked hash is keyed by it), and
+    // delivery_info naming the queue through the default exchange, so a restore finds it.
+    const envelope = toEnvelope({
+      ...message,
+      properties: {
+        ...message.properties,
+        priority,
+        delivery_info: { exchange: "", routing_key: queue },
+        delivery_tag: randomUUID(),
+      },
+    });
+    const eta = opts.eta && !this.etaInQueue && opts.eta > Date.now() ? opts.eta : 0;
+    const exchange = route.exchange || queue;
+    const routingKey = route.routingKey ?? queue;
+    const binding = `${exchange}\n${routingKey}\n${queue}`;
+    return this.publishes.add({
+      queue,
+      step: priorityStep(priority),
+      envelope,
+      eta,
+      binding: this.bound.has(binding) ? null : binding,
+    });
+  }
+
+  /** One pipeline per batch; consecutive messages for one list go in one LPUSH. */
+  private async writePublishes(batch: Outgoing[]): Promise<void> {
+    const client = await this.conn();
+    const pipe = client.pipeline();
+    let key = "";
+    let values: string[] = [];
+    const flushList = () => {
+      if (values.length) pipe.lpush(key, ...values);
+      values = [];
+    };
+    for (const o of batch) {
+      if (o.binding && !this.bound.has(o.binding)) {
+        const [exchange, routingKey, queue] = o.binding.split("\n") as [string, string, string];
+        pipe.sadd(`_kombu.binding.${exchange}`, [routingKey, "", queue].join(SEP));
+        this.bound.add(o.binding);
+      }
+      if (o.eta) {
+        pipe.zadd(scheduleKey(o.queue), o.eta, `${o.step}${o.envelope}`);
+        continue;
+      }
+      const k = listKey(o.queue, o.step);
+      if (k !== key) {
+        flushList();
+        key = k;
+      }
+      values.push(o.envelope);
+    }
+    flushList();
+    const results = await pipe.exec();
+    for (const [err] of results ?? []) if (err) throw err;
+  }
+
+  // ---- consuming -------------------------------------------------------------
+
+  async fetch(queues: readonly string[], opts: FetchOptions): Promise<Delivery[]> {
+    if (!queues.length) return [];
+    const client = await this.conn();
+    await this.publishes.flush();
+    // Rotate the queue order on each call, so that no queue starves another at equal priority.
+    const nq = queues.length;
+    const start = this.rotation++ % nq;
+    const order = nq === 1 ? queues : [...queues.slice(start), ...queues.slice(0, start)];
+    const lists: string[] = [];
+    for (const step of PRIORITY_STEPS) for (const q of order) lists.push(listKey(q, step));
+    const keys = [this.unackedKey, this.indexKey, ...order.map(scheduleKey), ...lists];
+    const max = Math.max(1, Math.min(MAX_BATCH, opts.max));
+    const deadline = Date.now() + Math.max(0, opts.waitMs);
+    for (;;) {
+      const now = Date.now();
+      if (now >= this.nextRestoreAt) await this.restoreExpired(now);
+      const [nextEta, flat] = await client.celeriacFetch(
+        keys.length,
+        ...keys,
+        max,
+        opts.lease ? "1" : "0",
+        (now / 1000).toFixed(6),
+        now,
+        nq,
+        ...order,
+      );
+      if (flat.length || this.closed) return this.toDeliveries(flat, order, opts.lease);
+      const left = deadline - Date.now();
+      if (left <= 0) return [];
+      let block = Math.min(left, MAX_BLOCK_MS, this.nextRestoreAt - Date.now());
+      if (nextEta) block = Math.min(block, Number(nextEta) - Date.now());
+      if (block <= 1) continue;
+      // Wait for a push to any of the lists, without polling.
+      let popped: [string, string] | null = null;
+      try {
+        popped = await this.blocker!.brpop(...lists, (block / 1000).toFixed(3));
+      } catch (err) {
+        if (this.closed) return [];
+        throw err;
+      }
+      if (popped) {
+        if (this.closed) {
+          // Closing while a message was in hand: put it back where it was.
+          await client.rpush(popped[0], popped[1]).catch(() => {});
+          return [];
+        }
+        // Hand it over at once, without another round trip (the queue was empty a moment
+        // ago, so this is the latency case; the caller's next fetch takes any others in a
+        // batch). The lease is written on the same connection, so it reaches Redis before
+        // any ack or renewal of the message.
+        const deliveries = this.toDeliveries([lists.indexOf(popped[0]), popped[1]], order, opts.lease);
+        if (opts.lease) this.recordLease(client, deliveries[0]!, popped[1]);
+        return deliveries;
+      }
+    }
+  }
+
+  /** kombu's QoS.append: the unacked entry [envelope, exchange, routing_key] and its index score. */
+  private recordLease(client: ScriptedRedis, delivery: Delivery, envelope: string): void {
+    const entry = `[${envelope}, "", ${JSON.stringify(delivery.queue)}]`;
+    client
+      .multi()
+      .zadd(this.indexKey, (Date.now() / 1000).toFixed(6), delivery.tag)
+      .hset(this.unackedKey, delivery.tag, entry)
+      .exec()
+      .catch((err: Error) => this.log.error(`cannot record the lease of ${delivery.tag}: ${maskUrl(err.message)}`));
+  }
+
+  private toDeliveries(flat: (string | number)[], order: readonly string[], lease: boolean): Delivery[] {
+    const out: Delivery[] = [];
+    const nq = order.length;
+    for (let i = 0; i < flat.length; i += 2) {
+      const k = Number(flat[i]);
+      const text = flat[i + 1] as string;
+      const queue = order[k % nq]!;
+      let message: Message;
+      try {
+        message = fromEnvelope(text);
+      } catch (err) {
+        // Not even an envelope: hand the worker a message it will reject with a reason.
+        message = {
+          body: Buffer.from(text),
+          contentType: "application/x-invalid",
+          contentEncoding: "binary",
+          headers: {},
+          properties: {},
+        };
+        this.log.error(`queue ${queue}: ${(err as DecodeError).message}`);
+      }
+      const p = message.properties;
+      const tag = typeof p.delivery_tag === "string" && p.delivery_tag ? p.delivery_tag : randomUUID();
+      const redelivered = (p.delivery_info as { redelivered?: unknown } | undefined)?.redelivered === true || message.headers.redelivered === true;
+      const d: RedisDelivery = { tag, queue, message, redelivered, leased: lease };
+      out.push(d);
+    }
+    return out;
+  }
+
+  // ---- settling --------------------------------------------------------------
+
+  async ack(deliveries: readonly Delivery[]): Promise<void> {
+    const tags = deliveries.filter((d) => (d as RedisDelivery).leased !== false).map((d) => d.tag);
+    if (!tags.length) return;
+    const client = await this.conn();
+    const results = await client.multi().zrem(this.indexKey, ...tags).hdel(this.unackedKey, ...tags).exec();
+    for (const [err] of results ?? []) if (err) throw err;
+  }
+
+  async reject(delivery: Delivery, requeue: boolean): Promise<void> {
+    const client = await this.conn();
+    const leased = (delivery as RedisDelivery).leased !== false;
+    if (!requeue) {
+      if (leased) await this.ack([delivery]);
+      return;
+    }
+    // As kombu does: back of the queue, marked redelivered.
+    const payload = this.redeliveredEnvelope(delivery.message);
+    const target = listKey(delivery.queue, priorityStep(delivery.message.properties.priority));
+    await client.celeriacRestore(3, this.unackedKey, this.indexKey, target, delivery.tag, "1e300", payload, "left", leased ? "" : "force");
+  }
+
+  private redeliveredEnvelope(message: Message): string {
+    const p = message.properties;
+    const info = { exchange: "", routing_key: "", ...p.delivery_info, redelivered: true };
+    return toEnvelope({ ...message, headers: { ...message.headers, redelivered: true }, properties: { ...p, delivery_info: info } });
+  }
+
+  async extendLease(deliveries: readonly Delivery[]): Promise<void> {
+    const tags = deliveries.filter((d) => (d as RedisDelivery).leased !== false).map((d) => d.tag);
+    if (!tags.length) return;
+    const client = await this.conn();
+    const now = (Date.now() / 1000).toFixed(6);
+    const args: string[] = [];
+    for (const t of tags) args.push(now, t);
+    // XX: renew only entries still there (an acked or restored message stays gone).
+    await client.zadd(this.indexKey, "XX", ...args);
+  }
+
+  /**
+   * Puts back messages whose lease ran out (their worker died or stalled), as
+   * kombu's restore_visible does, under the same mutex so only one process scans.
+   */
+  private async restoreExpired(now: number): Promise<void> {
+    this.nextRestoreAt = now + this.restoreEveryMs;
+    const client = await this.conn();
+    const cutoff = now / 1000 - this.visibilityTimeout;
+    const token = randomUUID();
+    const got = await client.set(this.mutexKey, token, "EX", this.mutexExpire, "NX");
+    if (got !== "OK") return;
+    try {
+      for (let round = 0; round < 100; round++) {
+        const tags = await client.zrangebyscore(this.indexKey, 0, cutoff, "LIMIT", 0, 100);
+        if (!tags.length) break;
+        const entries = await client.hmget(this.unackedKey, ...tags);
+        let restored = 0;
+        for (let i = 0; i < tags.length; i++) {
+          const tag = tags[i]!;
+          const text = entries[i];
+          if (!text) {
+            await client.zrem(this.indexKey, tag);
+            continue;
+          }
+          const targets = await this.restoreTargets(client, text);
+          if (!targets) {
+            this.log.error(`unacked message ${tag} cannot be restored (unreadable entry); dropped`);
+            await client.multi().zrem(this.indexKey, tag).hdel(this.unackedKey, tag).exec();
+            continue;
+          }
+          restored += await client.celeriacRestore(
+            2 + targets.lists.length,
+            this.unackedKey,
+            this.indexKey,
+            ...targets.lists,
+            tag,
+            cutoff.toFixed(6),
+            targets.payload,
+            "right",
+            "",
+          );
+        }
+        if (restored) this.log.warn(`restored ${restored} unacked message(s) whose visibility timeout (${this.visibilityTimeout} s) ran out`);
+        if (tags.length < 100) break;
+      }
+    } finally {
+      // Release only our own mutex (it may have expired and been taken by another process).
+      await client
+        .eval("if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0", 1, this.mutexKey, token)
+        .catch(() => {});
+    }
+  }
+
+  /** Where an unacked entry `[envelope, exchange, routing_key]` goes back to, as kombu's _lookup decides. */
+  private async restoreTargets(client: Redis, text: string): Promise<{ lists: string[]; payload: string } | null> {
+    let entry: unknown;
+    try {
+      entry = JSON.parse(text);
+    } catch {
+      return null;
+    }
+    if (!Array.isArray(entry) || typeof entry[0] !== "object" || entry[0] === null) return null;
+    const [envelope, exchange, routingKey] = entry as [Record<string, unknown>, string, string];
+    let queues: string[] = [];
+    if (!exchange) queues = routingKey ? [routingKey] : [];
+    else {
+      const members = await client.smembers(`_kombu.binding.${exchange}`);
+      for (const m of members) {
+        const [rk, , queue] = m.split(SEP);
+        if (queue && (rk === routingKey || rk === "#" || rk === "*")) queues.push(queue);
+      }
+      if (!queues.length && routingKey) queues = [routingKey];
+    }
+    if (!queues.length) return null;
+    const headers = (envelope.headers ?? {}) as Record<string, unknown>;
+    const props = (envelope.properties ?? {}) as Record<string, unknown>;
+    const info = (props.delivery_info ?? {}) as Record<string, unknown>;
+    const payload = JSON.stringify({
+      ...envelope,
+      headers: { ...headers, redelivered: true },
+      properties: { ...props, delivery_info: { ...info, redelivered: true } },
+    });
+    // kombu puts restored messages on the plain list; we keep their priority.
+    const step = priorityStep(props.priority as number | undefined);
+    return { lists: queues.map((q) => listKey(q, step)), payload };
+  }
+
+  // ---- inspecting --------------------------------------------------------------
+
+  async size(queue: string): Promise<number> {
+    const client = await this.conn();
+    await this.publishes.flush();
+    const pipe = client.pipeline();
+    for (const step of PRIORITY_STEPS) pipe.llen(listKey(queue, step));
+    const results = (await pipe.exec()) ?? [];
+    return results.reduce((n, [err, v]) => n + (err ? 0 : Number(v)), 0);
+  }
+
+  /** Removes the queue's ready and scheduled messages (not those leased to workers). */
+  async purge(queue: string): Promise<number> {
+    const client = await this.conn();
+    await this.publishes.flush();
+    const tx = client.multi();
+    const keys = [...PRIORITY_STEPS.map((s) => listKey(queue, s))];
+    for (const k of keys) tx.llen(k);
+    tx.zcard(scheduleKey(queue));
+    tx.del(...keys, scheduleKey(queue));
+    const results = (await tx.exec()) ?? [];
+    let n = 0;
+    for (let i = 0; i <= keys.length; i++) n += Number(results[i]?.[1] ?? 0);
+    return n;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.connecting) await this.connecting.catch(() => {});
+    await this.publishes.flush().catch(() => {});
+    const client = this.client;
+    const blocker = this.blocker;
+    this.client = null;
+    this.blocker = null;
+    blocker?.disconnect();
+    if (client) await client.quit().catch(() => client.disconnect());
+  }
+}

@@ -1,0 +1,96 @@
+// Failures on Redis: a killed worker, a restarted Redis, a password in the URL.
+// Each test runs its own redis-server (never the shared one on 6379).
+import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, it } from "node:test";
+import { Redis } from "ioredis";
+import { Celeriac } from "../../src/index.js";
+import { startWorker } from "../support/processes.js";
+import { redisAvailable, startOwnRedis } from "../support/redis.js";
+
+const available = await redisAvailable();
+const dir = mkdtempSync(join(tmpdir(), "celeriac-redis-faults-"));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+describe("redis faults", { skip: !available }, () => {
+  it("kill -9 of a worker holding acksLate tasks: they come back after the visibility timeout and complete", async () => {
+    const redis = await startOwnRedis(6392);
+    const url = redis.url(0);
+    const env = { CELERIAC_BROKER_URL: url, CELERIAC_RESULT_BACKEND: url, CELERIAC_BROKER_TRANSPORT_OPTIONS: '{"visibilityTimeout":2}' };
+    const app = new Celeriac({ name: "producer", broker: url, backend: url });
+    try {
+      const first = await startWorker("test/fixtures/app.ts", ["-P", "async", "-c", "4", "-n", "first@%h"], env);
+      const results = Array.from({ length: 4 }, (_, i) => app.sendTask<string>("fixture.sleep", [1500, `t${i}`]));
+      await Promise.all(results.map((r) => r.sent));
+      for (const r of results) await first.waitFor(new RegExp(`fixture\\.sleep\\[${r.id}\\] received`), 10_000);
+      first.proc.kill("SIGKILL");
+      await first.exited;
+      const raw = new Redis(redis.port);
+      assert.equal(await raw.hlen("unacked"), 4, "the dead worker's messages wait in the unacked hash");
+      const second = await startWorker("test/fixtures/app.ts", ["-P", "async", "-c", "4", "-n", "second@%h"], env);
+      const values = await Promise.all(results.map((r) => r.get({ timeout: 20_000 })));
+      assert.deepEqual(values, ["t0", "t1", "t2", "t3"]);
+      assert.match(second.output(), /restored 4 unacked message/);
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(await raw.hlen("unacked"), 0, "acked after completion");
+      raw.disconnect();
+      await second.stop();
+    } finally {
+      await app.close();
+      await redis.stop();
+    }
+  });
+
+  it("Redis restarted during a run: the worker reconnects and no task is lost (appendonly)", async () => {
+    const data = join(dir, "aof");
+    const { mkdirSync } = await import("node:fs");
+    mkdirSync(data, { recursive: true });
+    const redis = await startOwnRedis(6390, ["--appendonly", "yes", "--appendfsync", "always", "--dir", data]);
+    const url = redis.url(0);
+    const env = { CELERIAC_BROKER_URL: url, CELERIAC_RESULT_BACKEND: url, CELERIAC_BROKER_TRANSPORT_OPTIONS: '{"visibilityTimeout":3}' };
+    const app = new Celeriac({ name: "producer", broker: url, backend: url });
+    try {
+      const worker = await startWorker("test/fixtures/app.ts", ["-P", "async", "-c", "4", "--prefetch-multiplier", "1"], env);
+      const results = Array.from({ length: 200 }, (_, i) => app.sendTask<string>("fixture.sleep", [20, `r${i}`]));
+      await Promise.all(results.map((r) => r.sent));
+      await worker.waitFor(/fixture\.sleep\[[^\]]+\] succeeded/, 10_000);
+      await redis.stop();
+      await new Promise((r) => setTimeout(r, 700));
+      await redis.start();
+      const values = await Promise.all(results.map((r) => r.get({ timeout: 60_000 })));
+      assert.deepEqual(values, results.map((_, i) => `r${i}`));
+      assert.match(worker.output(), /reconnecting|cannot fetch/);
+      await worker.stop();
+    } finally {
+      await app.close();
+      await redis.stop();
+    }
+  });
+
+  it("a password-protected Redis URL never shows the password in logs", async () => {
+    const password = `pw-${randomUUID().slice(0, 8)}`;
+    const redis = await startOwnRedis(6391, ["--requirepass", password], password);
+    const url = redis.url(0);
+    const env = { CELERIAC_BROKER_URL: url, CELERIAC_RESULT_BACKEND: url };
+    const app = new Celeriac({ name: "producer", broker: url, backend: url });
+    try {
+      const worker = await startWorker("test/fixtures/app.ts", ["-P", "async", "-c", "2"], env);
+      assert.equal(await app.sendTask<number>("fixture.add", [1, 1]).get({ timeout: 10_000 }), 2);
+      // Make it log connection errors too.
+      await redis.stop();
+      await new Promise((r) => setTimeout(r, 1500));
+      await redis.start();
+      assert.equal(await app.sendTask<number>("fixture.add", [2, 2]).get({ timeout: 20_000 }), 4);
+      await worker.stop();
+      const out = worker.output();
+      assert.match(out, /redis:\/\/:\*\*\*@127\.0\.0\.1:6391/, "the URL is shown masked");
+      assert.ok(!out.includes(password), "the password is not in the output");
+    } finally {
+      await app.close();
+      await redis.stop();
+    }
+  });
+});

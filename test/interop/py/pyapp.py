@@ -1,0 +1,56 @@
+"""The Python Celery 5.2.6 side of the interop tests: an app whose worker runs
+the py.* tasks, and which the producer helper uses to send to Celeriac.
+
+Configured by environment: INTEROP_REDIS_URL (broker and results) and
+INTEROP_PY_QUEUE (the queue this worker consumes)."""
+import os
+import time
+
+import redis
+from celery import Celery
+
+URL = os.environ["INTEROP_REDIS_URL"]
+
+app = Celery("pyapp", broker=URL, backend=URL)
+app.conf.update(
+    accept_content=["json", "msgpack"],
+    result_accept_content=["json", "msgpack"],
+    task_default_queue=os.environ.get("INTEROP_PY_QUEUE", "celery"),
+    worker_prefetch_multiplier=1,
+    result_expires=3600,
+    broker_connection_retry_on_startup=True,
+)
+
+
+@app.task(name="py.echo")
+def echo(*args, **kwargs):
+    return {"args": list(args), "kwargs": kwargs}
+
+
+@app.task(name="py.add")
+def add(x, y):
+    return x + y
+
+
+@app.task(name="py.fail")
+def fail(message):
+    raise ValueError(message)
+
+
+@app.task(name="py.retry_once", bind=True, max_retries=3)
+def retry_once(self, value):
+    if self.request.retries < 1:
+        raise self.retry(countdown=0.5, exc=RuntimeError("first attempt fails"))
+    return "%s after %d retry" % (value, self.request.retries)
+
+
+@app.task(name="py.now")
+def now():
+    return time.time()
+
+
+@app.task(name="py.record")
+def record(key, tag):
+    """Appends a tag to a Redis list, so a test can see the order tasks ran in."""
+    redis.Redis.from_url(URL).rpush(key, tag)
+    return tag
