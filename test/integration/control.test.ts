@@ -99,11 +99,12 @@ describe("remote control with worker processes", () => {
     const s = store();
     const w = await startWorker(APP, ["-c", "1", "-l", "info"], s.env);
     const extra = s.app.sendTask("fixture.add", [2, 2], undefined, { queue: "extra" });
-    await s.app.control.addConsumer("extra");
-    assert.equal(await extra.get({ timeout: 10_000 }), 4);
-    const grown = await s.app.control.poolGrow(1);
+    const added = await s.app.control.addConsumer("extra", { timeout: 5000 });
+    assert.equal(added.length, 1, `add_consumer answered; worker output:\n${w.output()}`);
+    assert.equal(await extra.get({ timeout: 30_000 }), 4, `worker output:\n${w.output()}`);
+    const grown = await s.app.control.poolGrow(1, { timeout: 30_000 });
     assert.equal((Object.values(grown[0]!)[0] as { size: number }).size, 2);
-    const pids = await Promise.all(Array.from({ length: 2 }, () => s.app.sendTask<number>("fixture.sleep", [600]).get({ timeout: 10_000 })));
+    const pids = await Promise.all(Array.from({ length: 2 }, () => s.app.sendTask<number>("fixture.sleep", [600]).get({ timeout: 30_000 })));
     assert.equal(pids.length, 2);
     await s.app.control.cancelConsumer("extra");
     const queues = await s.app.control.inspect().activeQueues();
