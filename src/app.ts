@@ -113,6 +113,7 @@ export class Celeriac {
         const b = await createBroker(this.settings.brokerUrl, {
           visibilityTimeout: this.settings.brokerTransportOptions.visibilityTimeout,
           ...this.settings.brokerTransportOptions,
+          topology: this.settings,
         });
         await b.connect();
         return b;

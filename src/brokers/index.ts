@@ -12,6 +12,7 @@ const factories: Record<string, BrokerFactory> = {
   memory: async (url, opts) => new MemoryBroker(url, opts),
   sqlite: async (url, opts) => new SqliteBroker(url, opts),
 };
+for (const scheme of ["amqp", "amqps", "pyamqp", "pyamqps"]) factories[scheme] = async (url, opts) => new (await import("./amqp/index.js")).AmqpBroker(url, opts);
 
 /** Lets a transport module register its schemes (redis, amqp…). */
 export function registerBroker(schemes: string[], factory: BrokerFactory): void {
