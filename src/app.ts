@@ -13,6 +13,7 @@ import { Signature } from "./canvas/signature.js";
 import { applySettings, defaultSettings, settingsFromEnv, type RouteTarget, type Settings, type TaskRoutes } from "./config.js";
 import { ConfigurationError, DuplicateTaskName } from "./errors.js";
 import { createLogger, type Logger } from "./log.js";
+import { schemeOf } from "./url.js";
 import { encodeTask, type Embed, type SignatureDict } from "./protocol/message.js";
 import { AsyncResult } from "./result.js";
 import { Task, type ApplyOptions, type TaskContext, type TaskFunction, type TaskOptions } from "./task.js";
@@ -40,6 +41,8 @@ export class Celeriac {
   /** Settings that were given but are not known: reported, never silently used. */
   readonly unknownSettings: string[] = [];
   readonly log: Logger;
+  /** This app's reply queue name, sent as reply_to with every task (Celery's app.oid): rpc:// results come back there. */
+  readonly oid = randomUUID();
   private brokerPromise: Promise<Broker> | null = null;
   private backendPromise: Promise<ResultBackend> | null = null;
 
@@ -128,6 +131,8 @@ export class Celeriac {
       this.backendPromise = (async () => {
         const b = await createBackend(this.settings.resultBackend, {
           resultExpires: this.settings.resultExpires,
+          brokerUrl: this.settings.brokerUrl,
+          replyTo: this.oid,
           ...this.settings.resultBackendTransportOptions,
         });
         await b.connect();
@@ -164,7 +169,9 @@ export class Celeriac {
     let sent: Promise<void>;
     try {
       const { message, route, eta } = this.buildMessage(id, name, args, kwargs ?? options.kwargs ?? {}, options);
-      sent = this.broker().then((b) => b.publish(route, message, { priority: route.priority, eta }));
+      // rpc:// receives the result on this app's reply queue: it must exist before the task is sent.
+      const replyQueue = schemeOf(this.settings.resultBackend) === "rpc" ? this.backend().then((b) => b.onTaskCall?.()) : null;
+      sent = Promise.all([this.broker(), replyQueue]).then(([b]) => b.publish(route, message, { priority: route.priority, eta }));
     } catch (err) {
       sent = Promise.reject(err);
     }
@@ -215,7 +222,7 @@ export class Celeriac {
         shadow: options.shadow ?? null,
         origin: `${process.pid}@${hostname()}`,
         ignoreResult: options.ignoreResult ?? topts.ignoreResult ?? this.settings.taskIgnoreResult,
-        replyTo: options.replyTo,
+        replyTo: options.replyTo ?? this.oid,
         priority: route.priority,
         headers: options.headers,
         deliveryInfo: { exchange: route.exchange ?? "", routing_key: route.routingKey ?? route.queue },

@@ -11,6 +11,7 @@ const factories: Record<string, BackendFactory> = {
   memory: async (url, opts) => new MemoryBackend(url, opts),
   sqlite: async (url, opts) => new SqliteBackend(url, opts),
 };
+factories.rpc = async (url, opts) => new (await import("./rpc.js")).RpcBackend(url, opts);
 
 export function registerBackend(schemes: string[], factory: BackendFactory): void {
   for (const s of schemes) factories[s] = factory;
