@@ -29,3 +29,25 @@ export async function requireRabbit(): Promise<string | null> {
   if (process.env.CI === "true") throw new Error(`${why} (CI=true: tests needing RabbitMQ must run)`);
   return why;
 }
+
+/** Deletes a test's queues and exchanges (names unique to the test) from the shared server. */
+export async function deleteAmqpEntities(names: { queues?: string[]; exchanges?: string[] }): Promise<void> {
+  const { default: amqp } = await import("amqplib");
+  const conn = await amqp.connect(AMQP_URL);
+  try {
+    for (const q of names.queues ?? []) {
+      const ch = await conn.createChannel();
+      ch.on("error", () => {});
+      await ch.deleteQueue(q).catch(() => {});
+      await ch.close().catch(() => {});
+    }
+    for (const x of names.exchanges ?? []) {
+      const ch = await conn.createChannel();
+      ch.on("error", () => {});
+      await ch.deleteExchange(x).catch(() => {});
+      await ch.close().catch(() => {});
+    }
+  } finally {
+    await conn.close().catch(() => {});
+  }
+}
