@@ -1,8 +1,8 @@
 import { after } from "node:test";
-import { AmqpBroker } from "../../src/brokers/amqp/index.js";
+import type { AmqpBroker } from "../../src/brokers/amqp/index.js";
 import { createBroker } from "../../src/brokers/index.js";
 import { brokerConformance } from "../support/broker-suite.js";
-import { AMQP_URL, requireRabbit } from "../support/amqp.js";
+import { AMQP_URL, deleteAmqpEntities, requireRabbit } from "../support/amqp.js";
 
 const skip = await requireRabbit();
 if (skip) {
@@ -11,11 +11,9 @@ if (skip) {
   const made: AmqpBroker[] = [];
   after(async () => {
     // The suite's queues are uniquely named: delete them so the shared server stays clean.
-    const queues = new Set(made.flatMap((b) => [...b.declaredQueues]));
-    const b = new AmqpBroker(AMQP_URL);
-    await b.connect();
-    for (const q of queues) await b.deleteQueue(q).catch(() => {});
-    await b.close();
+    // Each got an exchange of its own name too (Celery's rule for queues not in taskQueues).
+    const queues = [...new Set(made.flatMap((b) => [...b.declaredQueues]))];
+    await deleteAmqpEntities({ queues, exchanges: queues });
   });
   brokerConformance("amqp", {
     make: async (opts) => {
