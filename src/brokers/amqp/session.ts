@@ -48,8 +48,13 @@ export class AmqpSession extends EventEmitter {
     return this.live !== null;
   }
 
+  /**
+   * The newest connection's generation, counted from its opening: consumers
+   * started during setup deliver before the session is ready, and those
+   * deliveries belong to it.
+   */
   get currentGeneration(): number {
-    return this.live?.generation ?? -1;
+    return this.generation;
   }
 
   /** The first connection: fails at once when the broker cannot be reached. */
