@@ -15,6 +15,7 @@ import { applySettings, defaultSettings, settingsFromEnv, type RouteTarget, type
 import { ConfigurationError, DuplicateTaskName } from "./errors.js";
 import { Control } from "./control/control.js";
 import { createLogger, type Logger } from "./log.js";
+import { schemeOf } from "./url.js";
 import { encodeTask, type Embed, type SignatureDict } from "./protocol/message.js";
 import { AsyncResult } from "./result.js";
 import { Task, type ApplyOptions, type TaskContext, type TaskFunction, type TaskOptions } from "./task.js";
@@ -57,6 +58,8 @@ export class Celeriac extends EventEmitter<CeleriacSignals> {
   /** Settings that were given but are not known: reported, never silently used. */
   readonly unknownSettings: string[] = [];
   readonly log: Logger;
+  /** This app's reply queue name, sent as reply_to with every task (Celery's app.oid): rpc:// results come back there. */
+  readonly oid = randomUUID();
   private brokerPromise: Promise<Broker> | null = null;
   private backendPromise: Promise<ResultBackend> | null = null;
 
@@ -140,6 +143,7 @@ export class Celeriac extends EventEmitter<CeleriacSignals> {
         const b = await createBroker(this.settings.brokerUrl, {
           visibilityTimeout: this.settings.brokerTransportOptions.visibilityTimeout,
           ...this.settings.brokerTransportOptions,
+          topology: this.settings,
         });
         await b.connect();
         return b;
@@ -154,6 +158,8 @@ export class Celeriac extends EventEmitter<CeleriacSignals> {
       this.backendPromise = (async () => {
         const b = await createBackend(this.settings.resultBackend, {
           resultExpires: this.settings.resultExpires,
+          brokerUrl: this.settings.brokerUrl,
+          replyTo: this.oid,
           ...this.settings.resultBackendTransportOptions,
         });
         await b.connect();
@@ -190,7 +196,9 @@ export class Celeriac extends EventEmitter<CeleriacSignals> {
     let sent: Promise<void>;
     try {
       const { message, route, eta } = this.buildMessage(id, name, args, kwargs ?? options.kwargs ?? {}, options);
-      sent = this.broker().then((b) => b.publish(route, message, { priority: route.priority, eta }));
+      // rpc:// receives the result on this app's reply queue: it must exist before the task is sent.
+      const replyQueue = schemeOf(this.settings.resultBackend) === "rpc" ? this.backend().then((b) => b.onTaskCall?.()) : null;
+      sent = Promise.all([this.broker(), replyQueue]).then(([b]) => b.publish(route, message, { priority: route.priority, eta }));
     } catch (err) {
       sent = Promise.reject(err);
     }
@@ -241,7 +249,7 @@ export class Celeriac extends EventEmitter<CeleriacSignals> {
         shadow: options.shadow ?? null,
         origin: `${process.pid}@${hostname()}`,
         ignoreResult: options.ignoreResult ?? topts.ignoreResult ?? this.settings.taskIgnoreResult,
-        replyTo: options.replyTo,
+        replyTo: options.replyTo ?? this.oid,
         priority: route.priority,
         headers: options.headers,
         deliveryInfo: { exchange: route.exchange ?? "", routing_key: route.routingKey ?? route.queue },

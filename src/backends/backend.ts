@@ -21,12 +21,22 @@ export interface ResultMeta {
   [key: string]: unknown;
 }
 
+/** Where the caller of a task waits for its result (the task message's reply_to and correlation_id). */
+export interface StoreRequest {
+  replyTo?: string | null;
+  correlationId?: string | null;
+}
+
 export interface ResultBackend {
   /** The URL with any password masked: safe to log. */
   readonly displayUrl: string;
   connect(): Promise<void>;
-  /** Stores the latest state of a task; expires after `resultExpires` seconds. */
-  store(meta: ResultMeta): Promise<void>;
+  /**
+   * Stores the latest state of a task; expires after `resultExpires` seconds.
+   * `request` says where the task's caller waits: backends that send results
+   * as replies (rpc://) need it; stores keyed by task id ignore it.
+   */
+  store(meta: ResultMeta, request?: StoreRequest): Promise<void>;
   /** The stored meta, or null for an unknown (PENDING) task. */
   get(taskId: string): Promise<ResultMeta | null>;
   /** Resolves with the meta once the task is in a ready state; rejects with TimeoutError after `timeoutMs`. */
@@ -40,10 +50,19 @@ export interface ResultBackend {
    * group order when this call completed the chord (for exactly one caller), else null.
    */
   chordJoin(groupId: string, index: number, size: number, meta: ResultMeta): Promise<ResultMeta[] | null>;
+  /**
+   * Called before a task is sent, for backends that must prepare to receive
+   * its result (rpc:// declares its reply queue). Celery's on_task_call.
+   */
+  onTaskCall?(): Promise<void>;
   close(): Promise<void>;
 }
 
 export interface BackendOptions {
   /** Seconds before a stored result expires; Celery's result_expires (default 1 day). 0 or null: never. */
   resultExpires?: number | null;
+  /** The app's broker URL: rpc:// sends results over the broker's connection. */
+  brokerUrl?: string;
+  /** The app's reply queue (the reply_to of the tasks it sends): rpc:// receives results there. */
+  replyTo?: string;
 }

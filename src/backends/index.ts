@@ -13,6 +13,7 @@ const factories: Record<string, BackendFactory> = {
   redis: async (url, opts) => new (await import("./redis.js")).RedisBackend(url, opts),
   rediss: async (url, opts) => new (await import("./redis.js")).RedisBackend(url, opts),
 };
+factories.rpc = async (url, opts) => new (await import("./rpc.js")).RpcBackend(url, opts);
 
 export function registerBackend(schemes: string[], factory: BackendFactory): void {
   for (const s of schemes) factories[s] = factory;

@@ -1,5 +1,6 @@
 // The Broker interface: the few primitives a transport must supply. Routing,
 // prefetch, retries, ETA handling and results live once, above it, for all.
+import type { Settings } from "../config.js";
 import type { Message } from "../protocol/message.js";
 
 /** Where a message goes: a queue, and for brokers with exchanges, how to reach it. */
@@ -97,7 +98,21 @@ export function topicMatches(pattern: string, routingKey: string): boolean {
   return match(0, 0);
 }
 
+/** The app's queue and exchange settings, for brokers that declare them (AMQP). */
+export type TopologySettings = Pick<
+  Settings,
+  | "taskDefaultQueue"
+  | "taskDefaultExchange"
+  | "taskDefaultExchangeType"
+  | "taskDefaultRoutingKey"
+  | "taskQueueMaxPriority"
+  | "taskQueues"
+  | "taskCreateMissingQueues"
+>;
+
 export interface BrokerOptions {
   /** Seconds; Celery's broker_transport_options.visibility_timeout. */
   visibilityTimeout?: number;
+  /** Queue and exchange settings (the app passes its own); brokers without exchanges ignore them. */
+  topology?: Partial<TopologySettings>;
 }

@@ -14,6 +14,7 @@ const factories: Record<string, BrokerFactory> = {
   redis: async (url, opts) => new (await import("./redis/index.js")).RedisBroker(url, opts),
   rediss: async (url, opts) => new (await import("./redis/index.js")).RedisBroker(url, opts),
 };
+for (const scheme of ["amqp", "amqps", "pyamqp", "pyamqps"]) factories[scheme] = async (url, opts) => new (await import("./amqp/index.js")).AmqpBroker(url, opts);
 
 /** Lets a transport module register its schemes (redis, amqp…). */
 export function registerBroker(schemes: string[], factory: BrokerFactory): void {

@@ -478,7 +478,7 @@ export class Worker extends EventEmitter implements Controllable {
     if (this.app.settings.resultExtended) {
       Object.assign(meta, { name: h.task, args: msg.args, kwargs: msg.kwargs, worker: this.hostname, retries: h.retries, queue: delivery.queue });
     }
-    await this.backend.store(meta);
+    await this.backend.store(meta, { replyTo: msg.properties.reply_to ?? null, correlationId: msg.properties.correlation_id ?? h.id });
   }
 
   private async storeFailure(msg: TaskMessage, delivery: Delivery, err: Error): Promise<void> {

@@ -1,0 +1,199 @@
+// rpc:// — results sent back as AMQP messages, as Celery's RPC backend does.
+//
+// The worker publishes each state (the meta of PROTOCOL.md §4) to the default
+// exchange with routing key = the task's reply_to and correlation_id = the task
+// id. The caller consumes its own reply queue (named by the app's oid, which
+// every task it sends carries as reply_to) and keeps the latest state of each
+// task in memory. So only the process that sent a task can see its result, a
+// result is not stored anywhere else, and chords cannot work (no shared state
+// to join on): chordJoin throws, as Celery does.
+import { randomUUID } from "node:crypto";
+import type { ConsumeMessage } from "amqplib";
+import { AmqpSession, type Live } from "../brokers/amqp/session.js";
+import { parseAmqpUrl } from "../brokers/amqp/url.js";
+import { ConfigurationError, DecodeError, TimeoutError } from "../errors.js";
+import { decodeBody } from "../protocol/serializers.js";
+import { READY_STATES } from "../states.js";
+import { schemeOf } from "../url.js";
+import type { BackendOptions, ResultBackend, ResultMeta, StoreRequest } from "./backend.js";
+
+const NO_CHORDS =
+  'the "rpc://" result backend does not support chords (a group chained with a task is a chord too): ' +
+  "results go to the caller only, so no worker can join them. Use a backend that stores results (redis://, sqlite://).";
+
+/** How many task states are remembered (the latest per task); the oldest are forgotten first. */
+const CACHE_SIZE = 100_000;
+
+interface Waiter {
+  resolve: (m: ResultMeta) => void;
+  reject: (e: unknown) => void;
+  timer: NodeJS.Timeout | null;
+}
+
+export class RpcBackend implements ResultBackend {
+  readonly displayUrl = "rpc://";
+  /** The queue results for this process arrive on. */
+  readonly replyQueue: string;
+  private readonly session: AmqpSession;
+  private readonly expiresMs: number | null;
+  private readonly latest = new Map<string, ResultMeta>();
+  private readonly waiters = new Map<string, Waiter[]>();
+  private readonly groups = new Map<string, string[]>();
+  /** Set once a reply queue is wanted; re-declared and consumed after every reconnect. */
+  private replying: Promise<void> | null = null;
+  private replyWanted = false;
+
+  constructor(_url: string, opts: BackendOptions = {}) {
+    const brokerUrl = opts.brokerUrl ?? "";
+    if (!["amqp", "amqps", "pyamqp", "pyamqps"].includes(schemeOf(brokerUrl))) {
+      throw new ConfigurationError(`the rpc:// result backend needs an AMQP broker (amqp://…), not ${brokerUrl ? schemeOf(brokerUrl) + "://" : "none"}`);
+    }
+    this.replyQueue = opts.replyTo ?? randomUUID();
+    this.expiresMs = opts.resultExpires ? Math.round(opts.resultExpires * 1000) : null;
+    this.session = new AmqpSession(parseAmqpUrl(brokerUrl), {
+      setup: async (live) => {
+        if (this.replyWanted) await this.consumeReplies(live);
+      },
+    });
+  }
+
+  async connect(): Promise<void> {
+    await this.session.connect();
+  }
+
+  /** Declares the reply queue as Celery does (not durable, auto-delete, x-expires = resultExpires) and consumes it. */
+  private async consumeReplies(live: Live): Promise<void> {
+    await live.sub.assertQueue(this.replyQueue, {
+      durable: false,
+      autoDelete: true,
+      exclusive: false,
+      arguments: this.expiresMs ? { "x-expires": this.expiresMs } : {},
+    });
+    await live.sub.consume(this.replyQueue, (msg) => this.onReply(msg), { noAck: true });
+  }
+
+  private ensureReplies(): Promise<void> {
+    if (!this.replying) {
+      this.replyWanted = true;
+      this.replying = this.session.ready().then((live) => this.consumeReplies(live));
+      this.replying.catch(() => {
+        this.replying = null;
+        this.replyWanted = false;
+      });
+    }
+    return this.replying;
+  }
+
+  async onTaskCall(): Promise<void> {
+    await this.ensureReplies();
+  }
+
+  private onReply(msg: ConsumeMessage | null): void {
+    if (!msg) {
+      // The reply queue was deleted: declare and consume it again.
+      this.replying = null;
+      void this.ensureReplies().catch(() => {});
+      return;
+    }
+    let meta: ResultMeta;
+    try {
+      const body = decodeBody(msg.content, msg.properties.contentType ?? "application/json", ["json", "msgpack"]);
+      if (!body || typeof body !== "object" || typeof (body as ResultMeta).status !== "string") throw new DecodeError("reply is not a result meta");
+      meta = body as ResultMeta;
+    } catch (err) {
+      this.session.log.warn(`rpc:// ignored a reply that is not a task result: ${(err as Error).message}`);
+      return;
+    }
+    const id = (msg.properties.correlationId as string | undefined) ?? meta.task_id;
+    if (!id) return;
+    meta.task_id ??= id;
+    this.remember(id, meta);
+    if (!READY_STATES.has(meta.status)) return;
+    const list = this.waiters.get(id);
+    if (!list) return;
+    this.waiters.delete(id);
+    for (const w of list) {
+      if (w.timer) clearTimeout(w.timer);
+      w.resolve(meta);
+    }
+  }
+
+  private remember(id: string, meta: ResultMeta): void {
+    this.latest.delete(id);
+    this.latest.set(id, meta);
+    if (this.latest.size > CACHE_SIZE) this.latest.delete(this.latest.keys().next().value!);
+  }
+
+  async store(meta: ResultMeta, request?: StoreRequest): Promise<void> {
+    // Without a reply_to nobody waits for this result (Celery drops it too).
+    const replyTo = request?.replyTo;
+    if (!replyTo) return;
+    const live = await this.session.ready();
+    const body = Buffer.from(JSON.stringify(meta));
+    await new Promise<void>((resolve, reject) =>
+      live.pub.publish(
+        "",
+        replyTo,
+        body,
+        {
+          correlationId: request.correlationId ?? meta.task_id,
+          contentType: "application/json",
+          contentEncoding: "utf-8",
+          deliveryMode: 1,
+        },
+        (err) => (err ? reject(err instanceof Error ? err : new Error(String(err))) : resolve()),
+      ),
+    );
+  }
+
+  async get(taskId: string): Promise<ResultMeta | null> {
+    return this.latest.get(taskId) ?? null;
+  }
+
+  async waitFor(taskId: string, timeoutMs?: number): Promise<ResultMeta> {
+    await this.ensureReplies();
+    const now = this.latest.get(taskId);
+    if (now && READY_STATES.has(now.status)) return now;
+    return new Promise((resolve, reject) => {
+      const list = this.waiters.get(taskId) ?? [];
+      const w: Waiter = { resolve, reject, timer: null };
+      if (timeoutMs !== undefined) {
+        w.timer = setTimeout(() => {
+          const rest = (this.waiters.get(taskId) ?? []).filter((x) => x !== w);
+          if (rest.length) this.waiters.set(taskId, rest);
+          else this.waiters.delete(taskId);
+          reject(new TimeoutError(`task ${taskId} did not finish in ${timeoutMs} ms (state ${this.latest.get(taskId)?.status ?? "PENDING"})`));
+        }, timeoutMs);
+      }
+      list.push(w);
+      this.waiters.set(taskId, list);
+    });
+  }
+
+  async forget(taskId: string): Promise<void> {
+    this.latest.delete(taskId);
+  }
+
+  // Group membership is kept in this process only: rpc:// has no shared store.
+  async saveGroup(groupId: string, taskIds: readonly string[]): Promise<void> {
+    this.groups.set(groupId, [...taskIds]);
+  }
+
+  async restoreGroup(groupId: string): Promise<string[] | null> {
+    return this.groups.get(groupId) ?? null;
+  }
+
+  async deleteGroup(groupId: string): Promise<void> {
+    this.groups.delete(groupId);
+  }
+
+  async chordJoin(): Promise<ResultMeta[] | null> {
+    throw new ConfigurationError(NO_CHORDS);
+  }
+
+  async close(): Promise<void> {
+    for (const list of this.waiters.values()) for (const w of list) if (w.timer) clearTimeout(w.timer);
+    this.waiters.clear();
+    await this.session.close();
+  }
+}

@@ -1,0 +1,413 @@
+// amqp:// — RabbitMQ (AMQP 0-9-1), wire-compatible with Python Celery.
+//
+// Publishing: to the exchange and routing key Celery would use (topology.ts),
+// on a confirm channel, so publish() resolves only once RabbitMQ has the
+// message. ETA: into the delay cascade (delay.ts), never held by a worker.
+//
+// Consuming: the pull-style fetch() is served from a basic.consume buffer.
+// basic.qos prefetch is set from the first fetch's `max` (the worker asks for
+// its whole prefetch window first), so RabbitMQ never pushes more than the
+// worker may hold. A delivery stays unacked in RabbitMQ until ack/reject:
+// that is the lease. If the channel or connection goes, RabbitMQ requeues it.
+// Leases also expire here after visibilityTimeout (nack + requeue) unless
+// extended, like on every other broker; the worker renews them while it holds
+// a message, so this only returns messages that were taken and forgotten.
+import type { Channel, ConsumeMessage } from "amqplib";
+import { ConfigurationError } from "../../errors.js";
+import type { Message } from "../../protocol/message.js";
+import type { Broker, BrokerOptions, Delivery, FetchOptions, PublishOptions, Route } from "../broker.js";
+import { fromAmqp, publishOptions } from "./codec.js";
+import { bindDelayTarget, declareDelayCascade, DELAY_EXCHANGE, delayRoutingKey } from "./delay.js";
+import { AmqpSession, type Live } from "./session.js";
+import { Topology, type QueueSpec } from "./topology.js";
+import { parseAmqpUrl } from "./url.js";
+
+interface Buffered {
+  generation: number;
+  queue: string;
+  msg: ConsumeMessage;
+}
+
+interface Lease extends Buffered {
+  until: number;
+}
+
+/** How long an early-ack fetch waits for the next message of a trickle. */
+const GATHER_GAP_MS = 3;
+
+/** ETAs closer than this are published for immediate delivery. */
+const ETA_MIN_MS = 2;
+
+export interface AmqpBrokerOptions extends BrokerOptions {
+  /** Reconnect attempts after a lost connection (null: forever). */
+  maxRetries?: number | null;
+}
+
+export class AmqpBroker implements Broker {
+  readonly displayUrl: string;
+  readonly visibilityTimeout: number;
+  readonly higherPriorityFirst = true;
+  readonly topology: Topology;
+  private readonly session: AmqpSession;
+  /** Declarations done on the current connection, by queue name (a promise, so concurrent publishes share one). */
+  private declared = new Map<string, Promise<void>>();
+  private delayDeclared: Promise<void> | null = null;
+  private readonly delayTargets = new Map<string, Promise<void>>();
+  /** Queues we consume, with the consumer tag on the current connection. */
+  private readonly consuming = new Map<string, string | null>();
+  private consumeSetup: Promise<void> | null = null;
+  private prefetch = 0;
+  private readonly buffers = new Map<string, ConsumeMessage[]>();
+  private bufferGeneration = -1;
+  private readonly waiters = new Set<() => void>();
+  private readonly leases = new Map<string, Lease>();
+  private leaseTimer: NodeJS.Timeout | null = null;
+  private rotate = 0;
+  private closed = false;
+  /** Every queue this broker declared (tests clean up with it). */
+  readonly declaredQueues = new Set<string>();
+
+  constructor(url: string, opts: AmqpBrokerOptions = {}) {
+    const parsed = parseAmqpUrl(url);
+    this.displayUrl = parsed.display;
+    this.visibilityTimeout = opts.visibilityTimeout ?? 3600;
+    this.topology = new Topology(opts.topology);
+    this.session = new AmqpSession(parsed, {
+      maxRetries: opts.maxRetries ?? null,
+      setup: (live) => this.onConnected(live),
+    });
+    this.session.on("lost", () => this.onLost());
+  }
+
+  async connect(): Promise<void> {
+    await this.session.connect();
+  }
+
+  /** After every (re)connect: forget old declarations, consume again what we consumed. */
+  private async onConnected(live: Live): Promise<void> {
+    this.declared = new Map();
+    this.delayDeclared = null;
+    this.delayTargets.clear();
+    if (this.prefetch > 0) await live.sub.prefetch(this.prefetch);
+    for (const queue of this.consuming.keys()) {
+      await this.declareOn(live.sub, this.topology.queue(queue));
+      await this.startConsumer(live, queue);
+    }
+  }
+
+  /** The connection went: buffered messages and leases are void (RabbitMQ requeues them). */
+  private onLost(): void {
+    for (const list of this.buffers.values()) list.length = 0;
+    this.leases.clear();
+    for (const q of this.consuming.keys()) this.consuming.set(q, null);
+  }
+
+  // ---- declarations ------------------------------------------------------------
+
+  private async declareOn(ch: Channel, spec: QueueSpec): Promise<void> {
+    if (spec.exchange) await ch.assertExchange(spec.exchange, spec.exchangeType, { durable: true, autoDelete: false });
+    await ch.assertQueue(spec.name, { durable: spec.durable, exclusive: false, autoDelete: false, arguments: spec.arguments });
+    if (spec.exchange) await ch.bindQueue(spec.name, spec.exchange, spec.routingKey);
+    this.declaredQueues.add(spec.name);
+  }
+
+  /** Declares a queue (and its exchange and binding) once per connection. */
+  private ensureQueue(name: string): Promise<void> {
+    let p = this.declared.get(name);
+    if (!p) {
+      const spec = this.topology.queue(name);
+      p = this.session.adminChannel().then((ch) => this.declareOn(ch, spec));
+      this.declared.set(name, p);
+      p.catch(() => this.declared.delete(name));
+    }
+    return p;
+  }
+
+  /** Declares an exchange a route names that no queue in the settings declares. */
+  private ensureExchange(exchange: string): Promise<void> {
+    const key = `exchange:${exchange}`;
+    let p = this.declared.get(key);
+    if (!p) {
+      const type = this.topology.exchangeType(exchange) ?? "direct";
+      p = this.session
+        .adminChannel()
+        .then((ch) => ch.assertExchange(exchange, type, { durable: true, autoDelete: false }))
+        .then(
+          () => {},
+          // It exists with another type: that is the owner's business; publishing still works.
+          (err: Error) => {
+            if (!/PRECONDITION_FAILED/.test(err.message)) throw err;
+          },
+        );
+      this.declared.set(key, p);
+      p.catch(() => this.declared.delete(key));
+    }
+    return p;
+  }
+
+  private ensureDelay(queue: string): Promise<void> {
+    if (/[*#]/.test(queue)) {
+      return Promise.reject(new ConfigurationError(`queue ${JSON.stringify(queue)}: names with "*" or "#" cannot take messages with an ETA on AMQP`));
+    }
+    this.delayDeclared ??= this.session.adminChannel().then(declareDelayCascade);
+    this.delayDeclared.catch(() => (this.delayDeclared = null));
+    let p = this.delayTargets.get(queue);
+    if (!p) {
+      p = Promise.all([this.delayDeclared, this.ensureQueue(queue)])
+        .then(() => this.session.adminChannel())
+        .then((ch) => bindDelayTarget(ch, queue));
+      this.delayTargets.set(queue, p);
+      p.catch(() => this.delayTargets.delete(queue));
+    }
+    return p;
+  }
+
+  // ---- publishing ----------------------------------------------------------------
+
+  async publish(route: Route, message: Message, opts: PublishOptions = {}): Promise<void> {
+    const delay = opts.eta ? opts.eta - Date.now() : 0;
+    for (let attempt = 1; ; attempt++) {
+      const live = await this.session.ready();
+      try {
+        if (delay >= ETA_MIN_MS) {
+          await this.ensureDelay(route.queue);
+          // A per-message TTL would cut the cascade short: the worker enforces `expires` itself.
+          const { expiration: _drop, ...properties } = message.properties ?? {};
+          await this.confirmPublish(live, DELAY_EXCHANGE, delayRoutingKey(opts.eta! - Date.now(), route.queue), { ...message, properties }, opts.priority);
+        } else {
+          await this.ensureQueue(route.queue);
+          const target = this.topology.target(route);
+          if (target.exchange && target.exchange !== this.topology.queue(route.queue).exchange) await this.ensureExchange(target.exchange);
+          await this.confirmPublish(live, target.exchange, target.routingKey, message, opts.priority);
+        }
+        return;
+      } catch (err) {
+        // Lost the connection mid-publish: publish again on the next one (at least once).
+        await new Promise((r) => setImmediate(r));
+        if (this.closed || attempt >= 20 || (this.session.isOpen && this.session.currentGeneration === live.generation)) throw err;
+      }
+    }
+  }
+
+  private confirmPublish(live: Live, exchange: string, routingKey: string, message: Message, priority: number | undefined): Promise<void> {
+    return new Promise((resolve, reject) => {
+      live.pub.publish(exchange, routingKey, message.body, publishOptions(message, priority), (err) =>
+        err ? reject(err instanceof Error ? err : new Error(`RabbitMQ did not accept the message (${String(err)})`)) : resolve(),
+      );
+    });
+  }
+
+  // ---- consuming -----------------------------------------------------------------
+
+  private async startConsumer(live: Live, queue: string): Promise<void> {
+    const { consumerTag } = await live.sub.consume(queue, (msg) => this.onMessage(live.generation, queue, msg), { noAck: false });
+    this.consuming.set(queue, consumerTag);
+  }
+
+  private onMessage(generation: number, queue: string, msg: ConsumeMessage | null): void {
+    if (msg === null) {
+      // The queue was deleted: consume again (re-declaring it) on the next fetch.
+      this.consuming.delete(queue);
+      return;
+    }
+    if (generation !== this.session.currentGeneration) return;
+    if (this.bufferGeneration !== generation) {
+      for (const list of this.buffers.values()) list.length = 0;
+      this.bufferGeneration = generation;
+    }
+    let list = this.buffers.get(queue);
+    if (!list) this.buffers.set(queue, (list = []));
+    list.push(msg);
+    for (const wake of this.waiters) wake();
+  }
+
+  /** Starts consumers for queues not consumed yet (prefetch set before the first one). */
+  private async ensureConsuming(queues: readonly string[], max: number): Promise<void> {
+    const missing = queues.filter((q) => !this.consuming.has(q));
+    if (!missing.length) return;
+    const setup = (async () => {
+      await this.consumeSetup;
+      const live = await this.session.ready();
+      if (this.prefetch === 0) {
+        this.prefetch = Math.max(1, max);
+        await live.sub.prefetch(this.prefetch);
+      }
+      for (const q of missing) {
+        if (this.consuming.has(q)) continue;
+        await this.ensureQueue(q);
+        this.consuming.set(q, null);
+        try {
+          await this.startConsumer(live, q);
+        } catch (err) {
+          this.consuming.delete(q);
+          throw err;
+        }
+      }
+    })();
+    this.consumeSetup = setup.catch(() => {});
+    await setup;
+  }
+
+  private take(queues: readonly string[], opts: FetchOptions): Delivery[] {
+    const out: Delivery[] = [];
+    const generation = this.session.currentGeneration;
+    if (this.bufferGeneration !== generation) return out;
+    const n = queues.length;
+    const start = this.rotate++ % Math.max(1, n);
+    for (let i = 0; i < n && out.length < opts.max; i++) {
+      const queue = queues[(start + i) % n]!;
+      const list = this.buffers.get(queue);
+      if (!list?.length) continue;
+      const got = list.splice(0, opts.max - out.length);
+      for (const msg of got) {
+        const tag = `${generation}:${msg.fields.deliveryTag}`;
+        if (opts.lease) this.leases.set(tag, { generation, queue, msg, until: Date.now() + this.visibilityTimeout * 1000 });
+        out.push({ tag, queue, message: fromAmqp(msg), redelivered: msg.fields.redelivered });
+      }
+      if (!opts.lease) for (const msg of got) this.ackRaw(generation, msg);
+    }
+    if (opts.lease && out.length) this.armLeaseTimer();
+    return out;
+  }
+
+  async fetch(queues: readonly string[], opts: FetchOptions): Promise<Delivery[]> {
+    const deadline = Date.now() + opts.waitMs;
+    try {
+      await this.ensureConsuming(queues, opts.max);
+    } catch (err) {
+      // Not connected right now: wait (the session reconnects by itself) rather than spin.
+      if (!this.session.isOpen && !this.closed) {
+        await Promise.race([this.session.ready().catch(() => {}), new Promise((r) => setTimeout(r, Math.max(0, deadline - Date.now())))]);
+        return [];
+      }
+      throw err;
+    }
+    const got = this.take(queues, opts);
+    if (got.length || opts.waitMs <= 0) return got;
+    return new Promise((resolve) => {
+      let settled = false;
+      const finish = () => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        if (gather) clearTimeout(gather);
+        this.waiters.delete(wake);
+        resolve(this.take(queues, opts));
+      };
+      // Deliveries arrive in bursts, parsed in one go: take them together, a turn
+      // later. Early-ack takes (lease false) free prefetch room as they go, so
+      // RabbitMQ sends the rest in a trickle: gather until a short quiet gap, for
+      // a full batch. Leased takes (the worker's) return at once, for latency.
+      let gather: NodeJS.Timeout | null = null;
+      const wake = () => {
+        const ready = queues.reduce((n, q) => n + (this.buffers.get(q)?.length ?? 0), 0);
+        if (!ready) return;
+        if (opts.lease || ready >= opts.max) return void setImmediate(finish);
+        if (gather) clearTimeout(gather);
+        gather = setTimeout(finish, GATHER_GAP_MS);
+      };
+      const timer = setTimeout(finish, Math.max(0, deadline - Date.now()));
+      this.waiters.add(wake);
+    });
+  }
+
+  private ackRaw(generation: number, msg: ConsumeMessage): void {
+    if (generation !== this.session.currentGeneration) return;
+    void this.session.ready().then((live) => {
+      if (live.generation === generation) live.sub.ack(msg);
+    }, () => {});
+  }
+
+  async ack(deliveries: readonly Delivery[]): Promise<void> {
+    const live = this.session.isOpen ? await this.session.ready() : null;
+    for (const d of deliveries) {
+      const lease = this.leases.get(d.tag);
+      if (!lease) continue; // acked already, or its channel is gone (RabbitMQ requeued it)
+      this.leases.delete(d.tag);
+      if (live && live.generation === lease.generation) live.sub.ack(lease.msg);
+    }
+  }
+
+  async reject(delivery: Delivery, requeue: boolean): Promise<void> {
+    const lease = this.leases.get(delivery.tag);
+    if (lease) {
+      this.leases.delete(delivery.tag);
+      const live = this.session.isOpen ? await this.session.ready() : null;
+      if (live && live.generation === lease.generation) live.sub.nack(lease.msg, false, requeue);
+      return;
+    }
+    // Taken without a lease (acked at once): put a copy back.
+    const [generation] = delivery.tag.split(":");
+    if (requeue && Number(generation) === this.session.currentGeneration) await this.publish({ queue: delivery.queue, exchange: "" }, delivery.message);
+  }
+
+  async extendLease(deliveries: readonly Delivery[]): Promise<void> {
+    const until = Date.now() + this.visibilityTimeout * 1000;
+    for (const d of deliveries) {
+      const lease = this.leases.get(d.tag);
+      if (lease) lease.until = until;
+    }
+  }
+
+  /** Sweeps expired leases back to their queue; runs only while leases exist. */
+  private armLeaseTimer(): void {
+    if (this.leaseTimer) return;
+    const every = Math.min(5_000, Math.max(100, (this.visibilityTimeout * 1000) / 4));
+    this.leaseTimer = setInterval(() => {
+      const now = Date.now();
+      const generation = this.session.currentGeneration;
+      for (const [tag, lease] of this.leases) {
+        if (lease.until > now) continue;
+        this.leases.delete(tag);
+        if (lease.generation !== generation) continue;
+        void this.session.ready().then((live) => {
+          if (live.generation === lease.generation) live.sub.nack(lease.msg, false, true);
+        }, () => {});
+      }
+      if (!this.leases.size && this.leaseTimer) {
+        clearInterval(this.leaseTimer);
+        this.leaseTimer = null;
+      }
+    }, every);
+    this.leaseTimer.unref();
+  }
+
+  // ---- queue management -------------------------------------------------------------
+
+  async size(queue: string): Promise<number> {
+    return this.session.withChannel(async (ch) => {
+      try {
+        return (await ch.checkQueue(queue)).messageCount;
+      } catch (err) {
+        if (/NOT_FOUND/.test((err as Error).message)) return 0;
+        throw err;
+      }
+    });
+  }
+
+  async purge(queue: string): Promise<number> {
+    return this.session.withChannel(async (ch) => {
+      try {
+        return (await ch.purgeQueue(queue)).messageCount;
+      } catch (err) {
+        if (/NOT_FOUND/.test((err as Error).message)) return 0;
+        throw err;
+      }
+    });
+  }
+
+  /** Deletes a queue (kombu's queue.delete()); returns how many messages it held. */
+  async deleteQueue(queue: string): Promise<number> {
+    this.declared.delete(queue);
+    this.declaredQueues.delete(queue);
+    return this.session.withChannel(async (ch) => (await ch.deleteQueue(queue)).messageCount);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.leaseTimer) clearInterval(this.leaseTimer);
+    this.leaseTimer = null;
+    for (const wake of this.waiters) wake();
+    await this.session.close();
+  }
+}

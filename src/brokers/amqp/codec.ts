@@ -1,0 +1,95 @@
+// A Celery message on AMQP: task headers as application headers, the basic
+// properties as properties, the body as raw bytes (no base64 envelope).
+//
+// Header integers are given explicit 32/64-bit types: amqplib would pick the
+// narrowest AMQP type ('b', 's'), which Python's py-amqp reads differently
+// ('b' unsigned, 's' as a short string), so a Python worker would see wrong
+// numbers or fail to parse the frame. py-amqp writes 'I' and 'L'; we write 'I' and 'l'.
+import type { ConsumeMessage, Options } from "amqplib";
+import type { Message, MessageProperties } from "../../protocol/message.js";
+
+type Typed = { "!": "int" | "long"; value: number };
+
+function typedValue(v: unknown): unknown {
+  if (typeof v === "number") {
+    if (!Number.isInteger(v)) return v;
+    return { "!": v >= -0x80000000 && v < 0x80000000 ? "int" : "long", value: v } satisfies Typed;
+  }
+  if (Array.isArray(v)) return v.map(typedValue);
+  if (v && typeof v === "object" && !Buffer.isBuffer(v) && !("!" in v)) return typedTable(v as Record<string, unknown>);
+  return v;
+}
+
+/** Headers ready for amqplib, with integers typed for Python peers; undefined values left out. */
+export function typedTable(table: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(table)) if (v !== undefined) out[k] = typedValue(v);
+  return out;
+}
+
+/**
+ * amqplib publish options for a message. Kombu's Redis envelope fields
+ * (delivery_info, delivery_tag, body_encoding) are left out: on AMQP the broker supplies them.
+ */
+export function publishOptions(message: Message, priority: number | undefined): Options.Publish {
+  const p: MessageProperties = message.properties ?? {};
+  const opts: Options.Publish = {
+    contentType: message.contentType,
+    contentEncoding: message.contentEncoding,
+    headers: typedTable(message.headers ?? {}),
+    deliveryMode: p.delivery_mode ?? 2,
+  };
+  if (p.correlation_id) opts.correlationId = p.correlation_id;
+  if (p.reply_to) opts.replyTo = p.reply_to;
+  const prio = priority ?? p.priority;
+  if (typeof prio === "number") opts.priority = Math.max(0, Math.min(255, Math.trunc(prio)));
+  if (p.expiration !== undefined && p.expiration !== null) opts.expiration = String(p.expiration);
+  return opts;
+}
+
+// Headers RabbitMQ adds when it dead-letters a message (our delay cascade):
+// broker bookkeeping, not part of the task.
+const DEAD_LETTER_HEADERS = /^x-(death|first-death-|last-death-)/;
+
+function plainValue(v: unknown): unknown {
+  // amqplib decodes timestamps and decimals as {"!": type, value}.
+  if (v && typeof v === "object" && !Array.isArray(v) && !Buffer.isBuffer(v)) {
+    if ("!" in v && "value" in v) {
+      const t = v as { "!": string; value: unknown };
+      if (t["!"] === "timestamp") return new Date(Number(t.value) * 1000).toISOString();
+      if (t["!"] === "decimal") {
+        const d = t.value as { places: number; digits: number };
+        return d.digits / 10 ** d.places;
+      }
+      return t.value;
+    }
+    const out: Record<string, unknown> = {};
+    for (const [k, x] of Object.entries(v)) out[k] = plainValue(x);
+    return out;
+  }
+  if (Array.isArray(v)) return v.map(plainValue);
+  if (Buffer.isBuffer(v)) return v.toString("utf8");
+  return v;
+}
+
+/** A received AMQP message as a broker-neutral Message. */
+export function fromAmqp(msg: ConsumeMessage | { content: Buffer; fields: ConsumeMessage["fields"]; properties: ConsumeMessage["properties"] }): Message {
+  const p = msg.properties;
+  const headers: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(p.headers ?? {})) if (!DEAD_LETTER_HEADERS.test(k)) headers[k] = plainValue(v);
+  const properties: MessageProperties = {
+    delivery_info: { exchange: msg.fields.exchange, routing_key: msg.fields.routingKey },
+  };
+  if (p.correlationId !== undefined) properties.correlation_id = p.correlationId;
+  if (p.replyTo !== undefined) properties.reply_to = p.replyTo;
+  if (p.deliveryMode !== undefined) properties.delivery_mode = p.deliveryMode;
+  if (p.priority !== undefined) properties.priority = p.priority;
+  if (p.expiration !== undefined) properties.expiration = String(p.expiration);
+  return {
+    body: msg.content,
+    contentType: p.contentType ?? "application/json",
+    contentEncoding: p.contentEncoding ?? "utf-8",
+    headers,
+    properties,
+  };
+}
