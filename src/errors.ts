@@ -142,7 +142,8 @@ export function deserializeError(info: unknown, traceback?: string | null): Erro
     const type = String(exc_type);
     const message = messageOf(exc_message);
     const Known = knownErrors[type];
-    if (Known && exc_module === "celeriac.errors") return new Known(message);
+    // Python stores Celery's own (ChordError, TimeLimitExceeded…) under celery.exceptions: the same classes here.
+    if (Known && (exc_module === "celeriac.errors" || exc_module === "celery.exceptions")) return new Known(message);
     return new RemoteTaskError(type, message, exc_module, traceback);
   }
   return new RemoteTaskError("Exception", messageOf(info), undefined, traceback);

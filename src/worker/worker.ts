@@ -299,7 +299,7 @@ export class Worker extends EventEmitter {
         this.stats.failed++;
         this.log.error(`task ${name} raised ${outcome.exc.exc_type}: ${String(outcome.exc.exc_message[0] ?? "")}`);
         await this.store(msg, delivery, States.FAILURE, outcome.exc, outcome.traceback, true);
-        await continueAfterFailure(this.app, msg);
+        await continueAfterFailure(this.app, msg, outcome.exc, outcome.traceback);
         break;
       case "retry":
         this.stats.retried++;
@@ -327,6 +327,7 @@ export class Worker extends EventEmitter {
         this.stats.failed++;
         this.log.error(`task ${name}: ${outcome.reason}`);
         await this.store(msg, delivery, States.FAILURE, serializeError(new WorkerLostError(outcome.reason)), null, true);
+        await continueAfterFailure(this.app, msg, serializeError(new WorkerLostError(outcome.reason)));
         break;
     }
     if (!job.acked) {
