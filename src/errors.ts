@@ -121,7 +121,8 @@ export function serializeError(err: unknown): ExceptionInfo {
       return { exc_type: err.excType, exc_message: [err.message], exc_module: err.excModule ?? "builtins" };
     }
     const isBuiltin = builtinNames.has(name) && !(name in knownErrors);
-    const module = isBuiltin ? "builtins" : name in knownErrors ? "celeriac.errors" : "celeriac.user";
+    // A ChordError is Celery's own class: under its module a Python client re-raises celery.exceptions.ChordError.
+    const module = isBuiltin ? "builtins" : name === "ChordError" ? "celery.exceptions" : name in knownErrors ? "celeriac.errors" : "celeriac.user";
     return { exc_type: name === "Error" ? "Exception" : name, exc_message: [err.message], exc_module: module };
   }
   return { exc_type: "Exception", exc_message: [String(err)], exc_module: "builtins" };

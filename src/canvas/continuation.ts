@@ -83,3 +83,8 @@ export async function continueAfterFailure(app: Celeriac, msg: TaskMessage, exc?
   const errbacks = msg.embed.errbacks ?? [];
   await Promise.all(errbacks.map((eb) => applyNext(app, eb, [msg.headers.id], msg)));
 }
+
+/** After REVOKED (expired, or revoked before it ran): only the chord part, as Celery's mark_as_revoked does. */
+export async function continueAfterRevoked(app: Celeriac, msg: TaskMessage, exc: ExceptionInfo): Promise<void> {
+  await chordPartReturn(app, partOf(msg), States.REVOKED, exc, null);
+}

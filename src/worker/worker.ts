@@ -7,7 +7,7 @@ import { hostname as osHostname } from "node:os";
 import type { Celeriac } from "../app.js";
 import type { Broker, Delivery } from "../brokers/broker.js";
 import type { ResultBackend, ResultMeta } from "../backends/backend.js";
-import { continueAfterFailure, continueAfterSuccess } from "../canvas/continuation.js";
+import { continueAfterFailure, continueAfterRevoked, continueAfterSuccess } from "../canvas/continuation.js";
 import {
   DecodeError,
   TaskNotRegistered,
@@ -180,6 +180,7 @@ export class Worker extends EventEmitter {
     if (expires !== null && expires <= now) {
       this.log.info(`task ${h.task}[${h.id}] expired at ${h.expires}: not run`);
       await this.store(msg, delivery, States.REVOKED, serializeError(new TaskRevokedError("expired")), null);
+      await continueAfterRevoked(this.app, msg, serializeError(new TaskRevokedError("expired")));
       await this.broker.ack([delivery]);
       return;
     }

@@ -143,6 +143,12 @@ export function canvasSuite(name: string, urls: () => CanvasSuiteOptions): void 
       assert.deepEqual(await app.AsyncResult(ebId).get(T), { failed: res.id });
     });
 
+    it("an expired header task (REVOKED) fails the chord too", async () => {
+      const late = t.identity.s(2).set({ expires: new Date(Date.now() - 60_000) });
+      const res = chord([t.identity.s(1), late], t.tsum.s()).applyAsync();
+      await assert.rejects(res.get(T), (err: Error) => err instanceof ChordError && /TaskRevokedError/.test(err.message));
+    });
+
     it("an empty chord calls back at once with no results", async () => {
       assert.equal(await chord([], t.tsum.s()).applyAsync().get(T), 0);
     });
