@@ -9,6 +9,7 @@ import type { SignatureDict } from "../protocol/message.js";
 import { repr } from "../protocol/repr.js";
 import { States } from "../states.js";
 import { Chain } from "./chain.js";
+import { runErrbacks, type FailedRequest } from "./errbacks.js";
 import { Group } from "./group.js";
 import { Signature, type AnySignature, type ResultHandle } from "./signature.js";
 
@@ -100,7 +101,17 @@ export async function failCallback(app: Celeriac, callback: AnySignature, err: C
     await backend.store({ task_id: id, status: States.FAILURE, result: info, traceback: tracebackOf(err), children: [], date_done: dateDone() });
   }
   const callbackId = ids.at(-1) ?? part.taskId;
-  await Promise.all(
-    errbacksOf(callback).map((eb) => (Signature.fromDict(app, eb).applyAsync([callbackId], { parentId: callbackId, rootId: part.rootId }) as ResultHandle).sent),
-  );
+  // As Celery's chord_error_from_stack: a request made up for the callback, which never ran.
+  const request: FailedRequest = {
+    id: callbackId,
+    task: callback.task,
+    args: callback.args,
+    kwargs: callback.kwargs,
+    rootId: part.rootId,
+    parentId: null,
+    groupId: null,
+    groupIndex: null,
+    retries: 0,
+  };
+  await runErrbacks(app, errbacksOf(callback), request, info, null);
 }

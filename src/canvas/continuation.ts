@@ -11,6 +11,7 @@ import type { ExceptionInfo } from "../errors.js";
 import type { SignatureDict, TaskMessage } from "../protocol/message.js";
 import { States } from "../states.js";
 import { chordPartReturn, type ChordPart } from "./chord-join.js";
+import { runErrbacks, type FailedRequest } from "./errbacks.js";
 import "./index.js";
 import { Signature, type ResultHandle } from "./signature.js";
 
@@ -52,9 +53,8 @@ export async function continueAfterSuccess(app: Celeriac, msg: TaskMessage, valu
  * After FAILURE (Celery's mark_as_failure): this task's chord part; the same
  * failure stored for every later step of its chain (so whoever waits on the
  * chain's result hears of it, and chords those steps belong to complete); then
- * the link_error errbacks, called with the failed task's id (Celery's
- * old-style errback call; new-style (request, exc, traceback) errbacks are
- * Python-only).
+ * the link_error errbacks (see errbacks.ts: the failed task's id, or
+ * (request, error, traceback) for a local errback that takes more than one parameter).
  */
 export async function continueAfterFailure(app: Celeriac, msg: TaskMessage, exc?: ExceptionInfo, traceback: string | null = null): Promise<void> {
   const error = exc ?? { exc_type: "Exception", exc_message: ["task failed"], exc_module: "builtins" };
@@ -80,8 +80,19 @@ export async function continueAfterFailure(app: Celeriac, msg: TaskMessage, exc?
       );
     }
   }
-  const errbacks = msg.embed.errbacks ?? [];
-  await Promise.all(errbacks.map((eb) => applyNext(app, eb, [msg.headers.id], msg)));
+  const h = msg.headers;
+  const request: FailedRequest = {
+    id: h.id,
+    task: h.task,
+    args: msg.args,
+    kwargs: msg.kwargs,
+    rootId: h.root_id ?? h.id,
+    parentId: h.parent_id,
+    groupId: h.group,
+    groupIndex: h.group_index,
+    retries: h.retries,
+  };
+  await runErrbacks(app, msg.embed.errbacks ?? [], request, error, traceback);
 }
 
 /** After REVOKED (expired, or revoked before it ran): only the chord part, as Celery's mark_as_revoked does. */

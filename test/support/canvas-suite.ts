@@ -86,6 +86,18 @@ export function canvasSuite(name: string, urls: () => CanvasSuiteOptions): void 
       assert.deepEqual(await app.AsyncResult(ebId).get(T), { failed: f.id });
     });
 
+    it("a new-style errback (request, error, traceback) is called in the worker", async () => {
+      const f = t.fail.applyAsync(["new style"], { linkError: t.onErrorNewStyle.s() });
+      await assert.rejects(f.get(T));
+      const deadline = Date.now() + 10_000;
+      while (!t.errbackCalls.some((c) => c.request.id === f.id) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      const call = t.errbackCalls.find((c) => c.request.id === f.id);
+      assert.ok(call, "the errback ran");
+      assert.equal(call.request.task, "canvas.fail");
+      assert.equal(call.error.name, "RangeError");
+      assert.equal(call.error.message, "new style");
+    });
+
     it("group: results in order, counts, save and restore", async () => {
       const g = group(Array.from({ length: 10 }, (_, i) => t.add.s(i, i)));
       const res = g.applyAsync();
