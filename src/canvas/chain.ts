@@ -48,7 +48,7 @@ export class Chain<R = unknown, H = unknown> extends Signature<R, H> {
    * its callback, and each result's `parent` is the step before. Returns the
    * steps in reverse order (the wire order of `embed.chain`) and their results.
    */
-  private prepareSteps(args: unknown[], opts: FreezeOptions & { linkError?: SignatureDict[] }, copy: boolean): { steps: AnySignature[]; results: ResultHandle[] } {
+  private prepareSteps(args: unknown[], opts: FreezeOptions & { linkError?: SignatureDict[]; kwargs?: Record<string, unknown> }, copy: boolean): { steps: AnySignature[]; results: ResultHandle[] } {
     const pending = [...this.tasks];
     const steps: AnySignature[] = [];
     const results: ResultHandle[] = [];
@@ -58,7 +58,7 @@ export class Chain<R = unknown, H = unknown> extends Signature<R, H> {
       let task = pending.pop()!;
       const isFirst = pending.length === 0;
       const isLast = steps.length === 0;
-      if (copy) task = isFirst ? task.clone({ args }) : task.clone();
+      if (copy) task = isFirst ? task.clone({ args, kwargs: opts.kwargs }) : task.clone();
       if (task instanceof Chain) {
         // Splice a nested chain; its own partial args belong to its first step.
         const inner = task.tasks.map((t, i) => (i === 0 && task.args.length ? t.clone({ args: task.args }) : t));
@@ -109,7 +109,7 @@ export class Chain<R = unknown, H = unknown> extends Signature<R, H> {
   override applyAsync(args: unknown[] = [], options: ApplyOptions = {}): H {
     if (!this.tasks.length) throw new TypeError("cannot apply an empty chain");
     const merged = { ...optionsFromWire(this.options), ...stripUndefined(options) };
-    const { taskId, groupId, groupIndex, chord, link, linkError, rootId, parentId, chain: outerRest, kwargs: _kw, ...rest } = merged;
+    const { taskId, groupId, groupIndex, chord, link, linkError, rootId, parentId, chain: outerRest, kwargs, ...rest } = merged;
     const partial = args.length && !this.immutable ? [...args, ...this.args] : this.args;
     const sent = deferred();
     const { steps, results } = this.prepareSteps(
@@ -121,6 +121,7 @@ export class Chain<R = unknown, H = unknown> extends Signature<R, H> {
         chord: chord as SignatureDict | null | undefined,
         rootId,
         sent: sent.promise,
+        kwargs,
         linkError: linkError ? (Array.isArray(linkError) ? linkError : [linkError]).map(toDict) : undefined,
       },
       true,

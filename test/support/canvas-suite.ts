@@ -75,6 +75,15 @@ export function canvasSuite(name: string, urls: () => CanvasSuiteOptions): void 
       assert.equal(eb.failed, failedId);
     });
 
+    it("linkError on a chain object reaches the step that fails", async () => {
+      const ebId = randomUUID();
+      const c = chain(t.identity.s(1), t.fail.s(), t.double.s());
+      c.linkError(t.onError.s().set({ taskId: ebId }));
+      const res = c.applyAsync();
+      await assert.rejects(res.get(T));
+      assert.deepEqual(await app.AsyncResult(ebId).get(T), { failed: (res.parent as AsyncResult).id });
+    });
+
     it("link and linkError on applyAsync", async () => {
       const cbId = randomUUID();
       const r = t.add.applyAsync([2, 2], { link: t.double.s().set({ taskId: cbId }) });
@@ -148,9 +157,9 @@ export function canvasSuite(name: string, urls: () => CanvasSuiteOptions): void 
 
     it("a failing header task fails the chord with a ChordError and runs the callback's errback", async () => {
       const ebId = randomUUID();
-      const body = t.tsum.s();
-      body.linkError(t.onError.s().set({ taskId: ebId }));
-      const res = chord([t.identity.s(1), t.fail.s("header broke"), t.identity.s(3)], body).applyAsync();
+      const c = chord([t.identity.s(1), t.fail.s("header broke"), t.identity.s(3)], t.tsum.s());
+      c.linkError(t.onError.s().set({ taskId: ebId }));
+      const res = c.applyAsync();
       await assert.rejects(res.get(T), (err: Error) => err instanceof ChordError && /Dependency .* raised RangeError\('header broke'\)/.test(err.message));
       assert.deepEqual(await app.AsyncResult(ebId).get(T), { failed: res.id });
     });
