@@ -10,6 +10,7 @@ import type { Broker, Route } from "./brokers/broker.js";
 import { createBroker } from "./brokers/index.js";
 import type { ResultBackend } from "./backends/backend.js";
 import { createBackend } from "./backends/index.js";
+import { registerBuiltinTasks } from "./canvas/builtins.js";
 import { Signature } from "./canvas/signature.js";
 import { applySettings, defaultSettings, settingsFromEnv, type RouteTarget, type Settings, type TaskRoutes } from "./config.js";
 import { ConfigurationError, DuplicateTaskName } from "./errors.js";
@@ -74,6 +75,7 @@ export class Celeriac extends EventEmitter<CeleriacSignals> {
     this.log = createLogger(this.name);
     this.settings = defaultSettings();
     this.configure(rest);
+    registerBuiltinTasks(this);
   }
 
   /** Applies settings; CELERIAC_* env vars are re-applied on top, so the environment wins. */

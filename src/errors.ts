@@ -121,7 +121,8 @@ export function serializeError(err: unknown): ExceptionInfo {
       return { exc_type: err.excType, exc_message: [err.message], exc_module: err.excModule ?? "builtins" };
     }
     const isBuiltin = builtinNames.has(name) && !(name in knownErrors);
-    const module = isBuiltin ? "builtins" : name in knownErrors ? "celeriac.errors" : "celeriac.user";
+    // A ChordError is Celery's own class: under its module a Python client re-raises celery.exceptions.ChordError.
+    const module = isBuiltin ? "builtins" : name === "ChordError" ? "celery.exceptions" : name in knownErrors ? "celeriac.errors" : "celeriac.user";
     return { exc_type: name === "Error" ? "Exception" : name, exc_message: [err.message], exc_module: module };
   }
   return { exc_type: "Exception", exc_message: [String(err)], exc_module: "builtins" };
@@ -142,7 +143,8 @@ export function deserializeError(info: unknown, traceback?: string | null): Erro
     const type = String(exc_type);
     const message = messageOf(exc_message);
     const Known = knownErrors[type];
-    if (Known && exc_module === "celeriac.errors") return new Known(message);
+    // Python stores Celery's own (ChordError, TimeLimitExceeded…) under celery.exceptions: the same classes here.
+    if (Known && (exc_module === "celeriac.errors" || exc_module === "celery.exceptions")) return new Known(message);
     return new RemoteTaskError(type, message, exc_module, traceback);
   }
   return new RemoteTaskError("Exception", messageOf(info), undefined, traceback);

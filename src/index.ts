@@ -2,7 +2,6 @@
 export { Celeriac, matchRoutes, currentTask, type CeleriacOptions } from "./app.js";
 export { Task, type TaskOptions, type ApplyOptions, type TaskContext, type TaskRequest, type RetryOptions, type TaskHooks, type TaskFunction } from "./task.js";
 export { AsyncResult, type GetOptions } from "./result.js";
-export { Signature } from "./canvas/signature.js";
 export { States, READY_STATES, type State } from "./states.js";
 export * from "./errors.js";
 export { type Settings, type TaskRoutes, type QueueDeclaration, defaultSettings } from "./config.js";
@@ -20,3 +19,6 @@ export { type Outcome } from "./worker/executor.js";
 export { loadApp } from "./worker/load-app.js";
 export * as protocol from "./protocol/index.js";
 export { maskUrl } from "./url.js";
+// Canvas: signatures and workflows (chain, group, chord, chunks, map/starmap).
+export { Signature, type AnySignature, type FreezeOptions, type ResultHandle } from "./canvas/signature.js";
+export { Chain, chain, Group, group, Chord, chord, chordSize, MapSignature, type MapKind, Chunks, chunks, GroupResult, type GroupMember } from "./canvas/index.js";

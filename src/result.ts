@@ -5,6 +5,7 @@
 // `get()`, `refresh()`, `ready()`, `successful()` and `failed()` read the
 // store and update them.
 import type { ResultBackend, ResultMeta } from "./backends/backend.js";
+import type { GroupResult } from "./canvas/group-result.js";
 import { deserializeError } from "./errors.js";
 import { READY_STATES, States, type State } from "./states.js";
 
@@ -23,13 +24,13 @@ export interface ResultSource {
 
 export class AsyncResult<T = unknown> {
   readonly id: string;
-  /** The result of the task before this one in a chain, when known. */
-  parent: AsyncResult | null;
+  /** The result of the step before this one in a chain (a GroupResult for a chord's callback), when known. */
+  parent: AsyncResult | GroupResult | null;
   /** Resolves once the task message is in the broker; rejects if sending failed. */
   readonly sent: Promise<void>;
   private meta: ResultMeta | null = null;
 
-  constructor(id: string, private readonly source: ResultSource, sent?: Promise<void>, parent: AsyncResult | null = null) {
+  constructor(id: string, private readonly source: ResultSource, sent?: Promise<void>, parent: AsyncResult | GroupResult | null = null) {
     this.id = id;
     this.parent = parent;
     this.sent = sent ?? Promise.resolve();

@@ -1,7 +1,9 @@
 // A task: a named function with options, registered on an app. Typed, so
 // `add.delay(2, 3)` checks its arguments and `get()` has the return type.
-import type { Signature as SignatureT } from "./canvas/signature.js";
+import type { AnySignature, SignatureSender } from "./canvas/signature.js";
 import { Signature } from "./canvas/signature.js";
+import { Chunks } from "./canvas/chunks.js";
+import { MapSignature } from "./canvas/map.js";
 import type { Retry } from "./errors.js";
 import type { DeliveryInfo } from "./protocol/message.js";
 import type { AsyncResult } from "./result.js";
@@ -114,8 +116,10 @@ export interface ApplyOptions {
   serializer?: string;
   compression?: string;
   ignoreResult?: boolean;
-  link?: SignatureT | SignatureT[];
-  linkError?: SignatureT | SignatureT[];
+  /** Callbacks: applied with this task's result when it succeeds. */
+  link?: AnySignature | AnySignature[];
+  /** Errbacks: applied with this task's id when it fails (Celery's old-style errback call). */
+  linkError?: AnySignature | AnySignature[];
   parentId?: string;
   rootId?: string;
   shadow?: string;
@@ -133,9 +137,7 @@ export interface ApplyOptions {
 export type TaskFunction<A extends unknown[], R> = (this: TaskContext, ...args: A) => R | Promise<R>;
 
 /** The part of the app a task needs (kept narrow to avoid an import cycle). */
-export interface TaskApp {
-  sendTask(name: string, args?: unknown[], kwargs?: Record<string, unknown>, options?: ApplyOptions): AsyncResult;
-}
+export type TaskApp = SignatureSender;
 
 export class Task<A extends unknown[] = unknown[], R = unknown> {
   readonly name: string;
@@ -175,6 +177,21 @@ export class Task<A extends unknown[] = unknown[], R = unknown> {
     const sig = new Signature<R>(this.app, this.name, args, opts.kwargs ?? {}, {}, null, opts.immutable ?? false);
     if (opts.options) sig.set(opts.options);
     return sig;
+  }
+
+  /** One message that runs this task over every item in turn (Celery's `task.map`). */
+  map(items: Iterable<unknown>): MapSignature<R> {
+    return new MapSignature<R>(this.app, "xmap", this.s(), [...items]);
+  }
+
+  /** Like map, each item being an args list (Celery's `task.starmap`). */
+  starmap(items: Iterable<unknown[]>): MapSignature<R> {
+    return new MapSignature<R>(this.app, "xstarmap", this.s(), [...items]);
+  }
+
+  /** The items (args lists) split into parts of n, the parts run in parallel (Celery's `task.chunks`). */
+  chunks(items: Iterable<unknown[]>, n: number): Chunks<R> {
+    return new Chunks<R>(this.app, this.s(), [...items], n);
   }
 
   /** Runs the function here and now, without a broker (Celery's `task(...)`). */

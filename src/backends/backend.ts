@@ -48,13 +48,23 @@ export interface ResultBackend {
   /**
    * Records one finished header task of a chord. Returns every header result in
    * group order when this call completed the chord (for exactly one caller), else null.
+   * `size` is null when the message did not say (Celery 5.2 producers put no
+   * `chord_size` in the callback): the backend then uses the size recorded
+   * with setChordSize. Only backends with setChordSize are given null.
    */
-  chordJoin(groupId: string, index: number, size: number, meta: ResultMeta): Promise<ResultMeta[] | null>;
+  chordJoin(groupId: string, index: number, size: number | null, meta: ResultMeta): Promise<ResultMeta[] | null>;
   /**
    * Called before a task is sent, for backends that must prepare to receive
    * its result (rpc:// declares its reply queue). Celery's on_task_call.
    */
   onTaskCall?(): Promise<void>;
+  /**
+   * Records a chord's size before its header tasks are sent, where other
+   * workers read it (Celery's set_chord_size: the `.s` key on Redis). Optional.
+   */
+  setChordSize?(groupId: string, size: number): Promise<void>;
+  /** False for backends that cannot carry chords (rpc://); chords then fail with a clear error. */
+  readonly supportsChords?: boolean;
   close(): Promise<void>;
 }
 

@@ -32,6 +32,8 @@ interface Waiter {
 
 export class RpcBackend implements ResultBackend {
   readonly displayUrl = "rpc://";
+  /** Celery: the rpc backend cannot carry chords (results go to one caller, nothing to join on). */
+  readonly supportsChords = false;
   /** The queue results for this process arrive on. */
   readonly replyQueue: string;
   private readonly session: AmqpSession;

@@ -7,7 +7,7 @@ import { hostname as osHostname } from "node:os";
 import type { Celeriac } from "../app.js";
 import type { Broker, Delivery } from "../brokers/broker.js";
 import type { ResultBackend, ResultMeta } from "../backends/backend.js";
-import { continueAfterFailure, continueAfterSuccess } from "../canvas/continuation.js";
+import { continueAfterFailure, continueAfterRevoked, continueAfterSuccess } from "../canvas/continuation.js";
 import {
   DecodeError,
   TaskNotRegistered,
@@ -207,6 +207,7 @@ export class Worker extends EventEmitter implements Controllable {
     if (expires !== null && expires <= now) {
       this.log.info(`task ${h.task}[${h.id}] expired at ${h.expires}: not run`);
       await this.store(msg, delivery, States.REVOKED, serializeError(new TaskRevokedError("expired")), null);
+      await continueAfterRevoked(this.app, msg, serializeError(new TaskRevokedError("expired")));
       await this.broker.ack([delivery]);
       return;
     }
@@ -409,7 +410,7 @@ export class Worker extends EventEmitter implements Controllable {
         this.counts.failed++;
         this.log.error(`task ${name} raised ${outcome.exc.exc_type}: ${String(outcome.exc.exc_message[0] ?? "")}`);
         await this.store(msg, delivery, States.FAILURE, outcome.exc, outcome.traceback, true);
-        await continueAfterFailure(this.app, msg);
+        await continueAfterFailure(this.app, msg, outcome.exc, outcome.traceback);
         break;
       case "retry":
         this.counts.retried++;
@@ -437,6 +438,7 @@ export class Worker extends EventEmitter implements Controllable {
         this.counts.failed++;
         this.log.error(`task ${name}: ${outcome.reason}`);
         await this.store(msg, delivery, States.FAILURE, serializeError(new WorkerLostError(outcome.reason)), null, true);
+        await continueAfterFailure(this.app, msg, serializeError(new WorkerLostError(outcome.reason)));
         break;
     }
     if (!job.acked) {

@@ -15,7 +15,8 @@ describe("app", () => {
     assert.equal(b.name, "proj.multiply");
     assert.equal(c.name, "opts.name");
     assert.equal(c.options.maxRetries, 5);
-    assert.deepEqual([...app.tasks.keys()], ["custom.name", "proj.multiply", "opts.name"]);
+    // celery.map, celery.starmap and celery.chunks are built in (as in Celery), so Python-sent canvas messages run here.
+    assert.deepEqual([...app.tasks.keys()].filter((n) => !n.startsWith("celery.")), ["custom.name", "proj.multiply", "opts.name"]);
   });
 
   it("refuses two tasks under one name", () => {
