@@ -18,7 +18,7 @@ export class IntervalSchedule implements Schedule {
     if (this.periodMs < 1) throw new ConfigurationError(`an interval of ${seconds}s is below a millisecond`);
   }
 
-  next(after: number): number {
+  next(after: number, _timeZone?: string): number {
     // Math.round keeps float periods (0.2 s = 200 ms) on whole milliseconds.
     let k = Math.floor(after / this.periodMs) + 1;
     while (Math.round(k * this.periodMs) <= after) k++;
