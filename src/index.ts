@@ -20,3 +20,4 @@ export { type Outcome } from "./worker/executor.js";
 export { loadApp } from "./worker/load-app.js";
 export * as protocol from "./protocol/index.js";
 export { maskUrl } from "./url.js";
+export * from "./beat/index.js";
