@@ -66,7 +66,7 @@ export class MemoryBeatStore implements BeatStore {
   }
 
   async listEntries(): Promise<StoredBeatEntry[]> {
-    return [...this.state.entries.values()].map((e) => structuredClone(e));
+    return [...this.state.entries.values()].sort((a, b) => (a.name < b.name ? -1 : 1)).map((e) => structuredClone(e));
   }
 
   async putEntry(entry: StoredBeatEntry): Promise<void> {
