@@ -3,7 +3,7 @@
 // the moment) picks them up on its next pass, with no restart.
 import type { Celeriac } from "../app.js";
 import { toBeatEntry, toStoredEntry, type BeatEntry, type BeatEntryInput } from "./entry.js";
-import type { BeatStore } from "./store.js";
+import type { BeatStore, LeaseInfo } from "./store.js";
 import { beatStoreUrl, createBeatStore } from "./stores/index.js";
 
 export class BeatEntries {
@@ -53,6 +53,11 @@ export class BeatEntries {
   /** The last tick sent (or skipped) per entry, epoch ms. */
   async lastTicks(): Promise<Map<string, number>> {
     return (await this.open()).lastTicks();
+  }
+
+  /** Which beat leads now (holder and fencing token), or null when none does. */
+  async leader(): Promise<LeaseInfo | null> {
+    return (await this.open()).lease(Date.now());
   }
 
   async close(): Promise<void> {

@@ -50,7 +50,7 @@ export interface BeatStore {
   listEntries(): Promise<StoredBeatEntry[]>;
   /** Adds or replaces a dynamic entry. */
   putEntry(entry: StoredBeatEntry): Promise<void>;
-  /** Removes a dynamic entry and its tick state; false when there was none. */
+  /** Removes a dynamic entry and its tick state; false (and the tick state kept) when there was none. */
   removeEntry(name: string): Promise<boolean>;
 }
 

@@ -73,7 +73,7 @@ export function addBeatCommands(program: Command, getApp: GetApp): void {
       const app = await getApp();
       const entries = new BeatEntries(app);
       try {
-        const [list, last] = [await entries.list(), await entries.lastTicks()];
+        const [list, last, leader] = [await entries.list(), await entries.lastTicks(), await entries.leader()];
         const rows = list.map((e) => ({
           name: e.name,
           task: e.task,
@@ -86,11 +86,13 @@ export function addBeatCommands(program: Command, getApp: GetApp): void {
           lastTick: last.has(e.name) ? new Date(last.get(e.name)!).toISOString() : null,
         }));
         if (o.json) console.log(JSON.stringify(rows, null, 2));
-        else if (!rows.length) console.log("no beat entries");
-        else
+        else {
+          console.log(leader ? `leader: ${leader.holder} (fencing token ${leader.token})` : "leader: none (no beat running)");
+          if (!rows.length) console.log("no beat entries");
           for (const r of rows) {
             console.log(`${r.name}  ${r.task}  ${r.schedule}  args=${JSON.stringify(r.args)}  [${r.source}]  last=${r.lastTick ?? "never"}`);
           }
+        }
       } finally {
         await entries.close();
         await app.close();

@@ -124,6 +124,10 @@ export function beatStoreConformance(name: string, { make }: BeatStoreSuiteOptio
       assert.equal(await b.removeEntry("a-entry"), false);
       assert.deepEqual((await a.listEntries()).map((e) => e.name), ["b-entry"]);
       assert.equal((await a.lastTicks()).has("a-entry"), false);
+      // No stored entry of that name (e.g. one from the settings): its tick state stays.
+      await a.claimTick("settings-entry", 100, t, Date.now());
+      assert.equal(await b.removeEntry("settings-entry"), false);
+      assert.equal((await a.lastTicks()).get("settings-entry"), 100);
     });
 
     it("namespaces are apart", async () => {

@@ -74,7 +74,8 @@ export class MemoryBeatStore implements BeatStore {
   }
 
   async removeEntry(name: string): Promise<boolean> {
+    if (!this.state.entries.delete(name)) return false;
     this.state.ticks.delete(name);
-    return this.state.entries.delete(name);
+    return true;
   }
 }

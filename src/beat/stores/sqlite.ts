@@ -138,8 +138,9 @@ export class SqliteBeatStore implements BeatStore {
   async removeEntry(name: string): Promise<boolean> {
     return this.conn
       .transaction(() => {
+        if (this.stmts.deleteEntry.run(this.ns, name).changes === 0) return false;
         this.stmts.deleteTicks.run(this.ns, name);
-        return this.stmts.deleteEntry.run(this.ns, name).changes > 0;
+        return true;
       })
       .immediate();
   }
