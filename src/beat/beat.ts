@@ -25,6 +25,8 @@ export type CatchUpPolicy = "none" | "latest" | "all";
 
 /** The most ticks of one entry that one pass sends when catching up. */
 const MAX_CATCH_UP = 1000;
+/** After a failed send, how soon the next pass tries again (ms). */
+const SEND_RETRY_MS = 1000;
 
 export interface BeatOptions {
   /** Default: a store on beatStoreUrl (or the broker's URL), opened and closed by the beat. */
@@ -224,16 +226,24 @@ export class Beat extends EventEmitter {
         if (r === "fenced") return r;
       }
     }
+    let previous = last;
     for (const tick of send) {
       const r = await store.claimTick(entry.name, tick, token, this.clock());
       if (r === "fenced") return r;
       if (r === "done") continue;
-      await this.send(entry, tick);
+      if (!(await this.send(entry, tick))) {
+        // Put the tick back, so the next pass tries it again (catch-up rules apply if that is late).
+        const undone = await store.unclaimTick(entry.name, tick, previous, token, this.clock());
+        if (undone) return this.clock() + SEND_RETRY_MS;
+        this.log.error(`beat: ${entry.name}: tick ${new Date(tick).toISOString()} could not be put back: it is lost`);
+      }
+      previous = tick;
     }
     return entry.schedule.next(Math.max(last, ticks.at(-1) ?? now, now), tz);
   }
 
-  private async send(entry: BeatEntry, tick: number): Promise<void> {
+  /** Sends one tick's task; false when the broker did not take it. */
+  private async send(entry: BeatEntry, tick: number): Promise<boolean> {
     const taskId = tickTaskId(this.app.name, entry.name, tick);
     const o = entry.options;
     const tickIso = new Date(tick).toISOString();
@@ -248,13 +258,14 @@ export class Beat extends EventEmitter {
         headers: { ...o.headers, beat_entry: entry.name, beat_tick: tickIso },
       });
       await r.sent;
-      this.log.info(`beat: sent ${entry.name} (${entry.task}) tick ${tickIso} as ${taskId}`);
-      const sent: TickSent = { entry: entry.name, task: entry.task, tick, taskId };
-      this.emit("sent", sent);
     } catch (err) {
-      // The tick is claimed: it is not retried by another beat. Say so loudly.
       this.log.error(`beat: could not send ${entry.name} (${entry.task}) tick ${tickIso}: ${(err as Error).message}`);
       this.emit("sendError", err, entry.name, tick);
+      return false;
     }
+    this.log.info(`beat: sent ${entry.name} (${entry.task}) tick ${tickIso} as ${taskId}`);
+    const sent: TickSent = { entry: entry.name, task: entry.task, tick, taskId };
+    this.emit("sent", sent);
+    return true;
   }
 }

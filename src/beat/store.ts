@@ -47,6 +47,13 @@ export interface BeatStore {
   /** Atomically: if `token` holds the lease and the entry's last tick is before `tick`, sets it to `tick`. */
   claimTick(entry: string, tick: number, token: number, now: number): Promise<ClaimResult>;
 
+  /**
+   * Undoes a claim whose send failed, so a later pass sends the tick again:
+   * if `token` holds the lease and the entry's last tick is still `tick`,
+   * sets it back to `previous`. False when that no longer holds.
+   */
+  unclaimTick(entry: string, tick: number, previous: number, token: number, now: number): Promise<boolean>;
+
   listEntries(): Promise<StoredBeatEntry[]>;
   /** Adds or replaces a dynamic entry. */
   putEntry(entry: StoredBeatEntry): Promise<void>;

@@ -2,7 +2,7 @@
 // by hand (beat.tick()) at a chosen instant, and the sent messages are counted
 // in the broker.
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
@@ -221,6 +221,41 @@ describe("beat scheduler (fake clock, sqlite)", () => {
     await api.add("e", { task: "proj.new", schedule: every(10, "seconds") });
     const list = await api.list();
     assert.deepEqual(list.map((e) => [e.name, e.task, e.source]), [["e", "proj.new", "store"]]);
+  });
+
+  test("a tick whose send fails (broker unreachable) is put back and sent by a later pass", async (t) => {
+    const brokerDir = join(dir, `later-${++files}`);
+    const brokerUrl = `sqlite://${join(brokerDir, "broker.db")}`; // the directory does not exist yet
+    const clock = { now: T0 };
+    const app = new Celeriac({
+      name: "proj",
+      broker: brokerUrl,
+      backend: "memory://",
+      beatStoreUrl: `sqlite://${join(dir, `store-${files}.db`)}`,
+      beatSchedule: { e: { task: "proj.add", schedule: every(30, "seconds") } },
+    });
+    const b = new Beat(app, { leaseSeconds: 5, clock: () => clock.now });
+    const errors: number[] = [];
+    b.on("sendError", (_err, _name, tick: number) => errors.push(tick));
+    t.after(async () => {
+      await b.stop();
+      await app.close();
+    });
+    await b.tick();
+    clock.now = at("2026-01-01T00:00:30Z");
+    const wait = await b.tick();
+    assert.deepEqual(errors, [at("2026-01-01T00:00:30Z")]);
+    assert.ok(wait <= 1000, `retries within a second, not ${wait} ms`);
+    assert.equal((await b.connect().then((s) => s.lastTicks())).get("e"), T0, "the claim was undone");
+    mkdirSync(brokerDir);
+    clock.now = at("2026-01-01T00:00:31Z");
+    await b.tick();
+    const broker = await app.broker();
+    const got = await broker.fetch(["celery"], { max: 10, waitMs: 0, lease: false });
+    assert.deepEqual(
+      got.map((d) => d.message.headers.beat_tick),
+      ["2026-01-01T00:00:30.000Z"],
+    );
   });
 
   test("bad settings fail at construction", () => {

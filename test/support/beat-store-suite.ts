@@ -88,6 +88,23 @@ export function beatStoreConformance(name: string, { make }: BeatStoreSuiteOptio
       assert.deepEqual([...(await s.lastTicks())].sort(), [["e1", 2000], ["e2", 7]]);
     });
 
+    it("a claim can be undone (failed send) under the same token, once, while the tick is still the last", async () => {
+      const n = ns();
+      const [a, b] = [await store(n), await store(n)];
+      const t = (await a.acquireLease("A", 300, Date.now()))!;
+      await a.claimTick("e", 1000, t, Date.now());
+      await a.claimTick("e", 2000, t, Date.now());
+      assert.equal(await a.unclaimTick("e", 2000, 1000, t, Date.now()), true);
+      assert.equal((await b.lastTicks()).get("e"), 1000);
+      assert.equal(await a.unclaimTick("e", 2000, 1000, t, Date.now()), false);
+      assert.equal(await a.claimTick("e", 2000, t, Date.now()), "claimed");
+      await sleep(450);
+      const t2 = (await b.acquireLease("B", 5000, Date.now()))!;
+      assert.equal(await a.unclaimTick("e", 2000, 1000, t, Date.now()), false, "fenced");
+      assert.equal((await b.lastTicks()).get("e"), 2000);
+      assert.equal(await b.unclaimTick("e", 2000, 1000, t2, Date.now()), true);
+    });
+
     it("of many concurrent claims of one tick, exactly one wins", async () => {
       const n = ns();
       const stores = await Promise.all([1, 2, 3, 4].map(() => store(n)));

@@ -65,6 +65,13 @@ export class MemoryBeatStore implements BeatStore {
     return "claimed";
   }
 
+  async unclaimTick(entry: string, tick: number, previous: number, token: number, now: number): Promise<boolean> {
+    const l = this.state.lease;
+    if (!l || l.token !== token || l.expiresAt <= now || this.state.ticks.get(entry) !== tick) return false;
+    this.state.ticks.set(entry, previous);
+    return true;
+  }
+
   async listEntries(): Promise<StoredBeatEntry[]> {
     return [...this.state.entries.values()].sort((a, b) => (a.name < b.name ? -1 : 1)).map((e) => structuredClone(e));
   }

@@ -10,12 +10,14 @@ import { ACQUIRE_LEASE } from "./redis-scripts/acquire-lease.js";
 import { CLAIM_TICK } from "./redis-scripts/claim-tick.js";
 import { RELEASE_LEASE } from "./redis-scripts/release-lease.js";
 import { REMOVE_ENTRY } from "./redis-scripts/remove-entry.js";
+import { UNCLAIM_TICK } from "./redis-scripts/unclaim-tick.js";
 
 type ScriptClient = RedisClient & {
   beatAcquireLease(lease: string, counter: string, holder: string, ttlMs: number): Promise<number | null>;
   beatReleaseLease(lease: string, holder: string, token: number): Promise<number>;
   beatClaimTick(lease: string, ticks: string, entry: string, tick: number, token: number): Promise<number>;
   beatRemoveEntry(entries: string, ticks: string, name: string): Promise<number>;
+  beatUnclaimTick(lease: string, ticks: string, entry: string, tick: number, previous: number, token: number): Promise<number>;
 };
 
 export class RedisBeatStore implements BeatStore {
@@ -39,6 +41,7 @@ export class RedisBeatStore implements BeatStore {
     client.defineCommand("beatReleaseLease", { numberOfKeys: 1, lua: RELEASE_LEASE });
     client.defineCommand("beatClaimTick", { numberOfKeys: 2, lua: CLAIM_TICK });
     client.defineCommand("beatRemoveEntry", { numberOfKeys: 2, lua: REMOVE_ENTRY });
+    client.defineCommand("beatUnclaimTick", { numberOfKeys: 2, lua: UNCLAIM_TICK });
     try {
       await client.connect();
     } catch (err) {
@@ -79,6 +82,10 @@ export class RedisBeatStore implements BeatStore {
   async claimTick(entry: string, tick: number, token: number): Promise<ClaimResult> {
     const r = Number(await this.redis.beatClaimTick(this.keys.lease, this.keys.ticks, entry, tick, token));
     return r === 1 ? "claimed" : r === 0 ? "done" : "fenced";
+  }
+
+  async unclaimTick(entry: string, tick: number, previous: number, token: number): Promise<boolean> {
+    return Number(await this.redis.beatUnclaimTick(this.keys.lease, this.keys.ticks, entry, tick, previous, token)) === 1;
   }
 
   async listEntries(): Promise<StoredBeatEntry[]> {

@@ -68,6 +68,7 @@ export class SqliteBeatStore implements BeatStore {
         `INSERT INTO celeriac_beat_ticks (namespace, entry, last_tick) VALUES (?, ?, ?)
          ON CONFLICT (namespace, entry) DO UPDATE SET last_tick = excluded.last_tick`,
       ),
+      unclaim: db.prepare("UPDATE celeriac_beat_ticks SET last_tick = ? WHERE namespace = ? AND entry = ? AND last_tick = ?"),
       deleteTicks: db.prepare("DELETE FROM celeriac_beat_ticks WHERE namespace = ? AND entry = ?"),
       entries: db.prepare("SELECT entry FROM celeriac_beat_entries WHERE namespace = ? ORDER BY name").pluck(),
       putEntry: db.prepare(
@@ -123,6 +124,16 @@ export class SqliteBeatStore implements BeatStore {
         if (last !== undefined && last >= tick) return "done";
         this.stmts.setTick.run(this.ns, entry, tick);
         return "claimed";
+      })
+      .immediate();
+  }
+
+  async unclaimTick(entry: string, tick: number, previous: number, token: number, now: number): Promise<boolean> {
+    return this.conn
+      .transaction((): boolean => {
+        const lease = this.stmts.lease.get(this.ns) as LeaseRow | undefined;
+        if (!lease || lease.token !== token || lease.holder === null || lease.expires_at <= now) return false;
+        return this.stmts.unclaim.run(previous, this.ns, entry, tick).changes > 0;
       })
       .immediate();
   }
