@@ -76,7 +76,9 @@ export class CronSchedule implements Schedule {
   }
 
   toString(): string {
-    return `cron "${this.pattern}"${this.opts.timezone ? ` ${this.opts.timezone}` : ""}`;
+    // A crontab({...}) (both day fields must match) reads differently from a cron string.
+    const kind = this.opts.dayFieldsMatchAll ? "crontab" : "cron";
+    return `${kind} "${this.pattern}"${this.opts.timezone ? ` ${this.opts.timezone}` : ""}`;
   }
 }
 

@@ -85,6 +85,17 @@ async function waitUntil(what: string, check: () => Promise<boolean> | boolean, 
 const sentCount = (p: RunningProcess) => (p.output().match(/beat: sent fast-add/g) ?? []).length;
 const isLeader = (p: RunningProcess) => /: leader \(fencing token/.test(p.output());
 
+/** The beat that is sending now: the one whose count of sends grows. */
+async function currentLeader(beats: RunningProcess[]): Promise<RunningProcess> {
+  for (let tries = 0; tries < 20; tries++) {
+    const before = beats.map(sentCount);
+    await sleep(3 * PERIOD);
+    const growing = beats.filter((b, i) => sentCount(b) > before[i]!);
+    if (growing.length === 1) return growing[0]!;
+  }
+  throw new Error("no single beat is sending");
+}
+
 /** Each tick once, and no gap: consecutive ticks are one period apart. */
 function assertEachTickOnce(ticks: number[], min: number, period = PERIOD): void {
   const sorted = [...ticks].sort((a, b) => a - b);
@@ -106,10 +117,12 @@ for (const store of ["sqlite", "redis"] as const) {
       const beats = [startBeat(s), startBeat(s), startBeat(s)];
       await Promise.all(beats.map((b) => b.waitFor(/ ready: /, 30_000)));
       await waitUntil("30 ticks", () => beats.reduce((n, b) => n + sentCount(b), 0) >= 30);
-      const leaders = beats.filter(isLeader);
-      assert.equal(leaders.length, 1, "exactly one leader");
-      const leader = leaders[0]!;
-      for (const b of beats) if (b !== leader) assert.equal(sentCount(b), 0, "a standby sent");
+      // One beat sends; the others stand by. (Under heavy load a stalled leader
+      // may lose its lease to another: allowed, and the tick checks below still hold.)
+      const leader = await currentLeader(beats);
+      if (beats.filter(isLeader).length === 1) {
+        for (const b of beats) if (b !== leader) assert.equal(sentCount(b), 0, "a standby sent");
+      }
 
       // Kill the leader between two ticks (ticks fall on multiples of 200 ms),
       // so the kill tests the takeover, not the instant between claim and send.
@@ -118,12 +131,13 @@ for (const store of ["sqlite", "redis"] as const) {
       const killedAt = Date.now();
       await leader.exited;
       const rest = beats.filter((b) => b !== leader);
-      await waitUntil("a new leader", () => rest.some(isLeader), 15_000);
+      const sentBefore = rest.map(sentCount);
+      await waitUntil("a new leader sending", () => rest.some((b, i) => sentCount(b) > sentBefore[i]!), 15_000);
       const takeoverMs = Date.now() - killedAt;
       // Lease (2 s) + a standby's poll (lease / 4) + slack for a busy machine.
       assert.ok(takeoverMs < LEASE_SECONDS * 1000 + 3000, `takeover took ${takeoverMs} ms`);
-      const newLeader = rest.find(isLeader)!;
-      await waitUntil("15 ticks from the new leader", () => sentCount(newLeader) >= 15);
+      const newLeader = rest.find((b, i) => sentCount(b) > sentBefore[i]!)!;
+      await waitUntil("15 ticks from the new leader", () => sentCount(newLeader) >= sentBefore[rest.indexOf(newLeader)]! + 15);
       for (const b of rest) assert.equal(await b.stop(), 0);
 
       const msgs = await takeAll(s.brokerUrl, "beat");
