@@ -58,6 +58,8 @@ export class Beat extends EventEmitter {
   private readonly ownsStore: boolean;
   private readonly staticEntries: BeatEntry[];
   private readonly badDynamic = new Set<string>();
+  /** Per entry: the next tick, valid while the stored last tick and the schedule are as in `key`. */
+  private readonly nextTicks = new Map<string, { key: string; next: number | null }>();
   private token: number | null = null;
   private stopping = false;
   private loopDone: Promise<void> | null = null;
@@ -203,13 +205,26 @@ export class Beat extends EventEmitter {
   /** Sends what is due for one entry; returns its next tick, null for none, or "fenced". */
   private async runEntry(store: BeatStore, entry: BeatEntry, last: number | undefined, now: number, token: number): Promise<number | null | "fenced"> {
     const tz = this.app.settings.timezone;
+    // Most passes find nothing due: skip the schedule arithmetic when neither
+    // the last tick nor the schedule changed since the next tick was computed.
+    const cacheKey = `${last}\0${JSON.stringify(entry.schedule.toSpec())}\0${tz}`;
+    const cached = this.nextTicks.get(entry.name);
+    if (cached && cached.key === cacheKey && (cached.next === null || cached.next > now)) return cached.next;
+    const { next, idle } = await this.dueEntry(store, entry, last, now, token, tz);
+    // Cache only a pass that found nothing due: then the stored last tick is unchanged.
+    if (idle && next !== "fenced") this.nextTicks.set(entry.name, { key: cacheKey, next });
+    return next;
+  }
+
+  private async dueEntry(store: BeatStore, entry: BeatEntry, last: number | undefined, now: number, token: number, tz: string): Promise<{ next: number | null | "fenced"; idle: boolean }> {
     if (last === undefined) {
       // First sight of this entry: nothing before now is owed.
       const r = await store.claimTick(entry.name, now, token, this.clock());
-      if (r === "fenced") return r;
-      return entry.schedule.next(now, tz);
+      if (r === "fenced") return { next: r, idle: false };
+      return { next: entry.schedule.next(now, tz), idle: false };
     }
     const { ticks, dropped } = dueTicks(entry.schedule, tz, last, now, MAX_CATCH_UP);
+    if (ticks.length === 0) return { next: entry.schedule.next(Math.max(last, now), tz), idle: true };
     const graceMs = 2 * this.leaseMs;
     const onTime = ticks.filter((t) => now - t <= graceMs);
     const late = ticks.filter((t) => now - t > graceMs);
@@ -223,23 +238,23 @@ export class Beat extends EventEmitter {
       if (!send.length) {
         // Record the skip, so the next pass does not weigh the same ticks again.
         const r = await store.claimTick(entry.name, ticks.at(-1)!, token, this.clock());
-        if (r === "fenced") return r;
+        if (r === "fenced") return { next: r, idle: false };
       }
     }
     let previous = last;
     for (const tick of send) {
       const r = await store.claimTick(entry.name, tick, token, this.clock());
-      if (r === "fenced") return r;
+      if (r === "fenced") return { next: r, idle: false };
       if (r === "done") continue;
       if (!(await this.send(entry, tick))) {
         // Put the tick back, so the next pass tries it again (catch-up rules apply if that is late).
         const undone = await store.unclaimTick(entry.name, tick, previous, token, this.clock());
-        if (undone) return this.clock() + SEND_RETRY_MS;
+        if (undone) return { next: this.clock() + SEND_RETRY_MS, idle: false };
         this.log.error(`beat: ${entry.name}: tick ${new Date(tick).toISOString()} could not be put back: it is lost`);
       }
       previous = tick;
     }
-    return entry.schedule.next(Math.max(last, ticks.at(-1) ?? now, now), tz);
+    return { next: entry.schedule.next(Math.max(last, ticks.at(-1) ?? now, now), tz), idle: false };
   }
 
   /** Sends one tick's task; false when the broker did not take it. */

@@ -37,6 +37,7 @@ export function assertTimeZone(timeZone: string): void {
 
 /** The zone's UTC offset at an instant, in ms (east positive: Asia/Shanghai is +8h). */
 export function offsetAt(instant: number, timeZone: string): number {
+  if (timeZone === "UTC" || timeZone === "Etc/UTC") return 0; // the default zone: no formatting needed
   const whole = Math.floor(instant / 1000) * 1000;
   const parts: Record<string, string> = {};
   for (const p of formatter(timeZone).formatToParts(new Date(whole))) parts[p.type] = p.value;
