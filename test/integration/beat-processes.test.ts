@@ -13,7 +13,7 @@ import { after, describe, test } from "node:test";
 import { SqliteBroker } from "../../src/brokers/sqlite.js";
 import { Celeriac } from "../../src/app.js";
 import { CLI, ROOT, startNode, startWorker, type RunningProcess } from "../support/processes.js";
-import { REDIS_TEST_URL, deleteKeys, redisAvailable } from "../support/redis.js";
+import { REDIS_TEST_URL, deleteKeys, redisAvailable } from "../support/beat-redis.js";
 
 const run = promisify(execFile);
 const APP = "test/fixtures/beat-app.ts";

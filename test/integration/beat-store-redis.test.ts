@@ -1,7 +1,7 @@
 import { after, describe } from "node:test";
 import { RedisBeatStore } from "../../src/beat/stores/redis.js";
 import { beatStoreConformance } from "../support/beat-store-suite.js";
-import { REDIS_TEST_URL, deleteKeys, redisAvailable } from "../support/redis.js";
+import { REDIS_TEST_URL, deleteKeys, redisAvailable } from "../support/beat-redis.js";
 
 if (await redisAvailable()) {
   after(() => deleteKeys("celeriac:beat:{conf-*"));

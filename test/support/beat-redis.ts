@@ -1,4 +1,4 @@
-// Whether the test Redis answers. Without it, tests skip, except on CI
+// Whether the test Redis (for the beat tests) answers. Without it, tests skip, except on CI
 // (CI=true), where a missing Redis must fail loudly.
 import { Redis } from "ioredis";
 
