@@ -103,6 +103,28 @@ describe("beat scheduler (fake clock, sqlite)", () => {
     assert.deepEqual((await w.drain()).map((m) => m.tick), ["2026-11-25T01:00:00.000Z"]);
   });
 
+  test("across New York's fall-back night, a half-hourly crontab runs through both copies of 01:xx, a daily 01:30 once", async (t) => {
+    const w = world(
+      {
+        half: { task: "proj.half", schedule: crontab({ minute: "0,30" }) },
+        daily: { task: "proj.daily", schedule: crontab({ minute: 30, hour: 1 }) },
+      },
+      { timezone: "America/New_York" },
+    );
+    t.after(w.close);
+    const b = w.beat();
+    // 00:00 EDT (04:00Z) to 03:00 EST (08:00Z), a pass every 5 minutes.
+    for (let now = at("2026-11-01T04:00:00Z"); now <= at("2026-11-01T08:00:00Z"); now += 5 * 60_000) {
+      w.clock.now = now;
+      await b.tick();
+    }
+    const sent = await w.drain();
+    const of = (entry: string) => sent.filter((m) => m.entry === entry).map((m) => m.tick.slice(11, 16));
+    // UTC: 00:30 EDT, 01:00 EDT, 01:30 EDT, 01:00 EST, 01:30 EST, 02:00 EST, 02:30 EST, 03:00 EST.
+    assert.deepEqual(of("half"), ["04:30", "05:00", "05:30", "06:00", "06:30", "07:00", "07:30", "08:00"]);
+    assert.deepEqual(of("daily"), ["05:30"]);
+  });
+
   for (const [policy, expected] of [
     ["latest", ["2026-01-01T00:05:00.000Z"]],
     ["all", ["01:30", "02:00", "02:30", "03:00", "03:30", "04:00", "04:30", "05:00"].map((m) => `2026-01-01T00:${m}.000Z`)],
