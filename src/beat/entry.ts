@@ -65,7 +65,11 @@ export function toBeatEntry(name: string, input: unknown, source: BeatEntry["sou
   if (!Array.isArray(args)) throw new ConfigurationError(`beat entry ${JSON.stringify(name)}: args must be an array`);
   const kwargs = e.kwargs ?? {};
   if (typeof kwargs !== "object" || Array.isArray(kwargs)) throw new ConfigurationError(`beat entry ${JSON.stringify(name)}: kwargs must be an object`);
-  const options = (e.options ?? {}) as BeatEntryOptions;
+  const raw = (e.options ?? {}) as Record<string, unknown>;
+  if (typeof raw !== "object" || Array.isArray(raw)) throw new ConfigurationError(`beat entry ${JSON.stringify(name)}: options must be an object`);
+  // A celeryconfig ported as is writes routing_key.
+  const { routing_key, ...rest } = raw;
+  const options = { ...(routing_key !== undefined && rest.routingKey === undefined ? { routingKey: routing_key } : {}), ...rest } as BeatEntryOptions;
   return { name, task: e.task, schedule, args, kwargs: kwargs as Record<string, unknown>, options, source };
 }
 

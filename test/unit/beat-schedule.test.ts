@@ -5,6 +5,7 @@ import { cron, crontab } from "../../src/beat/crontab.js";
 import { every } from "../../src/beat/interval.js";
 import type { Schedule } from "../../src/beat/schedule.js";
 import { toSchedule } from "../../src/beat/to-schedule.js";
+import { toBeatEntry } from "../../src/beat/entry.js";
 import { ConfigurationError } from "../../src/errors.js";
 
 const at = (iso: string) => Date.parse(iso);
@@ -216,5 +217,23 @@ describe("toSchedule", () => {
     }
     assert.throws(() => toSchedule({ nope: 1 }), ConfigurationError);
     assert.throws(() => toSchedule(-5), ConfigurationError);
+  });
+});
+
+describe("beat entries", () => {
+  test("a Celery-shaped entry (seconds, snake_case routing_key) is accepted", () => {
+    const e = toBeatEntry("add-every-30s", { task: "tasks.add", schedule: 30.0, args: [16, 16], options: { queue: "q", routing_key: "rk" } }, "settings");
+    assert.equal(e.schedule.toString(), "every 30s");
+    assert.deepEqual(e.args, [16, 16]);
+    assert.deepEqual(e.kwargs, {});
+    assert.deepEqual(e.options, { queue: "q", routingKey: "rk" });
+  });
+
+  test("bad entries name themselves in the error", () => {
+    assert.throws(() => toBeatEntry("e1", { schedule: 5 }, "settings"), /beat entry "e1" needs a task name/);
+    assert.throws(() => toBeatEntry("e2", { task: "t" }, "settings"), /beat entry "e2" needs a schedule/);
+    assert.throws(() => toBeatEntry("e3", { task: "t", schedule: 5, args: { a: 1 } }, "settings"), /e3.*args must be an array/);
+    assert.throws(() => toBeatEntry("e4", { task: "t", schedule: 5, kwargs: [1] }, "settings"), /e4.*kwargs must be an object/);
+    assert.throws(() => toBeatEntry("e5", { task: "t", schedule: "*/61 * * * *" }, "settings"), ConfigurationError);
   });
 });
