@@ -69,6 +69,12 @@ export interface Settings {
   workerDisableRateLimits: boolean;
   beatSchedule: Record<string, unknown>;
   beatMaxLoopInterval: number;
+  /** Where beat keeps its lease, last ticks and dynamic entries; null: the broker's URL (sqlite/redis), else the result backend's. */
+  beatStoreUrl: string | null;
+  /** Ticks missed while no beat ran: "none" skips them, "latest" sends the last one, "all" sends each. */
+  beatCatchUp: "none" | "latest" | "all";
+  /** Seconds a beat leader's lease lasts without renewal: how soon another beat takes over. */
+  beatLeaseSeconds: number;
   include: string[];
 }
 
@@ -124,6 +130,9 @@ export function defaultSettings(): Settings {
     workerDisableRateLimits: false,
     beatSchedule: {},
     beatMaxLoopInterval: 300,
+    beatStoreUrl: null,
+    beatCatchUp: "latest",
+    beatLeaseSeconds: 10,
     include: [],
   };
 }

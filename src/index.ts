@@ -22,3 +22,4 @@ export { maskUrl } from "./url.js";
 // Canvas: signatures and workflows (chain, group, chord, chunks, map/starmap).
 export { Signature, type AnySignature, type FreezeOptions, type ResultHandle } from "./canvas/signature.js";
 export { Chain, chain, Group, group, Chord, chord, chordSize, MapSignature, type MapKind, Chunks, chunks, GroupResult, type GroupMember } from "./canvas/index.js";
+export * from "./beat/index.js";

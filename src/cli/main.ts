@@ -5,6 +5,8 @@ import { Celeriac } from "../app.js";
 import { loadApp } from "../worker/load-app.js";
 import { Worker } from "../worker/worker.js";
 import { maskUrl } from "../url.js";
+import { Beat } from "../beat/beat.js";
+import { addBeatCommands } from "./beat.js";
 
 interface GlobalOptions {
   app?: string;
@@ -65,6 +67,7 @@ program
   .option("-E, --task-events", "send task events")
   .option("-S, --statedb <file>", "keep revoked task ids in this file across restarts")
   .option("--without-rate-limits", "ignore task rate limits")
+  .option("-B, --beat", "also run beat (periodic tasks) in this worker; several -B workers are safe: one sends")
   .action(async (o) => {
     process.env.CELERIAC_LOG_LEVEL = o.loglevel;
     const g = program.opts<GlobalOptions>();
@@ -84,15 +87,22 @@ program
       stateDb: o.statedb,
       disableRateLimits: o.withoutRateLimits,
     });
+    const beat = o.beat ? new Beat(app) : null;
     worker.on("shutdown-requested", () => {
-      void worker.stop(true).then(() => app.close()).then(() => process.exit(0));
+      void (beat ? beat.stop() : Promise.resolve())
+        .then(() => worker.stop(true))
+        .then(() => app.close())
+        .then(() => process.exit(0));
     });
     let signals = 0;
     const onSignal = (sig: string) => {
       signals++;
       if (signals === 1) {
         app.log.info(`${sig} received: warm shutdown (a second signal stops at once)`);
-        void worker.stop(true).then(() => app.close()).then(() => process.exit(0));
+        void (beat ? beat.stop() : Promise.resolve())
+          .then(() => worker.stop(true))
+          .then(() => app.close())
+          .then(() => process.exit(0));
       } else {
         app.log.warn(`${sig} received again: cold shutdown`);
         void worker.stop(false).finally(() => process.exit(1));
@@ -105,7 +115,10 @@ program
     if (o.loglevel.toLowerCase() !== "info" && o.loglevel.toLowerCase() !== "debug") {
       console.log(`${worker.hostname} ready: pool ${worker.poolKind} x${worker.concurrency}, queues [${worker.queues.join(", ")}]`);
     }
+    await beat?.start();
   });
+
+addBeatCommands(program, getApp);
 
 program
   .command("call <name>")
