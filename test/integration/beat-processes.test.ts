@@ -10,10 +10,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { after, describe, test } from "node:test";
-import { SqliteBroker } from "../../src/brokers/sqlite.js";
+import { createBroker } from "../../src/brokers/index.js";
 import { Celeriac } from "../../src/app.js";
 import { CLI, ROOT, startNode, startWorker, type RunningProcess } from "../support/processes.js";
 import { REDIS_TEST_URL, deleteKeys, redisAvailable } from "../support/beat-redis.js";
+
+/** Redis DB 7: the Redis-broker scenario's own database (flushed when the file ends). */
+const REDIS_BROKER_URL = REDIS_TEST_URL.replace(/\/\d+$/, "/7");
 
 const run = promisify(execFile);
 const APP = "test/fixtures/beat-app.ts";
@@ -29,17 +32,21 @@ interface Setup {
   brokerUrl: string;
 }
 
-function setup(store: "sqlite" | "redis"): Setup {
+/** Where beat runs: the broker, and the store when it is not derived from the broker. */
+type Deployment = "sqlite" | "sqlite broker, redis store" | "redis broker";
+
+function setup(deployment: Deployment): Setup {
   const name = `beatproc${randomUUID().slice(0, 6)}`;
-  const brokerUrl = `sqlite://${join(dir, `${name}.db`)}`;
+  const sqliteUrl = `sqlite://${join(dir, `${name}.db`)}`;
+  const brokerUrl = deployment === "redis broker" ? REDIS_BROKER_URL : sqliteUrl;
   const env: Record<string, string> = {
     CELERIAC_BROKER_URL: brokerUrl,
-    CELERIAC_RESULT_BACKEND: brokerUrl,
+    CELERIAC_RESULT_BACKEND: sqliteUrl,
     CELERIAC_BEAT_LEASE_SECONDS: String(LEASE_SECONDS),
     CELERIAC_BEAT_CATCH_UP: "all",
     BEAT_TEST_APP_NAME: name,
   };
-  if (store === "redis") env.CELERIAC_BEAT_STORE_URL = REDIS_TEST_URL;
+  if (deployment === "sqlite broker, redis store") env.CELERIAC_BEAT_STORE_URL = REDIS_TEST_URL;
   return { env, brokerUrl };
 }
 
@@ -49,7 +56,7 @@ function startBeat(s: Setup): RunningProcess {
 
 /** Every message waiting on a queue, taken off it: [beat_entry, beat_tick ms]. */
 async function takeAll(brokerUrl: string, queue: string): Promise<{ entry: string; tick: number }[]> {
-  const broker = new SqliteBroker(brokerUrl);
+  const broker = await createBroker(brokerUrl);
   await broker.connect();
   const out: { entry: string; tick: number }[] = [];
   try {
@@ -65,7 +72,7 @@ async function takeAll(brokerUrl: string, queue: string): Promise<{ entry: strin
 }
 
 async function queueSize(brokerUrl: string, queue: string): Promise<number> {
-  const broker = new SqliteBroker(brokerUrl);
+  const broker = await createBroker(brokerUrl);
   await broker.connect();
   try {
     return await broker.size(queue);
@@ -106,16 +113,25 @@ function assertEachTickOnce(ticks: number[], min: number, period = PERIOD): void
   assert.ok(sorted.length >= min, `only ${sorted.length} ticks`);
 }
 
-for (const store of ["sqlite", "redis"] as const) {
-  describe(`beat processes, ${store} store`, async () => {
-    const hasRedis = store === "redis" ? await redisAvailable() : true;
-    if (store === "redis" && hasRedis) after(() => deleteKeys("celeriac:beat:{beatproc*"));
+for (const deployment of ["sqlite", "sqlite broker, redis store", "redis broker"] as const) {
+  describe(`beat processes: ${deployment}`, async () => {
+    const usesRedis = deployment !== "sqlite";
+    const hasRedis = usesRedis ? await redisAvailable() : true;
+    if (usesRedis && hasRedis) {
+      if (deployment === "redis broker") await deleteKeys("*", REDIS_BROKER_URL); // leftovers of an earlier run
+      after(() => deleteKeys("celeriac:beat:{beatproc*"));
+      after(() => deleteKeys("*", REDIS_BROKER_URL));
+    }
     const skip = hasRedis ? false : `no Redis at ${REDIS_TEST_URL} (CI=true makes this a failure)`;
+    // The Redis-broker deployment runs the main scenario only (time).
+    const only = deployment === "redis broker" ? "the main scenario only" : false;
 
     test("three beats, one leader: 30+ ticks each sent once; the leader killed with SIGKILL, another takes over within the lease; still each tick once", { skip }, async () => {
-      const s = setup(store);
+      const s = setup(deployment);
+      if (deployment === "redis broker") assert.equal(s.env.CELERIAC_BEAT_STORE_URL, undefined, "the store comes from the broker URL");
       const beats = [startBeat(s), startBeat(s), startBeat(s)];
       await Promise.all(beats.map((b) => b.waitFor(/ ready: /, 30_000)));
+      if (deployment === "redis broker") assert.match(beats[0]!.output(), /ready: store redis:\/\/[^ ]*\/7,/);
       await waitUntil("30 ticks", () => beats.reduce((n, b) => n + sentCount(b), 0) >= 30);
       // One beat sends; the others stand by. (Under heavy load a stalled leader
       // may lose its lease to another: allowed, and the tick checks below still hold.)
@@ -149,8 +165,8 @@ for (const store of ["sqlite", "redis"] as const) {
       assert.ok(msgs.every((m) => m.entry === "fast-add"));
     });
 
-    test("restart: a beat stopped and started again neither re-sends nor drops ticks (catch-up all)", { skip }, async () => {
-      const s = setup(store);
+    test("restart: a beat stopped and started again neither re-sends nor drops ticks (catch-up all)", { skip: skip || only }, async () => {
+      const s = setup(deployment);
       const first = startBeat(s);
       await waitUntil("10 ticks", () => sentCount(first) >= 10);
       assert.equal(await first.stop(), 0);
@@ -164,8 +180,8 @@ for (const store of ["sqlite", "redis"] as const) {
       );
     });
 
-    test("dynamic entries: `beat add` and `beat remove` change a running beat without restart", { skip }, async () => {
-      const s = setup(store);
+    test("dynamic entries: `beat add` and `beat remove` change a running beat without restart", { skip: skip || only }, async () => {
+      const s = setup(deployment);
       const beat = startBeat(s);
       await beat.waitFor(/leader \(fencing token/, 30_000);
       const cli = (...args: string[]) =>
