@@ -190,7 +190,9 @@ export class Beat extends EventEmitter {
     const now = this.clock();
     const lastTicks = await store.lastTicks();
     let wakeAt = now + Math.min(this.maxLoopMs, this.leaseMs / 3);
-    for (const entry of await this.entries()) {
+    const entries = await this.entries();
+    for (const name of this.nextTicks.keys()) if (!entries.some((e) => e.name === name)) this.nextTicks.delete(name);
+    for (const entry of entries) {
       const next = await this.runEntry(store, entry, lastTicks.get(entry.name), now, token);
       if (next === "fenced") {
         this.log.warn(`beat ${this.id}: fenced off (another beat holds the lease); standing by`);

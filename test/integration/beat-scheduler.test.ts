@@ -40,7 +40,7 @@ function world(beatSchedule: Record<string, unknown>, extra: Record<string, unkn
     return b;
   };
   /** Every message sent so far on a queue (taken off it). */
-  const taken: { entry: string; tick: string; id: string; args: unknown[]; priority: number | undefined }[] = [];
+  const taken: { entry: string; tick: string; id: string; args: unknown[]; priority: number | undefined; expires: unknown }[] = [];
   const drain = async (queue = "celery") => {
     const broker = await apps[0]!.broker();
     for (;;) {
@@ -49,7 +49,7 @@ function world(beatSchedule: Record<string, unknown>, extra: Record<string, unkn
       for (const d of got) {
         const h = d.message.headers;
         const body = JSON.parse(d.message.body.toString()) as [unknown[]];
-        taken.push({ entry: String(h.beat_entry), tick: String(h.beat_tick), id: String(h.id), args: body[0], priority: d.message.properties.priority as number | undefined });
+        taken.push({ entry: String(h.beat_entry), tick: String(h.beat_tick), id: String(h.id), args: body[0], priority: d.message.properties.priority as number | undefined, expires: h.expires });
       }
     }
     return taken;
@@ -64,7 +64,7 @@ function world(beatSchedule: Record<string, unknown>, extra: Record<string, unkn
 describe("beat scheduler (fake clock, sqlite)", () => {
   test("sends each due tick once, with its entry header, args, options and a tick-derived task id", async (t) => {
     const w = world({
-      "add-every-30s": { task: "proj.add", schedule: every(30, "seconds"), args: [16, 16], options: { queue: "beat-q", priority: 7 } },
+      "add-every-30s": { task: "proj.add", schedule: every(30, "seconds"), args: [16, 16], options: { queue: "beat-q", priority: 7, expires: 60 } },
     });
     t.after(w.close);
     const b = w.beat();
@@ -85,6 +85,9 @@ describe("beat scheduler (fake clock, sqlite)", () => {
     assert.equal(sent[0]!.entry, "add-every-30s");
     assert.deepEqual(sent[0]!.args, [16, 16]);
     assert.equal(sent[0]!.priority, 7);
+    // expires: 60 s after sending (real time: the message is built now)
+    const expires = Date.parse(String(sent[0]!.expires));
+    assert.ok(Math.abs(expires - (Date.now() + 60_000)) < 10_000, `expires ${String(sent[0]!.expires)}`);
     assert.equal(sent[0]!.id, tickTaskId("proj", "add-every-30s", at("2026-01-01T00:00:30Z")));
     // It sleeps until the lease needs renewing or the next tick, whichever is first.
     assert.ok(sleep > 0 && sleep <= 5000 / 3 + 1, `sleep ${sleep}`);
