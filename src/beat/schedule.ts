@@ -4,7 +4,7 @@
 // plain JSON spec, so dynamic entries can be stored and read back.
 import { ConfigurationError } from "../errors.js";
 
-/** A schedule as stored: `{ every: seconds }` or `{ cron: "m h dom mon dow", timezone?, matchAllDayFields? }`. */
+/** A schedule as stored: `{ every: seconds }` or `{ cron: "m h dom mon dow", timezone?, dayFieldsMatchAll? }`. */
 export type ScheduleSpec =
   | { every: number }
   | { cron: string; timezone?: string; dayFieldsMatchAll?: boolean };
