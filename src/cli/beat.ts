@@ -6,23 +6,11 @@ import { Beat, type CatchUpPolicy } from "../beat/beat.js";
 import { BeatEntries } from "../beat/entries.js";
 import type { BeatEntryInput } from "../beat/entry.js";
 import { unitSeconds } from "../beat/schedule.js";
+import { num, parseJson } from "./parse.js";
 
 type GetApp = () => Promise<Celeriac>;
 
-function parseJson<T>(text: string | undefined, what: string, fallback: T): T {
-  if (text === undefined) return fallback;
-  try {
-    return JSON.parse(text) as T;
-  } catch (err) {
-    throw new Error(`--${what} is not valid JSON: ${(err as Error).message}`);
-  }
-}
 
-const num = (v: string) => {
-  const n = Number(v);
-  if (Number.isNaN(n)) throw new Error(`not a number: ${v}`);
-  return n;
-};
 
 /** "30", "30s", "5m", "1.5h", "250ms" → seconds. */
 function intervalSeconds(text: string): number {

@@ -7,6 +7,7 @@ import { Worker } from "../worker/worker.js";
 import { maskUrl } from "../url.js";
 import { Beat } from "../beat/beat.js";
 import { addBeatCommands } from "./beat.js";
+import { int, num, parseJson } from "./parse.js";
 
 interface GlobalOptions {
   app?: string;
@@ -31,25 +32,7 @@ async function getApp(): Promise<Celeriac> {
   return app;
 }
 
-function parseJson<T>(text: string | undefined, what: string, fallback: T): T {
-  if (text === undefined) return fallback;
-  try {
-    return JSON.parse(text) as T;
-  } catch (err) {
-    throw new Error(`--${what} is not valid JSON: ${(err as Error).message}`);
-  }
-}
 
-const int = (v: string) => {
-  const n = Number.parseInt(v, 10);
-  if (Number.isNaN(n)) throw new Error(`not a number: ${v}`);
-  return n;
-};
-const num = (v: string) => {
-  const n = Number(v);
-  if (Number.isNaN(n)) throw new Error(`not a number: ${v}`);
-  return n;
-};
 
 program
   .command("worker")
