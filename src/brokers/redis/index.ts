@@ -319,7 +319,8 @@ export class RedisBroker implements Broker {
     const tags = deliveries.filter((d) => (d as RedisDelivery).leased !== false).map((d) => d.tag);
     if (!tags.length) return;
     const client = await this.conn();
-    const results = await client.multi().zrem(this.indexKey, ...tags).hdel(this.unackedKey, ...tags).exec();
+    // As kombu's QoS.ack: ZREM from the index, HDEL from the hash (one round trip).
+    const results = await client.pipeline().zrem(this.indexKey, ...tags).hdel(this.unackedKey, ...tags).exec();
     for (const [err] of results ?? []) if (err) throw err;
   }
 
