@@ -278,6 +278,46 @@ async function celery(redis: Redis, pool: "solo" | "prefork"): Promise<Subject> 
   };
 }
 
+/**
+ * Worker RSS before and after scheduling BENCH_ETA_N (default 1,000,000) tasks an
+ * hour ahead, on a private redis-server (port 6393), so the shared one is spared ~1 GB.
+ */
+async function scheduledRss(): Promise<string> {
+  const n = Number(process.env.BENCH_ETA_N ?? 1_000_000);
+  const port = 6393;
+  const url = `redis://127.0.0.1:${port}/0`;
+  const server = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], { stdio: "ignore" });
+  try {
+    const redis = new Redis({ port, lazyConnect: true, retryStrategy: (t) => (t > 50 ? null : 100) });
+    await redis.connect();
+    const app = new Celeriac({ name: "bench-eta", broker: url, backend: url });
+    const worker = await start(
+      process.execPath,
+      ["--import", "tsx", "src/cli/main.ts", "-A", "bench/redis/celeriac-app.ts", "worker", "-P", "async", "-c", String(CONCURRENCY), "-l", "info", "-Q", "eta"],
+      { BENCH_REDIS_URL: url },
+      / ready: /,
+    );
+    await sleep(1500);
+    const before = await rssMb(worker.proc.pid!);
+    for (let i = 0; i < n; i += 50_000) {
+      const sent: Promise<void>[] = [];
+      for (let j = i; j < Math.min(n, i + 50_000); j++) sent.push(app.sendTask("bench.noop", [j], undefined, { queue: "eta", countdown: 3600 }).sent);
+      await Promise.all(sent);
+    }
+    await sleep(5000);
+    const afterRss = await rssMb(worker.proc.pid!);
+    const scheduled = await redis.zcard("_celeriac.schedule.eta");
+    const used = Number(/used_memory:(\d+)/.exec(await redis.info("memory"))![1]) / 2 ** 20;
+    await worker.stop();
+    await app.close();
+    redis.disconnect();
+    return `Celeriac worker RSS with ${scheduled.toLocaleString("en-US")} tasks scheduled an hour ahead: ${afterRss.toFixed(1)} MB (before: ${before.toFixed(1)} MB; Redis used ${used.toFixed(0)} MB for them)`;
+  } finally {
+    server.kill("SIGTERM");
+    await once(server, "exit");
+  }
+}
+
 const fmt = (v: number | null, digits = 0) => (v === null ? "—" : v.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits }));
 const ratio = (a: number | null, b: number | null, lowerIsBetter = false) =>
   a === null || b === null || a === 0 || b === 0 ? "—" : `${(lowerIsBetter ? b / a : a / b).toFixed(1)}×`;
@@ -299,6 +339,13 @@ export async function run(): Promise<void> {
   await attempt("Celery prefork", async () => measure(redis, await celery(redis, "prefork"), N_PY));
   await redis.flushdb();
   redis.disconnect();
+  let eta = "";
+  try {
+    console.log("… 1,000,000 scheduled tasks");
+    eta = await scheduledRss();
+  } catch (err) {
+    eta = `scheduled-task RSS: failed: ${(err as Error).message}`;
+  }
 
   console.log(
     `\nRedis ${URL_.replace(/\/\/[^@]*@/, "//***@")}; ${N} tasks (Python: ${N_PY}), best of ${ROUNDS} rounds; round trips: ${ROUND_TRIPS} (Python: ${ROUND_TRIPS_PY})\n`,
@@ -316,4 +363,5 @@ export async function run(): Promise<void> {
       `| vs ${r.name} | ${ratio(us.enqueue, r.enqueue)} | ${ratio(us.processing, r.processing)} | ${ratio(us.p50, r.p50, true)} | ${ratio(us.p99, r.p99, true)} | ${ratio(us.rssMb, r.rssMb, true)} |`,
     );
   }
+  console.log(`\n${eta}`);
 }
