@@ -21,7 +21,8 @@ import { fromEnvelope, toEnvelope, type Message } from "../../protocol/message.j
 import { maskUrl } from "../../url.js";
 import { WriteBatcher } from "../../util/batcher.js";
 import type { Broker, BrokerOptions, Delivery, FetchOptions, PublishOptions, Route } from "../broker.js";
-import { loadLua, openRedis } from "./connection.js";
+import { loadLua, openRedis, redisOptionsFromUrl } from "./connection.js";
+import { RedisFanout } from "./fanout.js";
 
 export interface RedisBrokerOptions extends BrokerOptions {
   /**
@@ -80,10 +81,14 @@ type FetchReply = [string, (string | number)[]];
 interface ScriptedRedis extends Redis {
   celeriacFetch(numKeys: number, ...args: (string | number)[]): Promise<FetchReply>;
   celeriacRestore(numKeys: number, ...args: (string | number)[]): Promise<number>;
+  celeriacTakeToken(key: string, perSecond: number): Promise<number>;
 }
 
 const FETCH_LUA = loadLua(new URL("./scripts/fetch.lua", import.meta.url));
 const RESTORE_LUA = loadLua(new URL("./scripts/restore.lua", import.meta.url));
+const TAKE_TOKEN_LUA = loadLua(new URL("./scripts/take-token.lua", import.meta.url));
+/** Past this many, the cache of declared bindings starts over (reply queues are one-off names). */
+const MAX_BOUND_CACHE = 10_000;
 
 export class RedisBroker implements Broker {
   readonly displayUrl: string;
@@ -106,6 +111,7 @@ export class RedisBroker implements Broker {
   private nextRestoreAt = 0;
   private readonly restoreEveryMs: number;
   private rotation = 0;
+  private readonly fanout: RedisFanout;
 
   constructor(url: string, opts: RedisBrokerOptions = {}) {
     this.url = url;
@@ -119,6 +125,16 @@ export class RedisBroker implements Broker {
     // Look for expired leases a few times per visibility timeout (at most every 10 s).
     this.restoreEveryMs = Math.min(10_000, Math.max(100, (this.visibilityTimeout * 1000) / 4));
     this.publishes = new WriteBatcher((batch) => this.writePublishes(batch), 10_000, "microtask");
+    this.fanout = new RedisFanout(
+      redisOptionsFromUrl(url).db ?? 0,
+      async () => {
+        const client = await this.conn();
+        const sub = client.duplicate({ enableAutoPipelining: false });
+        sub.on("error", () => {}); // reported by the main connection's handler
+        return sub;
+      },
+      (reason) => this.log.warn(reason),
+    );
   }
 
   async connect(): Promise<void> {
@@ -128,6 +144,7 @@ export class RedisBroker implements Broker {
       const client = openRedis(this.url, report, { autoPipelining: true }) as ScriptedRedis;
       client.defineCommand("celeriacFetch", { lua: FETCH_LUA });
       client.defineCommand("celeriacRestore", { lua: RESTORE_LUA });
+      client.defineCommand("celeriacTakeToken", { numberOfKeys: 1, lua: TAKE_TOKEN_LUA });
       const blocker = openRedis(this.url, report, { offlineQueue: false });
       try {
         await Promise.all([client.connect(), blocker.connect()]);
@@ -193,6 +210,7 @@ export class RedisBroker implements Broker {
     };
     for (const o of batch) {
       if (o.binding && !this.bound.has(o.binding)) {
+        if (this.bound.size >= MAX_BOUND_CACHE) this.bound.clear();
         const [exchange, routingKey, queue] = o.binding.split("\n") as [string, string, string];
         pipe.sadd(`_kombu.binding.${exchange}`, [routingKey, "", queue].join(SEP));
         this.bound.add(o.binding);
@@ -467,8 +485,24 @@ export class RedisBroker implements Broker {
     return n;
   }
 
+  // ---- broadcast and shared limits ----------------------------------------------
+
+  async publishFanout(exchange: string, routingKey: string, message: Message): Promise<void> {
+    await this.fanout.publish(await this.conn(), exchange, routingKey, message);
+  }
+
+  subscribeFanout(exchange: string, pattern: string, handler: (message: Message, routingKey: string) => void): Promise<() => Promise<void>> {
+    return this.fanout.subscribe(exchange, pattern, handler);
+  }
+
+  async takeToken(key: string, perSecond: number): Promise<number> {
+    const client = await this.conn();
+    return Number(await client.celeriacTakeToken(key, perSecond));
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
+    this.fanout.close();
     this.closed = true;
     if (this.connecting) await this.connecting.catch(() => {});
     await this.publishes.flush().catch(() => {});
