@@ -87,7 +87,12 @@ interface ScriptedRedis extends Redis {
 const FETCH_LUA = loadLua(new URL("./scripts/fetch.lua", import.meta.url));
 const RESTORE_LUA = loadLua(new URL("./scripts/restore.lua", import.meta.url));
 const TAKE_TOKEN_LUA = loadLua(new URL("./scripts/take-token.lua", import.meta.url));
-/** Past this many, the cache of declared bindings starts over (reply queues are one-off names). */
+/** Celery's remote-control exchanges (requests fan out on the first, replies route through the second). */
+const PIDBOX_EXCHANGE = "celery.pidbox";
+const REPLY_EXCHANGE = "reply.celery.pidbox";
+/** A reply nobody collects disappears after this long. */
+const REPLY_TTL_SECONDS = 300;
+/** Past this many, the cache of declared bindings starts over. */
 const MAX_BOUND_CACHE = 10_000;
 
 export class RedisBroker implements Broker {
@@ -172,6 +177,7 @@ export class RedisBroker implements Broker {
 
   async publish(route: Route, message: Message, opts: PublishOptions = {}): Promise<void> {
     if (!this.client) await this.connect();
+    if (route.exchange === REPLY_EXCHANGE) return this.publishReply(route, message);
     const queue = route.queue;
     const priority = opts.priority ?? message.properties.priority ?? 0;
     // Like kombu: a fresh delivery tag per publish (the unacked hash is keyed by it), and
@@ -196,6 +202,24 @@ export class RedisBroker implements Broker {
       eta,
       binding: this.bound.has(binding) ? null : binding,
     });
+  }
+
+  /**
+   * A remote-control reply goes where the requester's binding says: kombu's
+   * mailbox binds routing key `<oid>` to queue `<oid>.reply.celery.pidbox`, so the
+   * routing key is not the queue name (ours bind it to itself). As kombu's
+   * _lookup does: every bound queue, else the routing key as a queue name.
+   */
+  private async publishReply(route: Route, message: Message): Promise<void> {
+    const client = await this.conn();
+    const routingKey = route.routingKey ?? route.queue;
+    const members = await client.smembers(`_kombu.binding.${REPLY_EXCHANGE}`);
+    const queues = members.map((m) => m.split(SEP)).filter((p) => p[0] === routingKey && p[2]).map((p) => p[2]!);
+    if (!queues.length) queues.push(route.queue);
+    const envelope = toEnvelope({ ...message, properties: { ...message.properties, delivery_info: { exchange: REPLY_EXCHANGE, routing_key: routingKey } } });
+    const pipe = client.pipeline();
+    for (const q of queues) pipe.lpush(q, envelope).expire(q, REPLY_TTL_SECONDS);
+    await pipe.exec();
   }
 
   /** One pipeline per batch; consecutive messages for one list go in one LPUSH. */
@@ -488,7 +512,27 @@ export class RedisBroker implements Broker {
   // ---- broadcast and shared limits ----------------------------------------------
 
   async publishFanout(exchange: string, routingKey: string, message: Message): Promise<void> {
-    await this.fanout.publish(await this.conn(), exchange, routingKey, message);
+    const client = await this.conn();
+    if (exchange === PIDBOX_EXCHANGE) await this.bindReplyQueue(client, message);
+    await this.fanout.publish(client, exchange, routingKey, message);
+  }
+
+  /**
+   * A control request names its reply routing key; bind it to the reply queue
+   * before the request goes out (kombu's Mailbox declares its reply queue the
+   * same way), since Python workers route replies only through that binding.
+   */
+  private async bindReplyQueue(client: Redis, message: Message): Promise<void> {
+    type ReplyTo = { exchange?: unknown; routing_key?: unknown };
+    let replyTo: ReplyTo | null;
+    try {
+      replyTo = (JSON.parse(message.body.toString("utf8")) as { reply_to?: ReplyTo | null }).reply_to ?? null;
+    } catch {
+      return;
+    }
+    if (!replyTo || typeof replyTo.routing_key !== "string" || !replyTo.routing_key) return;
+    const exchange = typeof replyTo.exchange === "string" && replyTo.exchange ? replyTo.exchange : REPLY_EXCHANGE;
+    await client.sadd(`_kombu.binding.${exchange}`, [replyTo.routing_key, "", replyTo.routing_key].join(SEP));
   }
 
   subscribeFanout(exchange: string, pattern: string, handler: (message: Message, routingKey: string) => void): Promise<() => Promise<void>> {
