@@ -30,6 +30,9 @@ export type CeleriacOptions = Partial<Settings> & {
   [key: string]: unknown;
 };
 
+/** Celery's `origin` header, `<pid>@<host>`: computed once (os.hostname() is a system call). */
+const ORIGIN = `${process.pid}@${hostname()}`;
+
 /** Marks app objects, so a module loader can find the app even across package copies. */
 export const APP_MARK = Symbol.for("celeriac.app");
 
@@ -249,7 +252,7 @@ export class Celeriac extends EventEmitter<CeleriacSignals> {
         group: options.groupId ?? null,
         groupIndex: options.groupIndex ?? null,
         shadow: options.shadow ?? null,
-        origin: `${process.pid}@${hostname()}`,
+        origin: ORIGIN,
         ignoreResult: options.ignoreResult ?? topts.ignoreResult ?? this.settings.taskIgnoreResult,
         replyTo: options.replyTo ?? this.oid,
         priority: route.priority,

@@ -2,9 +2,28 @@
 // that a loop of `delay()` calls costs one transaction (or one round trip), not
 // one per call. Each add() resolves once its batch is written.
 
+interface Batch {
+  promise: Promise<void>;
+  resolve: () => void;
+  reject: (e: unknown) => void;
+}
+
+function newBatch(): Batch {
+  let resolve!: () => void;
+  let reject!: (e: unknown) => void;
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  // A failed write is reported to the callers that await it, not as an unhandled rejection.
+  promise.catch(() => {});
+  return { promise, resolve, reject };
+}
+
 export class WriteBatcher<T> {
   private pending: T[] = [];
-  private waiters: { resolve: () => void; reject: (e: unknown) => void }[] = [];
+  /** The promise every add() of the pending batch returns (one per batch, not one per item). */
+  private batch: Batch | null = null;
   private scheduled = false;
   private inFlight: Promise<void> = Promise.resolve();
 
@@ -21,30 +40,30 @@ export class WriteBatcher<T> {
 
   add(item: T): Promise<void> {
     this.pending.push(item);
-    const done = new Promise<void>((resolve, reject) => this.waiters.push({ resolve, reject }));
+    const batch = (this.batch ??= newBatch());
     if (this.pending.length >= this.maxBatch) void this.flush();
     else if (!this.scheduled) {
       this.scheduled = true;
       if (this.schedule === "microtask") queueMicrotask(() => void this.flush());
       else setImmediate(() => void this.flush());
     }
-    return done;
+    return batch.promise;
   }
 
   /** Writes whatever is pending now; resolves when it and earlier writes are done. */
   flush(): Promise<void> {
     this.scheduled = false;
     if (!this.pending.length) return this.inFlight;
-    const batch = this.pending;
-    const waiters = this.waiters;
+    const items = this.pending;
+    const batch = this.batch!;
     this.pending = [];
-    this.waiters = [];
+    this.batch = null;
     this.inFlight = this.inFlight.then(async () => {
       try {
-        await this.write(batch);
-        for (const w of waiters) w.resolve();
+        await this.write(items);
+        batch.resolve();
       } catch (err) {
-        for (const w of waiters) w.reject(err);
+        batch.reject(err);
       }
     });
     return this.inFlight;

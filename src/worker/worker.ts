@@ -76,6 +76,7 @@ export class Worker extends EventEmitter implements Controllable {
   private readonly reserved: Job[] = [];
   private readonly active = new Map<string, Job>();
   private readonly prefetchLimit: number;
+  private readonly refillBatch: number;
   private stopping = false;
   private loopDone: Promise<void> = Promise.resolve();
   private wakeLoop: (() => void) | null = null;
@@ -101,6 +102,7 @@ export class Worker extends EventEmitter implements Controllable {
     this.concurrency = opts.concurrency ?? s.workerConcurrency;
     this.poolKind = opts.pool ?? s.workerPool;
     this.prefetchLimit = Math.max(this.concurrency, this.concurrency * (opts.prefetchMultiplier ?? s.workerPrefetchMultiplier));
+    this.refillBatch = Math.max(1, Math.floor(this.prefetchLimit / 4));
     this.acks = new WriteBatcher((batch) => this.broker.ack(batch));
     this.revoked = new RevokedSet(opts.stateDb ?? s.workerStateDb);
   }
@@ -147,7 +149,9 @@ export class Worker extends EventEmitter implements Controllable {
     let failures = 0;
     while (!this.stopping) {
       const room = this.prefetchLimit - this.reserved.length - this.active.size;
-      if (room <= 0) {
+      // While reserved work remains, refill in batches (a quarter of the prefetch at a
+      // time), not one message per round trip each time a task finishes.
+      if (room <= 0 || (this.reserved.length > 0 && room < this.refillBatch)) {
         await new Promise<void>((r) => (this.wakeLoop = r));
         continue;
       }

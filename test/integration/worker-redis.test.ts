@@ -56,4 +56,25 @@ describe("worker on redis", { skip: !available }, () => {
     const runs = workers.reduce((n, w) => n + count(w.output(), `fixture.add[${r.id}] succeeded`), 0);
     assert.equal(runs, 1, "ran exactly once");
   });
+
+  it("scheduled tasks wait in Redis, not in the worker: RSS stays flat with 50,000 of them", async () => {
+    const rss = async (pid: number) => {
+      const { readFileSync } = await import("node:fs");
+      return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1]) / 1024;
+    };
+    const before = await rss(workers[0]!.pid);
+    const sent: Promise<void>[] = [];
+    for (let i = 0; i < 50_000; i++) sent.push(app.sendTask("fixture.add", [i, 1], undefined, { queue, countdown: 3600 }).sent);
+    await Promise.all(sent);
+    await sleep(3_000); // several fetch rounds over the full schedule
+    const grown = (await rss(workers[0]!.pid)) - before;
+    assert.ok(grown < 30, `worker RSS grew by ${grown.toFixed(1)} MB`);
+    const redis = rawClient(DB);
+    try {
+      assert.equal(await redis.zcard(`_celeriac.schedule.${queue}`), 50_000);
+      await (await app.broker()).purge(queue);
+    } finally {
+      redis.disconnect();
+    }
+  });
 });

@@ -3,12 +3,14 @@
 // reads the results; a Celeriac producer's tasks run on a Python worker and we
 // read the results. Messages meet in the same lists, with the same envelopes.
 import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
 import { randomUUID } from "node:crypto";
 import { after, before, describe, it } from "node:test";
 import { RedisBroker, listKey } from "../../src/brokers/redis/index.js";
 import { Celeriac, States } from "../../src/index.js";
 import { startWorker, type RunningProcess } from "../support/processes.js";
-import { pythonCeleryAvailable, runPython, startPythonWorker, type PythonWorker } from "../support/python.js";
+import { PY_DIR, PYTHON, pythonCeleryAvailable, runPython, startPythonWorker, type PythonWorker } from "../support/python.js";
 import { rawClient, redisAvailable, redisUrl } from "../support/redis.js";
 
 const DB = 4;
@@ -176,6 +178,18 @@ describe("interop with Python Celery 5.2.6 over Redis", { skip: !available }, ()
       assert.deepEqual(got.map((m) => m.id), [rs[2]!.id, rs[3]!.id, rs[1]!.id, rs[0]!.id]);
       assert.deepEqual(got.map((m) => m.priority), [0, 3, 6, 9]);
     });
+  });
+
+  it("remote control both ways: `celery inspect ping` hears our worker, app.control.ping() hears Python's", async () => {
+    const ours = await app.control.ping({ timeout: 2000 });
+    const names = ours.flatMap((r) => Object.keys(r));
+    assert.ok(names.some((n) => n.startsWith("celeriac@")), `our worker answered: ${JSON.stringify(ours)}`);
+    assert.ok(names.some((n) => n.startsWith("celery@")), `the Python worker answered: ${JSON.stringify(ours)}`);
+    const { stdout } = await promisify(execFile)(PYTHON, ["-m", "celery", "-A", "pyapp", "inspect", "ping", "-t", "3", "--json"], {
+      env: { ...process.env, ...pyEnv, PYTHONPATH: PY_DIR },
+    });
+    const replies = JSON.parse(stdout.trim().split("\n").pop()!) as Record<string, unknown>;
+    assert.deepEqual(replies[Object.keys(replies).find((k) => k.startsWith("celeriac@"))!], { ok: "pong" });
   });
 
   it("a Python worker restores a Celeriac consumer's expired unacked message, and we restore Python's", async () => {

@@ -21,7 +21,8 @@ import { fromEnvelope, toEnvelope, type Message } from "../../protocol/message.j
 import { maskUrl } from "../../url.js";
 import { WriteBatcher } from "../../util/batcher.js";
 import type { Broker, BrokerOptions, Delivery, FetchOptions, PublishOptions, Route } from "../broker.js";
-import { loadLua, openRedis } from "./connection.js";
+import { loadLua, openRedis, redisOptionsFromUrl } from "./connection.js";
+import { RedisFanout } from "./fanout.js";
 
 export interface RedisBrokerOptions extends BrokerOptions {
   /**
@@ -80,10 +81,19 @@ type FetchReply = [string, (string | number)[]];
 interface ScriptedRedis extends Redis {
   celeriacFetch(numKeys: number, ...args: (string | number)[]): Promise<FetchReply>;
   celeriacRestore(numKeys: number, ...args: (string | number)[]): Promise<number>;
+  celeriacTakeToken(key: string, perSecond: number): Promise<number>;
 }
 
 const FETCH_LUA = loadLua(new URL("./scripts/fetch.lua", import.meta.url));
 const RESTORE_LUA = loadLua(new URL("./scripts/restore.lua", import.meta.url));
+const TAKE_TOKEN_LUA = loadLua(new URL("./scripts/take-token.lua", import.meta.url));
+/** Celery's remote-control exchanges (requests fan out on the first, replies route through the second). */
+const PIDBOX_EXCHANGE = "celery.pidbox";
+const REPLY_EXCHANGE = "reply.celery.pidbox";
+/** A reply nobody collects disappears after this long. */
+const REPLY_TTL_SECONDS = 300;
+/** Past this many, the cache of declared bindings starts over. */
+const MAX_BOUND_CACHE = 10_000;
 
 export class RedisBroker implements Broker {
   readonly displayUrl: string;
@@ -106,6 +116,7 @@ export class RedisBroker implements Broker {
   private nextRestoreAt = 0;
   private readonly restoreEveryMs: number;
   private rotation = 0;
+  private readonly fanout: RedisFanout;
 
   constructor(url: string, opts: RedisBrokerOptions = {}) {
     this.url = url;
@@ -119,6 +130,16 @@ export class RedisBroker implements Broker {
     // Look for expired leases a few times per visibility timeout (at most every 10 s).
     this.restoreEveryMs = Math.min(10_000, Math.max(100, (this.visibilityTimeout * 1000) / 4));
     this.publishes = new WriteBatcher((batch) => this.writePublishes(batch), 10_000, "microtask");
+    this.fanout = new RedisFanout(
+      redisOptionsFromUrl(url).db ?? 0,
+      async () => {
+        const client = await this.conn();
+        const sub = client.duplicate({ enableAutoPipelining: false });
+        sub.on("error", () => {}); // reported by the main connection's handler
+        return sub;
+      },
+      (reason) => this.log.warn(reason),
+    );
   }
 
   async connect(): Promise<void> {
@@ -128,6 +149,7 @@ export class RedisBroker implements Broker {
       const client = openRedis(this.url, report, { autoPipelining: true }) as ScriptedRedis;
       client.defineCommand("celeriacFetch", { lua: FETCH_LUA });
       client.defineCommand("celeriacRestore", { lua: RESTORE_LUA });
+      client.defineCommand("celeriacTakeToken", { numberOfKeys: 1, lua: TAKE_TOKEN_LUA });
       const blocker = openRedis(this.url, report, { offlineQueue: false });
       try {
         await Promise.all([client.connect(), blocker.connect()]);
@@ -155,6 +177,7 @@ export class RedisBroker implements Broker {
 
   async publish(route: Route, message: Message, opts: PublishOptions = {}): Promise<void> {
     if (!this.client) await this.connect();
+    if (route.exchange === REPLY_EXCHANGE) return this.publishReply(route, message);
     const queue = route.queue;
     const priority = opts.priority ?? message.properties.priority ?? 0;
     // Like kombu: a fresh delivery tag per publish (the unacked hash is keyed by it), and
@@ -181,6 +204,24 @@ export class RedisBroker implements Broker {
     });
   }
 
+  /**
+   * A remote-control reply goes where the requester's binding says: kombu's
+   * mailbox binds routing key `<oid>` to queue `<oid>.reply.celery.pidbox`, so the
+   * routing key is not the queue name (ours bind it to itself). As kombu's
+   * _lookup does: every bound queue, else the routing key as a queue name.
+   */
+  private async publishReply(route: Route, message: Message): Promise<void> {
+    const client = await this.conn();
+    const routingKey = route.routingKey ?? route.queue;
+    const members = await client.smembers(`_kombu.binding.${REPLY_EXCHANGE}`);
+    const queues = members.map((m) => m.split(SEP)).filter((p) => p[0] === routingKey && p[2]).map((p) => p[2]!);
+    if (!queues.length) queues.push(route.queue);
+    const envelope = toEnvelope({ ...message, properties: { ...message.properties, delivery_info: { exchange: REPLY_EXCHANGE, routing_key: routingKey } } });
+    const pipe = client.pipeline();
+    for (const q of queues) pipe.lpush(q, envelope).expire(q, REPLY_TTL_SECONDS);
+    await pipe.exec();
+  }
+
   /** One pipeline per batch; consecutive messages for one list go in one LPUSH. */
   private async writePublishes(batch: Outgoing[]): Promise<void> {
     const client = await this.conn();
@@ -193,6 +234,7 @@ export class RedisBroker implements Broker {
     };
     for (const o of batch) {
       if (o.binding && !this.bound.has(o.binding)) {
+        if (this.bound.size >= MAX_BOUND_CACHE) this.bound.clear();
         const [exchange, routingKey, queue] = o.binding.split("\n") as [string, string, string];
         pipe.sadd(`_kombu.binding.${exchange}`, [routingKey, "", queue].join(SEP));
         this.bound.add(o.binding);
@@ -319,7 +361,8 @@ export class RedisBroker implements Broker {
     const tags = deliveries.filter((d) => (d as RedisDelivery).leased !== false).map((d) => d.tag);
     if (!tags.length) return;
     const client = await this.conn();
-    const results = await client.multi().zrem(this.indexKey, ...tags).hdel(this.unackedKey, ...tags).exec();
+    // As kombu's QoS.ack: ZREM from the index, HDEL from the hash (one round trip).
+    const results = await client.pipeline().zrem(this.indexKey, ...tags).hdel(this.unackedKey, ...tags).exec();
     for (const [err] of results ?? []) if (err) throw err;
   }
 
@@ -466,8 +509,44 @@ export class RedisBroker implements Broker {
     return n;
   }
 
+  // ---- broadcast and shared limits ----------------------------------------------
+
+  async publishFanout(exchange: string, routingKey: string, message: Message): Promise<void> {
+    const client = await this.conn();
+    if (exchange === PIDBOX_EXCHANGE) await this.bindReplyQueue(client, message);
+    await this.fanout.publish(client, exchange, routingKey, message);
+  }
+
+  /**
+   * A control request names its reply routing key; bind it to the reply queue
+   * before the request goes out (kombu's Mailbox declares its reply queue the
+   * same way), since Python workers route replies only through that binding.
+   */
+  private async bindReplyQueue(client: Redis, message: Message): Promise<void> {
+    type ReplyTo = { exchange?: unknown; routing_key?: unknown };
+    let replyTo: ReplyTo | null;
+    try {
+      replyTo = (JSON.parse(message.body.toString("utf8")) as { reply_to?: ReplyTo | null }).reply_to ?? null;
+    } catch {
+      return;
+    }
+    if (!replyTo || typeof replyTo.routing_key !== "string" || !replyTo.routing_key) return;
+    const exchange = typeof replyTo.exchange === "string" && replyTo.exchange ? replyTo.exchange : REPLY_EXCHANGE;
+    await client.sadd(`_kombu.binding.${exchange}`, [replyTo.routing_key, "", replyTo.routing_key].join(SEP));
+  }
+
+  subscribeFanout(exchange: string, pattern: string, handler: (message: Message, routingKey: string) => void): Promise<() => Promise<void>> {
+    return this.fanout.subscribe(exchange, pattern, handler);
+  }
+
+  async takeToken(key: string, perSecond: number): Promise<number> {
+    const client = await this.conn();
+    return Number(await client.celeriacTakeToken(key, perSecond));
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
+    this.fanout.close();
     this.closed = true;
     if (this.connecting) await this.connecting.catch(() => {});
     await this.publishes.flush().catch(() => {});

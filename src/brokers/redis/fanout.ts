@@ -1,0 +1,100 @@
+// Broadcast over Redis pub/sub, as kombu's Redis transport does it for fanout
+// and topic exchanges: the JSON envelope is PUBLISHed on `/<db>.<exchange>`,
+// or `/<db>.<exchange>/<routing_key>` when there is a routing key (kombu's
+// fanout_prefix and fanout_patterns, on in Celery). Remote control uses
+// `/<db>.celery.pidbox`; events `/<db>.celeryev/<routing_key>`.
+// Subscribers get only what is published while they listen (no backlog).
+import type { Redis } from "ioredis";
+import { fromEnvelope, toEnvelope, type Message } from "../../protocol/message.js";
+import { topicMatches } from "../broker.js";
+
+type Handler = (message: Message, routingKey: string) => void;
+
+interface Subscription {
+  pattern: string;
+  handler: Handler;
+}
+
+export class RedisFanout {
+  private sub: Redis | null = null;
+  /** Handlers by exchange; one PSUBSCRIBE pair per exchange, shared by its handlers. */
+  private readonly exchanges = new Map<string, Set<Subscription>>();
+
+  constructor(
+    private readonly db: number,
+    /** Opens the subscriber connection (a duplicate of the broker's). */
+    private readonly open: () => Promise<Redis>,
+    private readonly onBadMessage: (reason: string) => void,
+  ) {}
+
+  channel(exchange: string, routingKey: string): string {
+    return routingKey ? `/${this.db}.${exchange}/${routingKey}` : `/${this.db}.${exchange}`;
+  }
+
+  async publish(client: Redis, exchange: string, routingKey: string, message: Message): Promise<void> {
+    await client.publish(this.channel(exchange, routingKey), toEnvelope(message));
+  }
+
+  async subscribe(exchange: string, pattern: string, handler: Handler): Promise<() => Promise<void>> {
+    const sub = await this.subscriber();
+    let subs = this.exchanges.get(exchange);
+    if (!subs) {
+      subs = new Set();
+      this.exchanges.set(exchange, subs);
+      await sub.psubscribe(...this.patterns(exchange));
+    }
+    const entry: Subscription = { pattern, handler };
+    subs.add(entry);
+    return async () => {
+      subs.delete(entry);
+      if (subs.size || this.exchanges.get(exchange) !== subs) return;
+      this.exchanges.delete(exchange);
+      await this.sub?.punsubscribe(...this.patterns(exchange)).catch(() => {});
+    };
+  }
+
+  private patterns(exchange: string): string[] {
+    // Glob-escape the exchange name; match it bare and with any routing key.
+    const base = `/${this.db}.${exchange}`.replace(/[*?[\]\\]/g, "\\$&");
+    return [base, `${base}/*`];
+  }
+
+  private async subscriber(): Promise<Redis> {
+    if (this.sub) return this.sub;
+    const sub = await this.open();
+    sub.on("pmessage", (_pattern: string, channel: string, text: string) => this.deliver(channel, text));
+    this.sub = sub;
+    return sub;
+  }
+
+  private deliver(channel: string, text: string): void {
+    const rest = channel.slice(`/${this.db}.`.length);
+    for (const [exchange, subs] of this.exchanges) {
+      let routingKey: string;
+      if (rest === exchange) routingKey = "";
+      else if (rest.startsWith(`${exchange}/`)) routingKey = rest.slice(exchange.length + 1);
+      else continue;
+      let message: Message;
+      try {
+        message = fromEnvelope(text);
+      } catch (err) {
+        this.onBadMessage(`fanout message on ${channel} ignored: ${(err as Error).message}`);
+        return;
+      }
+      for (const s of subs) {
+        if (!topicMatches(s.pattern, routingKey)) continue;
+        try {
+          s.handler(message, routingKey);
+        } catch {
+          // One failing handler must not stop the others or the subscription.
+        }
+      }
+    }
+  }
+
+  close(): void {
+    this.exchanges.clear();
+    this.sub?.disconnect();
+    this.sub = null;
+  }
+}
