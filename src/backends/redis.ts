@@ -18,7 +18,7 @@ const CHORD_JOIN_LUA = loadLua(new URL("./redis-scripts/chord-join.lua", import.
 
 interface ScriptedRedis extends Redis {
   celeriacStore(key: string, meta: string, ttl: number): Promise<number>;
-  celeriacChordJoin(j: string, t: string, s: string, part: string, index: number, size: number, ttl: number): Promise<string[] | null>;
+  celeriacChordJoin(j: string, t: string, s: string, part: string, index: number, size: number | string, ttl: number): Promise<string[] | null>;
 }
 
 interface Waiter {
@@ -253,11 +253,20 @@ export class RedisBackend implements ResultBackend {
     await client.del(GROUP_KEY_PREFIX + groupId);
   }
 
-  async chordJoin(groupId: string, index: number, size: number, meta: ResultMeta): Promise<ResultMeta[] | null> {
+  /** Celery's set_chord_size: the `.s` key, which Python workers need to complete a chord. */
+  async setChordSize(groupId: string, size: number): Promise<void> {
+    const client = await this.conn();
+    const key = `${GROUP_KEY_PREFIX}${groupId}.s`;
+    if (this.ttl) await client.set(key, String(size), "EX", this.ttl);
+    else await client.set(key, String(size));
+  }
+
+  async chordJoin(groupId: string, index: number, size: number | null, meta: ResultMeta): Promise<ResultMeta[] | null> {
     const client = await this.conn();
     const base = GROUP_KEY_PREFIX + groupId;
     const part = JSON.stringify([1, meta.task_id, meta.status, meta.result]);
-    const parts = await client.celeriacChordJoin(`${base}.j`, `${base}.t`, `${base}.s`, part, index, size, this.ttl);
+    // size null: a Python producer recorded it in `.s` (Celery 5.2 sends no chord_size).
+    const parts = await client.celeriacChordJoin(`${base}.j`, `${base}.t`, `${base}.s`, part, index, size ?? "", this.ttl);
     if (!parts) return null;
     return parts.map((text) => {
       const [, taskId, status, result] = JSON.parse(text) as [number, string, string, unknown];

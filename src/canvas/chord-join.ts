@@ -51,7 +51,7 @@ export async function chordPartReturn(app: Celeriac, part: ChordPart, status: st
   const backend = await app.backend();
   const callback = Signature.fromDict(app, part.chord);
   const size = await sizeOf(backend, part);
-  if (size === null) {
+  if (size === null && !backend.setChordSize) {
     await failCallback(app, callback, new ChordError(`chord ${part.groupId}: its size is unknown (no chord_size in the callback, no saved group)`), part);
     return;
   }

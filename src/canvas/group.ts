@@ -72,7 +72,9 @@ export class Group<T = unknown> extends Signature<T[], GroupResult<T>> {
     this.tasks = flat;
     const results = flat.map(
       (t, i) =>
-        t.freeze({ groupId: opts.groupId ?? gid, groupIndex: i, chord: opts.chord, rootId: opts.rootId, parentId: opts.parentId, sent: opts.sent }) as GroupMember,
+        // No group id of their own yet: it is given when the group is sent (Python's chord
+        // makes a new one then, and a member keeps the first group_id it was given).
+        t.freeze({ groupId: opts.groupId, groupIndex: i, chord: opts.chord, rootId: opts.rootId, parentId: opts.parentId, sent: opts.sent }) as GroupMember,
     );
     return new GroupResult<T>(gid, results, this.boundApp, opts.sent);
   }

@@ -1,7 +1,9 @@
+// The canvas suite on Redis (broker and results in test database 8, on a queue
+// of its own). Redis is required under CI=true.
+import { randomUUID } from "node:crypto";
 import { canvasSuite } from "../support/canvas-suite.js";
 import { redisAvailable, redisUrl } from "../support/redis.js";
 
-// Database 2: the suite's in-process worker consumes the default queue there, alone.
-if (await redisAvailable()) {
-  canvasSuite("redis", () => ({ broker: redisUrl(2), backend: redisUrl(2) }));
-}
+const available = await redisAvailable();
+const url = redisUrl(8);
+canvasSuite("redis", () => ({ broker: url, backend: url, settings: { taskDefaultQueue: `canvas-${randomUUID().slice(0, 8)}` } }), { skip: !available });

@@ -9,19 +9,21 @@ import { defineCanvasTasks } from "../fixtures/canvas-app.js";
 export interface CanvasSuiteOptions {
   broker: string;
   backend: string;
+  /** Extra app settings (e.g. a queue of its own on a shared server). */
+  settings?: Record<string, unknown>;
 }
 
 const T = { timeout: 15_000 };
 
-export function canvasSuite(name: string, urls: () => CanvasSuiteOptions): void {
-  describe(`canvas on ${name}`, () => {
+export function canvasSuite(name: string, urls: () => CanvasSuiteOptions, opts: { skip?: boolean } = {}): void {
+  describe(`canvas on ${name}`, { skip: opts.skip }, () => {
     let app: Celeriac;
     let t: ReturnType<typeof defineCanvasTasks>;
     let worker: Worker;
 
     before(async () => {
-      const { broker, backend } = urls();
-      app = new Celeriac({ name: `canvas-${name}`, broker, backend });
+      const { broker, backend, settings } = urls();
+      app = new Celeriac({ name: `canvas-${name}`, broker, backend, ...settings });
       t = defineCanvasTasks(app);
       worker = new Worker(app, { pool: "async", concurrency: 8 });
       await worker.start();
@@ -38,9 +40,10 @@ export function canvasSuite(name: string, urls: () => CanvasSuiteOptions): void 
       const imm = t.add.si(1, 1);
       assert.equal(imm.immutable, true);
       assert.equal(await imm.delay(100).get(T), 2, "an immutable signature ignores partial args");
-      const sig = t.add.signature([3, 4], { options: { countdown: 0.1, queue: "celery" } });
+      const queue = app.settings.taskDefaultQueue;
+      const sig = t.add.signature([3, 4], { options: { countdown: 0.1, queue } });
       assert.equal(sig.options.countdown, 0.1);
-      assert.equal(sig.options.queue, "celery");
+      assert.equal(sig.options.queue, queue);
       const copy = sig.clone();
       copy.set({ priority: 3 });
       assert.equal(sig.options.priority, undefined, "a clone's options are its own");

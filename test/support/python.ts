@@ -43,9 +43,9 @@ export interface PythonWorker {
   stop(): Promise<void>;
 }
 
-/** `python3 -m celery -A pyapp worker --pool solo -l info`, ready when it says so. */
-export async function startPythonWorker(env: Record<string, string>, extra: string[] = []): Promise<PythonWorker> {
-  const proc = spawn(PYTHON, ["-m", "celery", "-A", "pyapp", "worker", "--pool", "solo", "-l", "info", "--without-mingle", "--without-gossip", ...extra], {
+/** `python3 -m celery -A <appModule> worker --pool solo -l info` (app from test/interop/py), ready when it says so. */
+export async function startPythonWorker(env: Record<string, string>, extra: string[] = [], appModule = "pyapp"): Promise<PythonWorker> {
+  const proc = spawn(PYTHON, ["-m", "celery", "-A", appModule, "worker", "--pool", "solo", "-l", "info", "--without-mingle", "--without-gossip", ...extra], {
     env: { ...process.env, ...env, PYTHONPATH: PY_DIR },
     stdio: ["ignore", "pipe", "pipe"],
   });
