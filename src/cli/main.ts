@@ -86,6 +86,7 @@ program
       maxMemoryPerChild: o.maxMemoryPerChild,
       stateDb: o.statedb,
       disableRateLimits: o.withoutRateLimits,
+      taskEvents: o.taskEvents,
     });
     const beat = o.beat ? new Beat(app) : null;
     worker.on("shutdown-requested", () => {
