@@ -20,6 +20,8 @@ export async function runEventsCommand(app: Celeriac, opts: { dump: boolean; ref
     const dumper = new EventDumper();
     console.log(`-> celeriac events: dumping events from ${broker.displayUrl}`);
     await receiver.start((e) => console.log(dumper.format(e)));
+    // Subscriptions do not keep the process alive by themselves: this does, until a signal.
+    timer = setInterval(() => {}, 60_000);
     return;
   }
   const state = new State();
