@@ -2,7 +2,7 @@
 // broker: every field Celery's tools read, with its type; the State that
 // folds them; remote enable/disable of task events.
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
@@ -11,6 +11,7 @@ import type { CeleryEvent } from "../../src/events/event.js";
 import { EventReceiver } from "../../src/events/receiver.js";
 import { State, workerAlive } from "../../src/events/state.js";
 import { startWorker } from "../support/processes.js";
+import { pythonCeleryAvailable, runPython } from "../support/python.js";
 
 const APP = "test/fixtures/app.ts";
 const dir = mkdtempSync(join(tmpdir(), "celeriac-events-"));
@@ -40,6 +41,10 @@ function assertFields(e: CeleryEvent | undefined, fields: Record<string, string 
   }
 }
 
+/** The events the first test saw, for the Python check. */
+const captured: CeleryEvent[] = [];
+const ids: { ok?: string; bad?: string } = {};
+
 describe("events from a worker process", () => {
   it("sends task and worker events with Celery's fields, and State folds them", async () => {
     const url = `sqlite://${join(dir, "events.db")}`;
@@ -63,6 +68,9 @@ describe("events from a worker process", () => {
     await bad.get({ timeout: 10_000, propagate: false });
     await waitUntil(() => events.some((e) => e.type === "task-failed") && events.some((e) => e.type === "task-succeeded"), 10_000, "task events");
     await waitUntil(() => events.some((e) => e.type === "worker-heartbeat"), 6_000, "a heartbeat");
+    captured.push(...events.map((e) => ({ ...e })));
+    ids.ok = ok.id;
+    ids.bad = bad.id;
 
     const of = (type: string, id?: string) => events.find((e) => e.type === type && (!id || e.uuid === id));
     const sent = of("task-sent", ok.id);
@@ -139,5 +147,29 @@ describe("events from a worker process", () => {
     assert.equal(t.timestamp, 3);
     s.event({ ...base, type: "task-received", uuid: "b", name: "x.z", parent_id: "a", timestamp: 4 });
     assert.deepEqual(t.children, ["b"]);
+  });
+
+  it("Celery's own events.state.State and --dump read our events", async (t) => {
+    if (!(await pythonCeleryAvailable())) return t.skip("Python Celery is not installed");
+    assert.ok(captured.length > 0 && ids.ok && ids.bad, "the first test captured events");
+    const file = join(dir, "events.json");
+    writeFileSync(file, JSON.stringify(captured));
+    type PyTask = { state: string; name: string; args: string; result: string | null; runtime: number | null; exception: string | null; worker: string | null };
+    const py = await runPython<{ tasks: Record<string, PyTask>; workers: Record<string, { alive: boolean; sw_ident: string; freq: number }>; dump: string[] }>("events_state.py", [file], {});
+    const ok = py.tasks[ids.ok!]!;
+    assert.equal(ok.state, "SUCCESS");
+    assert.equal(ok.name, "fixture.add");
+    assert.equal(ok.args, "(2, 3)");
+    assert.equal(ok.result, "5");
+    assert.equal(typeof ok.runtime, "number");
+    assert.match(ok.worker!, /^ev@/);
+    const bad = py.tasks[ids.bad!]!;
+    assert.equal(bad.state, "FAILURE");
+    assert.equal(bad.exception, "RangeError('boom')");
+    const [host, w] = Object.entries(py.workers).find(([h]) => h.startsWith("ev@"))!;
+    assert.ok(w.alive, `Celery sees ${host} alive`);
+    assert.equal(w.sw_ident, "celeriac");
+    assert.equal(w.freq, 2);
+    assert.ok(py.dump.some((l) => l.includes("task succeeded") && l.includes(ids.ok!) && l.includes("result=5")), py.dump.join("\n"));
   });
 });
