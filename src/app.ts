@@ -15,6 +15,7 @@ import { Signature } from "./canvas/signature.js";
 import { applySettings, defaultSettings, settingsFromEnv, type RouteTarget, type Settings, type TaskRoutes } from "./config.js";
 import { ConfigurationError, DuplicateTaskName } from "./errors.js";
 import { Control } from "./control/control.js";
+import { announceSent } from "./events/sent.js";
 import { createLogger, type Logger } from "./log.js";
 import { schemeOf } from "./url.js";
 import { encodeTask, type Embed, type SignatureDict } from "./protocol/message.js";
@@ -203,7 +204,10 @@ export class Celeriac extends EventEmitter<CeleriacSignals> {
       const { message, route, eta } = this.buildMessage(id, name, args, kwargs ?? options.kwargs ?? {}, options);
       // rpc:// receives the result on this app's reply queue: it must exist before the task is sent.
       const replyQueue = schemeOf(this.settings.resultBackend) === "rpc" ? this.backend().then((b) => b.onTaskCall?.()) : null;
-      sent = Promise.all([this.broker(), replyQueue]).then(([b]) => b.publish(route, message, { priority: route.priority, eta }));
+      sent = Promise.all([this.broker(), replyQueue]).then(async ([b]) => {
+        await b.publish(route, message, { priority: route.priority, eta });
+        if (this.settings.taskSendSentEvent) announceSent(b, message, route, this.log);
+      });
     } catch (err) {
       sent = Promise.reject(err);
     }

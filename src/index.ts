@@ -23,3 +23,8 @@ export { maskUrl } from "./url.js";
 export { Signature, type AnySignature, type FreezeOptions, type ResultHandle } from "./canvas/signature.js";
 export { Chain, chain, Group, group, Chord, chord, chordSize, MapSignature, type MapKind, Chunks, chunks, GroupResult, type GroupMember } from "./canvas/index.js";
 export * from "./beat/index.js";
+// Events and monitoring (Celery's event stream).
+export { EventDispatcher } from "./events/dispatcher.js";
+export { EventReceiver } from "./events/receiver.js";
+export { State as EventState, workerAlive, type TaskState, type WorkerState, type TaskFilter } from "./events/state.js";
+export { EVENT_EXCHANGE, type CeleryEvent } from "./events/event.js";

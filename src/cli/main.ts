@@ -69,6 +69,7 @@ program
       maxMemoryPerChild: o.maxMemoryPerChild,
       stateDb: o.statedb,
       disableRateLimits: o.withoutRateLimits,
+      taskEvents: o.taskEvents,
     });
     const beat = o.beat ? new Beat(app) : null;
     worker.on("shutdown-requested", () => {
@@ -239,6 +240,27 @@ program
     console.log(`\n${replies.length} node${replies.length === 1 ? "" : "s"} online.`);
     if (!replies.length) process.exitCode = 1;
     await app.close();
+  });
+
+program
+  .command("events")
+  .description("watch the cluster live: workers and the latest tasks (workers need -E for task events)")
+  .option("--dump", "print every event as a line instead")
+  .option("--refresh <seconds>", "redraw interval of the live view", num, 1)
+  .action(async (o) => {
+    const { runEventsCommand } = await import("./events-command.js");
+    await runEventsCommand(await getApp(), { dump: o.dump === true, refreshSeconds: o.refresh });
+  });
+
+program
+  .command("dashboard")
+  .description("serve the web dashboard (workers, queues, tasks, charts, /metrics)")
+  .option("-p, --port <port>", "port", int, 5555)
+  .option("--host <address>", "address to bind", "127.0.0.1")
+  .option("--token <token>", "access token (or CELERIAC_DASHBOARD_TOKEN); required when not bound to loopback")
+  .action(async (o) => {
+    const { runDashboardCommand } = await import("./dashboard-command.js");
+    await runDashboardCommand(await getApp(), { port: o.port, host: o.host, token: o.token ?? process.env.CELERIAC_DASHBOARD_TOKEN });
   });
 
 program.command("hostname", { hidden: true }).action(() => console.log(hostname()));

@@ -20,6 +20,8 @@ export interface Controllable {
   setTimeLimit(taskName: string, soft: number | null, hard: number | null): void;
   poolResize(delta: number): Promise<number>;
   shutdown(): void;
+  /** Switches task events on or off (Celery's enable_events / disable_events). */
+  setTaskEvents?(on: boolean): void;
 }
 
 async function dispatch(w: Controllable, req: ControlRequest): Promise<unknown> {
@@ -65,6 +67,10 @@ async function dispatch(w: Controllable, req: ControlRequest): Promise<unknown> 
       const size = await w.poolResize(n);
       return { ok: `pool will ${req.method === "pool_grow" ? "grow" : "shrink"}`, size };
     }
+    case "enable_events":
+    case "disable_events":
+      w.setTaskEvents?.(req.method === "enable_events");
+      return { ok: `task events ${req.method === "enable_events" ? "enabled" : "disabled"}` };
     case "shutdown":
       w.shutdown();
       return { ok: "shutdown signal sent" };

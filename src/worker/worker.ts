@@ -28,6 +28,7 @@ import { IsolatedPool } from "./pools/isolated.js";
 import { TokenBucket, parseRate } from "./rate-limit.js";
 import { listenForControl, type Controllable } from "./remote-control.js";
 import { RevokedSet } from "./revoked.js";
+import { TaskEvents } from "./task-events.js";
 
 export interface WorkerOptions {
   queues?: string[];
@@ -47,6 +48,8 @@ export interface WorkerOptions {
   stateDb?: string | null;
   /** Ignore task rate limits. */
   disableRateLimits?: boolean;
+  /** Send task events (-E); default: the workerSendTaskEvents setting. Worker heartbeats are sent either way. */
+  taskEvents?: boolean;
 }
 
 interface Job {
@@ -90,6 +93,8 @@ export class Worker extends EventEmitter implements Controllable {
   /** Jobs waiting for a global rate-limit token: their pool slot is spoken for. */
   private gating = 0;
   private stopControl: (() => Promise<void>) | null = null;
+  /** Events for monitors; null until started. */
+  events: TaskEvents | null = null;
   private readonly startedAt = Date.now();
   /** Tasks finished since start, by outcome. */
   readonly counts = { processed: 0, succeeded: 0, failed: 0, retried: 0 };
@@ -123,6 +128,11 @@ export class Worker extends EventEmitter implements Controllable {
         `queues [${this.queues.join(", ")}], pool ${this.poolKind} x${this.concurrency}, tasks [${[...this.app.tasks.keys()].join(", ")}]`,
     );
     this.stopControl = await listenForControl(this.broker, this, this.log);
+    this.events = new TaskEvents(this.broker, this.hostname, this.opts.taskEvents ?? this.app.settings.workerSendTaskEvents, {
+      active: () => this.active.size,
+      processed: () => this.counts.processed,
+    }, this.log);
+    this.events.start();
     this.loopDone = this.consume();
     this.emit("ready");
     this.app.emit("workerReady", this);
@@ -200,8 +210,10 @@ export class Worker extends EventEmitter implements Controllable {
       await this.broker.reject(delivery, false);
       return;
     }
+    this.events?.received(msg);
     if (this.revoked.has(h.id)) {
       this.log.info(`task ${h.task}[${h.id}] is revoked: not run`);
+      this.events?.revoked(h.id);
       await this.store(msg, delivery, States.REVOKED, serializeError(new TaskRevokedError("revoked")), null);
       await this.broker.ack([delivery]);
       return;
@@ -210,6 +222,7 @@ export class Worker extends EventEmitter implements Controllable {
     const expires = parseIsoTime(h.expires);
     if (expires !== null && expires <= now) {
       this.log.info(`task ${h.task}[${h.id}] expired at ${h.expires}: not run`);
+      this.events?.revoked(h.id, { expired: true });
       await this.store(msg, delivery, States.REVOKED, serializeError(new TaskRevokedError("expired")), null);
       await continueAfterRevoked(this.app, msg, serializeError(new TaskRevokedError("expired")));
       await this.broker.ack([delivery]);
@@ -355,6 +368,7 @@ export class Worker extends EventEmitter implements Controllable {
 
   private async discardRevoked(job: Job): Promise<void> {
     this.log.info(`task ${job.request.task}[${job.request.id}] is revoked: not run`);
+    this.events?.revoked(job.request.id);
     await this.store(job.msg, job.delivery, States.REVOKED, serializeError(new TaskRevokedError("revoked")), null).catch(() => {});
     await this.broker.ack([job.delivery]).catch(() => {});
     this.wake();
@@ -364,6 +378,7 @@ export class Worker extends EventEmitter implements Controllable {
     const { request, task } = job;
     job.timeStart = Date.now() / 1000;
     this.active.set(request.id, job);
+    this.events?.started(request.id);
     if (!job.acksLate) {
       job.acked = true;
       void this.acks.add(job.delivery).catch((err: Error) => this.log.error(`ack failed: ${err.message}`));
@@ -402,28 +417,33 @@ export class Worker extends EventEmitter implements Controllable {
       case "success":
         this.counts.succeeded++;
         this.log.info(`task ${name} succeeded in ${outcome.runtime.toFixed(4)}s: ${repr(outcome.value, 200)}`);
+        this.events?.succeeded(request.id, outcome.value, outcome.runtime);
         await this.store(msg, delivery, States.SUCCESS, outcome.value, null);
         await continueAfterSuccess(this.app, msg, outcome.value);
         break;
       case "failure":
         if (outcome.exc.exc_type === "TaskRevokedError") {
           this.log.info(`task ${name} terminated: revoked`);
+          this.events?.revoked(request.id, { terminated: true, signum: "SIGTERM" });
           await this.store(msg, delivery, States.REVOKED, outcome.exc, null);
           break;
         }
         this.counts.failed++;
         this.log.error(`task ${name} raised ${outcome.exc.exc_type}: ${String(outcome.exc.exc_message[0] ?? "")}`);
+        this.events?.failed(request.id, outcome.exc, outcome.traceback);
         await this.store(msg, delivery, States.FAILURE, outcome.exc, outcome.traceback, true);
         await continueAfterFailure(this.app, msg, outcome.exc, outcome.traceback);
         break;
       case "retry":
         this.counts.retried++;
         this.log.info(`task ${name} retry in ${outcome.countdown.toFixed(1)}s: ${String(outcome.exc?.exc_message[0] ?? "")}`);
+        this.events?.retried(request.id, outcome.exc, outcome.traceback);
         await this.store(msg, delivery, States.RETRY, outcome.exc, outcome.traceback);
         await this.republishForRetry(delivery, outcome.countdown);
         break;
       case "reject":
         this.log.warn(`task ${name} rejected (${outcome.reason})${outcome.requeue ? ": requeued" : ""}`);
+        this.events?.rejected(request.id, outcome.requeue);
         if (!job.acked) {
           await this.broker.reject(delivery, outcome.requeue);
           return;
@@ -441,6 +461,7 @@ export class Worker extends EventEmitter implements Controllable {
         }
         this.counts.failed++;
         this.log.error(`task ${name}: ${outcome.reason}`);
+        this.events?.failed(request.id, serializeError(new WorkerLostError(outcome.reason)), null);
         await this.store(msg, delivery, States.FAILURE, serializeError(new WorkerLostError(outcome.reason)), null, true);
         await continueAfterFailure(this.app, msg, serializeError(new WorkerLostError(outcome.reason)));
         break;
@@ -587,6 +608,10 @@ export class Worker extends EventEmitter implements Controllable {
     return size;
   }
 
+  setTaskEvents(on: boolean): void {
+    this.events?.setTaskEvents(on);
+  }
+
   shutdown(): void {
     this.emit("shutdown-requested");
     void this.stop(true);
@@ -622,6 +647,7 @@ export class Worker extends EventEmitter implements Controllable {
       if (graceful) while (this.active.size) await new Promise((r) => this.once("drained", r));
       await this.loopDone;
       await this.acks.flush();
+      await this.events?.stop().catch(() => {});
       if (this.leaseTimer) clearInterval(this.leaseTimer);
       this.revoked.save();
       this.emit("stopped");

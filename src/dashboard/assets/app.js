@@ -1,0 +1,304 @@
+// The dashboard page: loads /api/overview and /api/tasks, then follows
+// /api/stream (Server-Sent Events). Everything shown from the cluster goes
+// through textContent: task arguments and results are untrusted text.
+"use strict";
+(function () {
+  const $ = (id) => document.getElementById(id);
+  const SVG = "http://www.w3.org/2000/svg";
+  let tasks = new Map(); // uuid -> summary, in the order shown
+  let overview = null;
+  let selected = null;
+
+  function h(tag, attrs, ...children) {
+    const el = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (v === null || v === undefined || v === false) continue;
+      if (k === "class") el.className = v;
+      else if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
+      else el.setAttribute(k, v === true ? "" : String(v));
+    }
+    for (const c of children.flat()) if (c !== null && c !== undefined) el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+    return el;
+  }
+  const fmtTime = (ts) => (ts ? new Date(ts * 1000).toLocaleTimeString([], { hour12: false }) : "–");
+  const fmtRuntime = (s) => (s === null || s === undefined ? "–" : s < 1 ? `${(s * 1000).toFixed(s < 0.01 ? 2 : 0)} ms` : `${s.toFixed(2)} s`);
+  const ago = (ts) => {
+    if (!ts) return "–";
+    const s = Math.max(0, Date.now() / 1000 - ts);
+    return s < 60 ? `${Math.round(s)} s ago` : s < 3600 ? `${Math.round(s / 60)} min ago` : `${Math.round(s / 3600)} h ago`;
+  };
+  function toast(text, err) {
+    const t = h("div", { class: `toast${err ? " err" : ""}`, role: "status" }, text);
+    $("toasts").append(t);
+    setTimeout(() => t.remove(), 3500);
+  }
+  async function api(path, body) {
+    const res = await fetch(path, body === undefined ? { credentials: "same-origin" } : {
+      method: "POST", credentials: "same-origin", headers: { "content-type": "application/json" }, body: JSON.stringify(body),
+    });
+    const data = await res.json().catch(() => ({}));
+    if (!res.ok) throw new Error(data.error || `${res.status} ${res.statusText}`);
+    return data;
+  }
+
+  // ---- filters ------------------------------------------------------------------
+  function filters() {
+    const time = $("f-time").value;
+    return {
+      search: $("f-search").value.trim(), name: $("f-name").value, state: $("f-state").value,
+      worker: $("f-worker").value, since: time ? Date.now() / 1000 - Number(time) : null,
+    };
+  }
+  function matches(t, f) {
+    if (f.name && t.name !== f.name) return false;
+    if (f.state && t.state !== f.state) return false;
+    if (f.worker && t.worker !== f.worker) return false;
+    const at = t.timestamp || t.received || t.sent || 0;
+    if (f.since && at < f.since) return false;
+    if (f.search) {
+      const hay = [t.uuid, t.name, t.args, t.kwargs, t.result, t.exception].filter(Boolean).join(" ").toLowerCase();
+      if (!hay.includes(f.search.toLowerCase())) return false;
+    }
+    return true;
+  }
+  async function loadTasks() {
+    const f = filters();
+    const q = new URLSearchParams({ limit: "200" });
+    for (const [k, v] of Object.entries(f)) if (v) q.set(k, String(v));
+    const data = await api(`/api/tasks?${q}`);
+    tasks = new Map(data.tasks.map((t) => [t.uuid, t]));
+    renderTasks();
+  }
+  let filterTimer = null;
+  for (const id of ["f-search", "f-name", "f-state", "f-worker", "f-time"]) {
+    $(id).addEventListener("input", () => {
+      clearTimeout(filterTimer);
+      filterTimer = setTimeout(() => loadTasks().catch((e) => toast(e.message, true)), 150);
+    });
+  }
+  $("filters").addEventListener("submit", (e) => e.preventDefault());
+
+  function fillSelect(sel, values, label) {
+    const current = sel.value;
+    const have = [...sel.options].map((o) => o.value).slice(1);
+    if (have.join("\n") === values.join("\n")) return;
+    sel.replaceChildren(h("option", { value: "" }, label), ...values.map((v) => h("option", { value: v }, v)));
+    sel.value = values.includes(current) ? current : "";
+  }
+
+  // ---- rendering ------------------------------------------------------------------
+  function renderOverview(o) {
+    overview = o;
+    $("broker").textContent = o.broker;
+    const s = o.summary;
+    $("c-workers").textContent = `${s.workersOnline}`;
+    $("c-rate").textContent = `${s.perMinute}`;
+    $("c-running").textContent = `${s.byState.STARTED || 0}`;
+    $("c-queued").textContent = `${o.queues.reduce((n, q) => n + (q.depth || 0), 0)}`;
+    $("c-succeeded").textContent = `${s.byState.SUCCESS || 0}`;
+    $("c-failed").textContent = `${s.byState.FAILURE || 0}`;
+
+    const wb = $("workers").tBodies[0];
+    wb.replaceChildren(...o.workers.map((w) => h("tr", { "data-testid": "worker-row", "data-hostname": w.hostname, "data-online": String(w.online) },
+      h("td", {}, h("span", { class: `dot${w.online ? " on" : ""}`, title: w.online ? "online" : "offline" }), h("b", {}, w.hostname), h("div", { class: "muted" }, w.online ? "online" : "offline", w.sw ? ` · ${w.sw}` : "")),
+      h("td", {}, w.pool ? `${w.pool} × ${w.concurrency ?? "?"}` : "–"),
+      h("td", { class: "num" }, w.active ?? "–"),
+      h("td", { class: "num" }, w.processed ?? "–"),
+      h("td", {}, w.prefetchLimit ? `${w.prefetched ?? 0} / ${w.prefetchLimit}` : "–"),
+      h("td", { class: "mono" }, (w.loadavg || []).map((l) => l.toFixed(2)).join(" ") || "–"),
+      h("td", {}, (w.queues || []).map((q) => h("span", { class: "chip" }, q))),
+      h("td", { class: "muted" }, ago(w.lastHeartbeat)),
+    )));
+    $("workers-empty").hidden = o.workers.length > 0;
+
+    const max = Math.max(1, ...o.queues.map((q) => q.depth || 0));
+    $("queues").tBodies[0].replaceChildren(...o.queues.map((q) => h("tr", { "data-testid": "queue-row", "data-queue": q.name },
+      h("td", { class: "mono" }, q.name),
+      h("td", { class: "num" }, h("span", { class: "bar", style: null }), q.depth ?? "–"),
+      h("td", { class: "num" }, q.consumers),
+    )));
+    // Bar widths are set through the CSSOM: the page's CSP allows no inline style attributes.
+    [...$("queues").tBodies[0].rows].forEach((row, i) => { row.querySelector(".bar").style.width = `${Math.round(((o.queues[i].depth || 0) / max) * 80)}px`; });
+
+    fillSelect($("f-name"), o.names, "All tasks");
+    fillSelect($("f-worker"), o.workers.map((w) => w.hostname), "Any worker");
+    drawThroughput(o.series);
+    drawLatency(o.series);
+  }
+
+  function stateBadge(state) {
+    return h("span", { class: `badge ${state}` }, state);
+  }
+  function renderTasks() {
+    const rows = [...tasks.values()].sort((a, b) => (b.timestamp || b.received || 0) - (a.timestamp || a.received || 0)).slice(0, 200);
+    $("tasks").tBodies[0].replaceChildren(...rows.map((t) => h("tr", {
+      "data-testid": "task-row", "data-task-id": t.uuid, "data-state": t.state, class: selected === t.uuid ? "sel" : null,
+      onclick: () => openTask(t.uuid),
+    },
+      h("td", {}, stateBadge(t.state)),
+      h("td", {}, t.name || "?"),
+      h("td", { class: "mono", title: t.uuid }, t.uuid.slice(0, 8)),
+      h("td", { class: "mono clip", title: `${t.args || ""} ${t.kwargs || ""}` }, t.args || "", t.kwargs && t.kwargs !== "{}" ? ` ${t.kwargs}` : ""),
+      h("td", { class: "mono clip", title: t.exception || t.result || "" }, t.exception || t.result || ""),
+      h("td", { class: "muted" }, t.worker || "–"),
+      h("td", { class: "muted" }, fmtTime(t.received || t.sent)),
+      h("td", { class: "num" }, fmtRuntime(t.runtime)),
+    )));
+    $("tasks-empty").hidden = rows.length > 0;
+  }
+
+  // ---- charts (inline SVG) -------------------------------------------------------
+  function svg(tag, attrs) {
+    const el = document.createElementNS(SVG, tag);
+    for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, String(v));
+    return el;
+  }
+  function frame(box, points, maxY, fmt) {
+    const W = box.clientWidth || 600, H = box.clientHeight || 170, L = 44, B = 18, T = 8;
+    const root = svg("svg", { viewBox: `0 0 ${W} ${H}`, preserveAspectRatio: "none", role: "img" });
+    for (let i = 0; i <= 3; i++) {
+      const y = T + ((H - B - T) * i) / 3;
+      root.append(svg("line", { x1: L, x2: W, y1: y, y2: y, class: "axis" }));
+      const label = svg("text", { x: L - 6, y: y + 3, "text-anchor": "end" });
+      label.textContent = fmt((maxY * (3 - i)) / 3);
+      root.append(label);
+    }
+    const step = (W - L) / Math.max(1, points.length);
+    for (let i = 0; i < points.length; i += Math.ceil(points.length / 6)) {
+      const label = svg("text", { x: L + i * step, y: H - 4 });
+      label.textContent = new Date(points[i].t * 1000).toLocaleTimeString([], { hour12: false, hour: "2-digit", minute: "2-digit", second: "2-digit" });
+      root.append(label);
+    }
+    return { root, W, H, L, B, T, step, y: (v) => T + (H - B - T) * (1 - v / maxY) };
+  }
+  function drawThroughput(series) {
+    const box = $("chart-throughput");
+    const pts = series.points;
+    // A multiple of 3, so the three grid lines fall on whole numbers.
+    const maxY = Math.ceil(Math.max(3, ...pts.map((p) => p.succeeded + p.failed)) / 3) * 3;
+    const f = frame(box, pts, maxY, (v) => String(Math.round(v)));
+    pts.forEach((p, i) => {
+      const x = f.L + i * f.step + 1, w = Math.max(1, f.step - 2);
+      const ys = f.y(p.succeeded), yf = f.y(p.succeeded + p.failed);
+      if (p.succeeded) f.root.append(svg("rect", { x, y: ys, width: w, height: f.H - f.B - ys, class: "ok", rx: 1 }));
+      if (p.failed) f.root.append(svg("rect", { x, y: yf, width: w, height: ys - yf, class: "bad", rx: 1 }));
+    });
+    const title = svg("title", {});
+    title.textContent = `tasks finished per ${series.bucketSeconds} s`;
+    f.root.append(title);
+    box.replaceChildren(f.root);
+  }
+  function drawLatency(series) {
+    const box = $("chart-latency");
+    const pts = series.points;
+    const maxY = Math.max(0.001, ...pts.map((p) => p.p95Runtime || 0)) * 1.15;
+    const f = frame(box, pts, maxY, (v) => (v === 0 ? "0" : v < 0.001 ? `${Math.round(v * 1e6)}µs` : v < 1 ? `${+(v * 1000).toPrecision(2)}ms` : `${+v.toPrecision(2)}s`));
+    for (const [key, cls] of [["avgRuntime", "avg"], ["p95Runtime", "p95"]]) {
+      let d = "";
+      pts.forEach((p, i) => {
+        if (p[key] === null) return;
+        d += `${d ? "L" : "M"}${(f.L + i * f.step + f.step / 2).toFixed(1)},${f.y(p[key]).toFixed(1)}`;
+      });
+      if (d) f.root.append(svg("path", { d, class: `line ${cls}` }));
+    }
+    box.replaceChildren(f.root);
+  }
+
+  // ---- task detail -----------------------------------------------------------------
+  function pretty(v) {
+    if (v === null || v === undefined) return "–";
+    return typeof v === "string" ? v : JSON.stringify(v, null, 2);
+  }
+  async function openTask(id) {
+    selected = id;
+    renderTasks();
+    let d;
+    try {
+      d = await api(`/api/tasks/${encodeURIComponent(id)}`);
+    } catch (e) {
+      toast(e.message, true);
+      return;
+    }
+    const t = d.task || {};
+    const r = d.result;
+    const state = t.state || (r && r.status) || "PENDING";
+    $("d-state").className = `badge ${state}`;
+    $("d-state").textContent = state;
+    $("d-name").textContent = t.name || (r && r.name) || "task";
+    const link = (x) => (x ? h("a", { onclick: () => openTask(x.uuid), "data-task-link": x.uuid }, `${x.name || "task"} ${x.uuid.slice(0, 8)}`, x.state ? ` (${x.state})` : "") : "–");
+    const rows = [
+      ["ID", h("span", { class: "mono" }, id)],
+      ["Worker", t.worker || "–"],
+      ["Sent", fmtTime(t.sent)], ["Received", fmtTime(t.received)], ["Started", fmtTime(t.started)],
+      ["Finished", fmtTime(t.succeeded || t.failed || t.revoked) + (r && r.date_done ? ` (${r.date_done})` : "")],
+      ["Runtime", fmtRuntime(t.runtime)], ["Retries", t.retries ?? "–"], ["ETA", t.eta || "–"], ["Expires", t.expires || "–"],
+      ["Parent", link(d.parent)], ["Root", link(d.root)],
+      ["Children", d.children.length ? d.children.map((c) => h("div", {}, link(c))) : "–"],
+    ];
+    $("d-fields").replaceChildren(...rows.flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]));
+    $("d-args").textContent = r && r.args ? JSON.stringify(r.args) : t.args || "–";
+    $("d-kwargs").textContent = r && r.kwargs ? JSON.stringify(r.kwargs) : t.kwargs || "–";
+    $("d-result").textContent = r ? pretty(r.result) : t.result || t.exception || "–";
+    const tb = (r && r.traceback) || t.traceback;
+    $("d-tb-wrap").hidden = !tb;
+    $("d-traceback").textContent = tb || "";
+    $("d-rl-name").textContent = t.name || "";
+    const done = ["SUCCESS", "FAILURE", "REVOKED"].includes(state);
+    $("d-revoke").disabled = done;
+    $("d-terminate").disabled = done;
+    $("drawer").hidden = false;
+  }
+  $("d-close").addEventListener("click", () => {
+    $("drawer").hidden = true;
+    selected = null;
+    renderTasks();
+  });
+  document.addEventListener("keydown", (e) => { if (e.key === "Escape") $("d-close").click(); });
+  async function act(what, fn) {
+    try {
+      await fn();
+      toast(what);
+      if (selected) setTimeout(() => selected && openTask(selected), 800);
+    } catch (e) {
+      toast(`${what} failed: ${e.message}`, true);
+    }
+  }
+  $("d-revoke").addEventListener("click", () => act("Revoke sent", () => api(`/api/tasks/${selected}/revoke`, { terminate: false })));
+  $("d-terminate").addEventListener("click", () => act("Terminate sent", () => api(`/api/tasks/${selected}/revoke`, { terminate: true })));
+  $("d-retry").addEventListener("click", async () => {
+    try {
+      const r = await api(`/api/tasks/${selected}/retry`, {});
+      toast(`Sent again as ${r.id.slice(0, 8)}`);
+    } catch (e) {
+      toast(`Retry failed: ${e.message}`, true);
+    }
+  });
+  $("d-ratelimit").addEventListener("submit", (e) => {
+    e.preventDefault();
+    const name = $("d-rl-name").textContent;
+    const rate = $("d-rate").value.trim();
+    act(rate ? `Rate limit of ${name} set to ${rate}` : `Rate limit of ${name} removed`, () => api("/api/rate-limit", { task: name, rate }));
+  });
+
+  // ---- live updates ------------------------------------------------------------------
+  function connect() {
+    const es = new EventSource("/api/stream");
+    es.addEventListener("open", () => { $("live").className = "live on"; $("live").querySelector("b").textContent = "live"; });
+    es.addEventListener("error", () => { $("live").className = "live off"; $("live").querySelector("b").textContent = "reconnecting"; });
+    es.addEventListener("update", (ev) => {
+      const data = JSON.parse(ev.data);
+      renderOverview(data);
+      if (data.tasks.length) {
+        const f = filters();
+        for (const t of data.tasks) {
+          if (matches(t, f)) tasks.set(t.uuid, t);
+          else tasks.delete(t.uuid);
+        }
+        renderTasks();
+        if (selected && data.tasks.some((t) => t.uuid === selected)) openTask(selected);
+      }
+    });
+  }
+  Promise.all([api("/api/overview").then(renderOverview), loadTasks()]).catch((e) => toast(e.message, true)).finally(connect);
+  window.addEventListener("resize", () => overview && (drawThroughput(overview.series), drawLatency(overview.series)));
+})();
