@@ -123,10 +123,7 @@ export class Worker extends EventEmitter implements Controllable {
     const renewEvery = Math.max(500, (this.broker.visibilityTimeout * 1000) / 3);
     this.leaseTimer = setInterval(() => void this.renewLeases(), renewEvery);
     this.leaseTimer.unref();
-    this.log.info(
-      `${this.hostname} ready: broker ${this.broker.displayUrl}, results ${this.backend.displayUrl}, ` +
-        `queues [${this.queues.join(", ")}], pool ${this.poolKind} x${this.concurrency}, tasks [${[...this.app.tasks.keys()].join(", ")}]`,
-    );
+    // Subscribed before we say "ready": a command sent right after must not be missed.
     this.stopControl = await listenForControl(this.broker, this, this.log);
     this.events = new TaskEvents(this.broker, this.hostname, this.opts.taskEvents ?? this.app.settings.workerSendTaskEvents, {
       active: () => this.active.size,
@@ -134,6 +131,10 @@ export class Worker extends EventEmitter implements Controllable {
     }, this.log);
     this.events.start();
     this.loopDone = this.consume();
+    this.log.info(
+      `${this.hostname} ready: broker ${this.broker.displayUrl}, results ${this.backend.displayUrl}, ` +
+        `queues [${this.queues.join(", ")}], pool ${this.poolKind} x${this.concurrency}, tasks [${[...this.app.tasks.keys()].join(", ")}]`,
+    );
     this.emit("ready");
     this.app.emit("workerReady", this);
   }

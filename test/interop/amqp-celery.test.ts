@@ -10,7 +10,7 @@ import { after, before, describe, it } from "node:test";
 import { Celeriac, RemoteTaskError } from "../../src/index.js";
 import { AMQP_URL, deleteAmqpEntities, requireRabbit } from "../support/amqp.js";
 import { startWorker, type RunningProcess } from "../support/processes.js";
-import { requirePythonCelery, startPython, type PythonProcess } from "../support/python-amqp.js";
+import { requirePythonCelery, startPython, type PythonProcess } from "../support/python.js";
 
 const PY_DIR = fileURLToPath(new URL("./py-amqp/", import.meta.url));
 const skip = (await requireRabbit()) ?? requirePythonCelery();

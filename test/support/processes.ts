@@ -27,9 +27,14 @@ export interface RunningProcess {
 
 /** Runs `node --import tsx <args>` with extra env; output is collected. */
 export function startNode(args: string[], env: Record<string, string | undefined> = {}): RunningProcess {
-  const proc = spawn(process.execPath, ["--import", import.meta.resolve("tsx"), ...args], {
-    cwd: ROOT,
-    env: { ...process.env, ...env },
+  return startProcess(process.execPath, ["--import", import.meta.resolve("tsx"), ...args], { env });
+}
+
+/** Runs any command (a Python peer, a server…) with output collected; stopped by PID when the test file ends. */
+export function startProcess(command: string, args: string[], opts: { cwd?: string; env?: Record<string, string | undefined> } = {}): RunningProcess {
+  const proc = spawn(command, args, {
+    cwd: opts.cwd ?? ROOT,
+    env: { ...process.env, ...opts.env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   started.add(proc);

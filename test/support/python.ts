@@ -1,20 +1,14 @@
 // Python Celery 5.2.6 (Debian's python3-celery) for interop tests: the
 // system /usr/bin/python3, not the python3 on PATH. Processes started here
 // are stopped by PID when the test file ends.
-import { execFile, spawn, type ChildProcess } from "node:child_process";
-import { once } from "node:events";
+import { execFile, spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { after } from "node:test";
 import { promisify } from "node:util";
+import { startProcess, type RunningProcess } from "./processes.js";
 
 export const PYTHON = "/usr/bin/python3";
 export const PY_DIR = fileURLToPath(new URL("../interop/py", import.meta.url));
 const run = promisify(execFile);
-
-const started = new Set<ChildProcess>();
-after(() => {
-  for (const p of started) if (p.exitCode === null && p.signalCode === null) p.kill("SIGKILL");
-});
 
 /** True when Python Celery, redis-py and msgpack import; with CI=true their absence is an error. */
 export async function pythonCeleryAvailable(): Promise<boolean> {
@@ -37,37 +31,30 @@ export async function runPython<T>(script: string, args: string[], env: Record<s
   return JSON.parse(stdout.trim().split("\n").pop()!) as T;
 }
 
-export interface PythonWorker {
-  pid: number;
-  output(): string;
-  stop(): Promise<void>;
+export type PythonProcess = RunningProcess;
+/** A Python Celery worker process. */
+export type PythonWorker = PythonProcess;
+
+/** Runs Python (PYTHONUNBUFFERED, so output arrives as it is printed); stopped by PID when the test file ends. */
+export function startPython(args: string[], opts: { cwd: string; env?: Record<string, string> }): PythonProcess {
+  return startProcess(PYTHON, args, { cwd: opts.cwd, env: { PYTHONUNBUFFERED: "1", ...opts.env } });
 }
 
 /** `python3 -m celery -A <appModule> worker --pool solo -l info` (app from test/interop/py), ready when it says so. */
-export async function startPythonWorker(env: Record<string, string>, extra: string[] = [], appModule = "pyapp"): Promise<PythonWorker> {
-  const proc = spawn(PYTHON, ["-m", "celery", "-A", appModule, "worker", "--pool", "solo", "-l", "info", "--without-mingle", "--without-gossip", ...extra], {
-    env: { ...process.env, ...env, PYTHONPATH: PY_DIR },
-    stdio: ["ignore", "pipe", "pipe"],
+export async function startPythonWorker(env: Record<string, string>, extra: string[] = [], appModule = "pyapp"): Promise<PythonProcess> {
+  const worker = startPython(["-m", "celery", "-A", appModule, "worker", "--pool", "solo", "-l", "info", "--without-mingle", "--without-gossip", ...extra], {
+    cwd: PY_DIR,
+    env: { ...env, PYTHONPATH: PY_DIR },
   });
-  started.add(proc);
-  let text = "";
-  proc.stdout!.on("data", (b: Buffer) => (text += b.toString()));
-  proc.stderr!.on("data", (b: Buffer) => (text += b.toString()));
-  const deadline = Date.now() + 30_000;
-  while (!/ ready\./.test(text)) {
-    if (proc.exitCode !== null) throw new Error(`Python worker exited: ${text.slice(-3000)}`);
-    if (Date.now() > deadline) throw new Error(`Python worker not ready in 30 s: ${text.slice(-3000)}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return {
-    pid: proc.pid!,
-    output: () => text,
-    async stop() {
-      if (proc.exitCode !== null || proc.signalCode !== null) return;
-      proc.kill("SIGTERM");
-      const timer = setTimeout(() => proc.kill("SIGKILL"), 15_000);
-      await once(proc, "exit");
-      clearTimeout(timer);
-    },
-  };
+  await worker.waitFor(/ ready\./, 30_000);
+  return worker;
+}
+
+/** The reason to skip, or null when Python Celery 5 imports; under CI=true a missing peer throws. */
+export function requirePythonCelery(): string | null {
+  const r = spawnSync(PYTHON, ["-c", "import celery, sys; sys.stdout.write(celery.__version__)"], { encoding: "utf8" });
+  if (r.status === 0 && /^5\./.test(r.stdout)) return null;
+  const why = `Python Celery 5 is not importable with ${PYTHON}: ${(r.stderr || r.error?.message || r.stdout || "").trim().split("\n").pop()}`;
+  if (process.env.CI === "true") throw new Error(`${why} (CI=true: interop tests must run)`);
+  return why;
 }
