@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { Celeriac } from "../../src/index.js";
+import { encodeTask } from "../../src/protocol/message.js";
 import { startWorker } from "../support/processes.js";
 
 const APP = "test/fixtures/app.ts";
@@ -167,6 +168,34 @@ describe("worker processes on sqlite", () => {
     for (let i = 0; i < 3; i++) pids.push(await s.app.sendTask<number>("fixture.pid", []).get({ timeout: 15_000 }));
     assert.equal(new Set(pids).size, 3);
     assert.match(w.output(), /replacing pool child/);
+    await w.stop();
+    await s.app.close();
+  });
+
+  it("an unknown task, an undecodable body and a disallowed content type do not stop the worker", async () => {
+    const s = store();
+    const w = await startWorker(APP, ["-c", "1", "-l", "info"], s.env);
+    const broker = await s.app.broker();
+    const garbled = encodeTask({ task: "fixture.add", args: [1, 2] });
+    await broker.publish({ queue: "celery" }, { ...garbled, body: Buffer.from("\u0000not json") });
+    const msgpack = encodeTask({ task: "fixture.add", args: [1, 2] }, { serializer: "msgpack" });
+    await broker.publish({ queue: "celery" }, msgpack);
+    const unknown = s.app.sendTask("fixture.nope", [1]);
+    await assert.rejects(unknown.get({ timeout: 15_000 }), (e: Error) => e.name === "TaskNotRegistered");
+    await assert.rejects(s.app.AsyncResult(String(garbled.headers.id)).get({ timeout: 15_000 }), (e: Error) => e.name === "DecodeError");
+    await assert.rejects(s.app.AsyncResult(String(msgpack.headers.id)).get({ timeout: 15_000 }), (e: Error) => e.name === "ContentDisallowed");
+    assert.equal(await s.app.sendTask("fixture.add", [20, 22]).get({ timeout: 15_000 }), 42);
+    assert.match(w.output(), /unregistered task "fixture.nope"/);
+    assert.equal(await w.stop(), 0);
+    await s.app.close();
+  });
+
+  it("compressed messages (zlib, as the seeds configure) run end to end", async () => {
+    const s = store();
+    const w = await startWorker(APP, ["-c", "1", "-l", "warning"], s.env);
+    s.app.configFromObject({ CELERY_MESSAGE_COMPRESSION: "zlib" });
+    const r = s.app.sendTask("fixture.add", [2, 40]);
+    assert.equal(await r.get({ timeout: 15_000 }), 42);
     await w.stop();
     await s.app.close();
   });
