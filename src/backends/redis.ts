@@ -42,7 +42,7 @@ export class RedisBackend implements ResultBackend {
   private readonly ttl: number;
   private client: ScriptedRedis | null = null;
   /** One subscriber connection for every waiter of this backend. */
-  private subscriber: Redis | null = null;
+  private subscriber: Promise<Redis> | null = null;
   private connecting: Promise<void> | null = null;
   private readonly waiters = new Map<string, Waiter[]>();
   /** Ids whose channel is to be subscribed on the next flush (batched per tick). */
@@ -200,11 +200,25 @@ export class RedisBackend implements ResultBackend {
     }
   }
 
-  private async subscriberConn(): Promise<Redis> {
-    if (this.subscriber) return this.subscriber;
+  private subscriberConn(): Promise<Redis> {
+    if (!this.subscriber) {
+      const opening = this.openSubscriber();
+      this.subscriber = opening;
+      // A failed connect is retried by the next waiter, not remembered.
+      opening.catch(() => {
+        if (this.subscriber === opening) this.subscriber = null;
+      });
+    }
+    return this.subscriber;
+  }
+
+  private async openSubscriber(): Promise<Redis> {
     const client = await this.conn();
     const sub = client.duplicate({ enableAutoPipelining: false });
     sub.on("error", () => {}); // reported by the main connection's handler
+    // Connected before the first SUBSCRIBE: a lazy connect would run its ready check
+    // (INFO) on a connection already in subscriber mode, which ioredis refuses.
+    await sub.connect();
     sub.on("message", (channel: string, text: string) => {
       const meta = parseMeta(text);
       if (meta && READY_STATES.has(meta.status)) this.settle(channel.slice(TASK_KEY_PREFIX.length), meta);
@@ -215,7 +229,6 @@ export class RedisBackend implements ResultBackend {
       if (readyBefore) void this.checkStored([...this.waiters.keys()]).catch(() => {});
       readyBefore = true;
     });
-    this.subscriber = sub;
     return sub;
   }
 
@@ -280,7 +293,7 @@ export class RedisBackend implements ResultBackend {
     this.client = null;
     this.subscriber = null;
     this.failAll(new Error(`result backend ${this.displayUrl} closed`));
-    subscriber?.disconnect();
+    if (subscriber) void subscriber.then((s) => s.disconnect(), () => {});
     if (client) await client.quit().catch(() => client.disconnect());
   }
 }

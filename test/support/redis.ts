@@ -46,16 +46,17 @@ export interface OwnRedis {
  * arguments, e.g. ["--appendonly", "yes", "--dir", tmp] or ["--requirepass", pw].
  * Stopped by PID when the test file ends.
  */
-export async function startOwnRedis(port: number, args: string[] = [], password?: string): Promise<OwnRedis> {
+export async function startOwnRedis(port: number, args: string[] = [], password?: string, tls?: { ca: Buffer; query: string }): Promise<OwnRedis> {
   let proc: ChildProcess | null = null;
   const auth = password ? `:${encodeURIComponent(password)}@` : "";
+  const listen = tls ? ["--port", "0", "--tls-port", String(port)] : ["--port", String(port)];
   const own: OwnRedis = {
     port,
-    url: (db = 0) => `redis://${auth}127.0.0.1:${port}/${db}`,
+    url: (db = 0) => (tls ? `rediss://${auth}127.0.0.1:${port}/${db}?${tls.query}` : `redis://${auth}127.0.0.1:${port}/${db}`),
     async start() {
-      proc = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", ...args], { stdio: "ignore" });
+      proc = spawn("redis-server", [...listen, "--bind", "127.0.0.1", "--save", "", ...args], { stdio: "ignore" });
       for (let i = 0; i < 100; i++) {
-        const r = new Redis({ port, password, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+        const r = new Redis({ host: "127.0.0.1", port, password, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, ...(tls ? { tls: { ca: tls.ca } } : {}) });
         r.on("error", () => {});
         try {
           await r.connect();

@@ -3,6 +3,7 @@
 // rediss:// (TLS). Every connection reconnects with capped backoff, and its
 // errors are reported with the masked URL only.
 import { readFileSync, existsSync } from "node:fs";
+import { isIP } from "node:net";
 import { fileURLToPath } from "node:url";
 import { Redis, type RedisOptions } from "ioredis";
 import { ConfigurationError } from "../../errors.js";
@@ -29,8 +30,18 @@ export function redisOptionsFromUrl(url: string): RedisOptions {
   if (u.username) opts.username = decodeURIComponent(u.username);
   if (u.password) opts.password = decodeURIComponent(u.password);
   if (scheme === "rediss") {
-    const reqs = (u.searchParams.get("ssl_cert_reqs") ?? "").toLowerCase();
-    opts.tls = { servername: opts.host, rejectUnauthorized: !(reqs === "none" || reqs === "cert_none") };
+    // Celery's URL parameters: ssl_cert_reqs=none|optional|required, ssl_ca_certs, ssl_certfile, ssl_keyfile.
+    const q = (name: string) => u.searchParams.get(name) ?? undefined;
+    const reqs = (q("ssl_cert_reqs") ?? "").toLowerCase().replace(/^cert_/, "");
+    const host = opts.host!;
+    opts.tls = {
+      // SNI takes a host name only; certificates for an IP are checked against their IP SAN.
+      ...(isIP(host) ? {} : { servername: host }),
+      rejectUnauthorized: !(reqs === "none" || reqs === "optional"),
+      ...(q("ssl_ca_certs") ? { ca: readFileSync(q("ssl_ca_certs")!) } : {}),
+      ...(q("ssl_certfile") ? { cert: readFileSync(q("ssl_certfile")!) } : {}),
+      ...(q("ssl_keyfile") ? { key: readFileSync(q("ssl_keyfile")!) } : {}),
+    };
   }
   return opts;
 }

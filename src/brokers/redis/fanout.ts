@@ -16,7 +16,8 @@ interface Subscription {
 }
 
 export class RedisFanout {
-  private sub: Redis | null = null;
+  private sub: Promise<Redis> | null = null;
+  private closed = false;
   /** Handlers by exchange; one PSUBSCRIBE pair per exchange, shared by its handlers. */
   private readonly exchanges = new Map<string, Set<Subscription>>();
 
@@ -49,7 +50,8 @@ export class RedisFanout {
       subs.delete(entry);
       if (subs.size || this.exchanges.get(exchange) !== subs) return;
       this.exchanges.delete(exchange);
-      await this.sub?.punsubscribe(...this.patterns(exchange)).catch(() => {});
+      const sub = await this.sub?.catch(() => null);
+      await sub?.punsubscribe(...this.patterns(exchange)).catch(() => {});
     };
   }
 
@@ -59,12 +61,20 @@ export class RedisFanout {
     return [base, `${base}/*`];
   }
 
-  private async subscriber(): Promise<Redis> {
-    if (this.sub) return this.sub;
-    const sub = await this.open();
-    sub.on("pmessage", (_pattern: string, channel: string, text: string) => this.deliver(channel, text));
-    this.sub = sub;
-    return sub;
+  private subscriber(): Promise<Redis> {
+    if (!this.sub) {
+      const opening = this.open().then((sub) => {
+        sub.on("pmessage", (_pattern: string, channel: string, text: string) => this.deliver(channel, text));
+        if (this.closed) sub.disconnect();
+        return sub;
+      });
+      this.sub = opening;
+      // A failed connect is retried by the next subscribe, not remembered.
+      opening.catch(() => {
+        if (this.sub === opening) this.sub = null;
+      });
+    }
+    return this.sub;
   }
 
   private deliver(channel: string, text: string): void {
@@ -93,8 +103,9 @@ export class RedisFanout {
   }
 
   close(): void {
+    this.closed = true;
     this.exchanges.clear();
-    this.sub?.disconnect();
+    void this.sub?.then((s) => s.disconnect(), () => {});
     this.sub = null;
   }
 }

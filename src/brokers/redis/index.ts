@@ -136,6 +136,7 @@ export class RedisBroker implements Broker {
         const client = await this.conn();
         const sub = client.duplicate({ enableAutoPipelining: false });
         sub.on("error", () => {}); // reported by the main connection's handler
+        await sub.connect(); // before PSUBSCRIBE: see RedisBackend.openSubscriber
         return sub;
       },
       (reason) => this.log.warn(reason),
