@@ -385,6 +385,18 @@ export class AmqpBroker implements Broker {
     });
   }
 
+  /** How many consumers a queue has (0 when it does not exist). */
+  async consumers(queue: string): Promise<number> {
+    return this.session.withChannel(async (ch) => {
+      try {
+        return (await ch.checkQueue(queue)).consumerCount;
+      } catch (err) {
+        if (/NOT_FOUND/.test((err as Error).message)) return 0;
+        throw err;
+      }
+    });
+  }
+
   async purge(queue: string): Promise<number> {
     return this.session.withChannel(async (ch) => {
       try {
