@@ -16,6 +16,7 @@ import type { Channel, ConsumeMessage } from "amqplib";
 import { ConfigurationError } from "../../errors.js";
 import type { Message } from "../../protocol/message.js";
 import type { Broker, BrokerOptions, Delivery, FetchOptions, PublishOptions, Route } from "../broker.js";
+import { AckTracker } from "./ack-tracker.js";
 import { fromAmqp, publishOptions } from "./codec.js";
 import { bindDelayTarget, declareDelayCascade, DELAY_EXCHANGE, delayRoutingKey } from "./delay.js";
 import { AmqpSession, type Live } from "./session.js";
@@ -63,6 +64,9 @@ export class AmqpBroker implements Broker {
   private readonly leases = new Map<string, Lease>();
   private leaseTimer: NodeJS.Timeout | null = null;
   private rotate = 0;
+  /** Outstanding delivery tags of the current consume channel. */
+  private tracker = new AckTracker();
+  private trackerGeneration = -1;
   private closed = false;
   /** Every queue this broker declared (tests clean up with it). */
   readonly declaredQueues = new Set<string>();
@@ -215,6 +219,11 @@ export class AmqpBroker implements Broker {
       for (const list of this.buffers.values()) list.length = 0;
       this.bufferGeneration = generation;
     }
+    if (this.trackerGeneration !== generation) {
+      this.tracker = new AckTracker();
+      this.trackerGeneration = generation;
+    }
+    this.tracker.delivered(msg.fields.deliveryTag);
     let list = this.buffers.get(queue);
     if (!list) this.buffers.set(queue, (list = []));
     list.push(msg);
@@ -264,7 +273,7 @@ export class AmqpBroker implements Broker {
         if (opts.lease) this.leases.set(tag, { generation, queue, msg, until: Date.now() + this.visibilityTimeout * 1000 });
         out.push({ tag, queue, message: fromAmqp(msg), redelivered: msg.fields.redelivered });
       }
-      if (!opts.lease) for (const msg of got) this.ackRaw(generation, msg);
+      if (!opts.lease) this.sendAcks(generation, got.map((m) => m.fields.deliveryTag));
     }
     if (opts.lease && out.length) this.armLeaseTimer();
     return out;
@@ -311,29 +320,45 @@ export class AmqpBroker implements Broker {
     });
   }
 
-  private ackRaw(generation: number, msg: ConsumeMessage): void {
-    if (generation !== this.session.currentGeneration) return;
+  /** Acks delivery tags of one channel generation, in as few frames as possible. */
+  private sendAcks(generation: number, tags: number[]): void {
+    if (!tags.length || generation !== this.trackerGeneration) return;
+    const { upTo, singles } = this.tracker.ack(tags);
     void this.session.ready().then((live) => {
-      if (live.generation === generation) live.sub.ack(msg);
+      if (live.generation !== generation) return;
+      const ack = (deliveryTag: number, multiple: boolean) => live.sub.ack({ fields: { deliveryTag } } as ConsumeMessage, multiple);
+      if (upTo !== null) ack(upTo, true);
+      for (const t of singles) ack(t, false);
+    }, () => {});
+  }
+
+  private sendNack(generation: number, msg: ConsumeMessage, requeue: boolean): void {
+    if (generation !== this.trackerGeneration) return;
+    this.tracker.settle(msg.fields.deliveryTag);
+    void this.session.ready().then((live) => {
+      if (live.generation === generation) live.sub.nack(msg, false, requeue);
     }, () => {});
   }
 
   async ack(deliveries: readonly Delivery[]): Promise<void> {
-    const live = this.session.isOpen ? await this.session.ready() : null;
+    const tags: number[] = [];
+    let generation = -1;
     for (const d of deliveries) {
       const lease = this.leases.get(d.tag);
       if (!lease) continue; // acked already, or its channel is gone (RabbitMQ requeued it)
       this.leases.delete(d.tag);
-      if (live && live.generation === lease.generation) live.sub.ack(lease.msg);
+      if (lease.generation !== generation && tags.length) this.sendAcks(generation, tags.splice(0));
+      generation = lease.generation;
+      tags.push(lease.msg.fields.deliveryTag);
     }
+    this.sendAcks(generation, tags);
   }
 
   async reject(delivery: Delivery, requeue: boolean): Promise<void> {
     const lease = this.leases.get(delivery.tag);
     if (lease) {
       this.leases.delete(delivery.tag);
-      const live = this.session.isOpen ? await this.session.ready() : null;
-      if (live && live.generation === lease.generation) live.sub.nack(lease.msg, false, requeue);
+      this.sendNack(lease.generation, lease.msg, requeue);
       return;
     }
     // Taken without a lease (acked at once): put a copy back.
@@ -359,10 +384,7 @@ export class AmqpBroker implements Broker {
       for (const [tag, lease] of this.leases) {
         if (lease.until > now) continue;
         this.leases.delete(tag);
-        if (lease.generation !== generation) continue;
-        void this.session.ready().then((live) => {
-          if (live.generation === lease.generation) live.sub.nack(lease.msg, false, true);
-        }, () => {});
+        if (lease.generation === generation) this.sendNack(generation, lease.msg, true);
       }
       if (!this.leases.size && this.leaseTimer) {
         clearInterval(this.leaseTimer);
