@@ -50,6 +50,8 @@ describe("Celery's topology", () => {
   it("a direct route without an explicit exchange is published to the default exchange, keyed by queue (as Celery does)", () => {
     assert.deepEqual(new Topology().target({ queue: "celery", routingKey: "celery" }), { exchange: "", routingKey: "celery" });
     assert.deepEqual(new Topology().target({ queue: "celery", exchange: "celery", routingKey: "celery" }), { exchange: "celery", routingKey: "celery" });
+    const topic = new Topology({ taskQueues: [{ name: "web", exchange: "tasks", exchangeType: "topic", routingKey: "web.#" }] });
+    assert.deepEqual(topic.target({ queue: "web" }), { exchange: "", routingKey: "web" }, "a bare queue (a retry) goes to that queue only");
   });
   it("refuses unknown queues when taskCreateMissingQueues is off", () => {
     assert.throws(() => new Topology({ taskCreateMissingQueues: false }).queue("nope"), /taskCreateMissingQueues/);
