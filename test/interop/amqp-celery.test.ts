@@ -5,13 +5,16 @@
 // Both sides declare the same queues: a mismatch in queue arguments would
 // fail with PRECONDITION_FAILED.
 import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
 import { randomUUID } from "node:crypto";
+import { hostname } from "node:os";
+import { promisify } from "node:util";
 import { fileURLToPath } from "node:url";
 import { after, before, describe, it } from "node:test";
 import { Celeriac, RemoteTaskError } from "../../src/index.js";
 import { AMQP_URL, deleteAmqpEntities, requireRabbit } from "../support/amqp.js";
 import { startWorker, type RunningProcess } from "../support/processes.js";
-import { requirePythonCelery, startPython, type PythonProcess } from "../support/python.js";
+import { PYTHON, requirePythonCelery, startPython, type PythonProcess } from "../support/python.js";
 import { redisAvailable, redisUrl } from "../support/redis.js";
 
 const PY_DIR = fileURLToPath(new URL("./py-amqp/", import.meta.url));
@@ -163,3 +166,38 @@ function interop(backend: string, skipIt: string | null): void {
 
 interop("rpc://", skip);
 interop(REDIS_RESULTS, skipRedis);
+
+describe("remote control over RabbitMQ (celery.pidbox), both ways", { skip: skip ?? false }, () => {
+  const n = names("ctl");
+  let ours: RunningProcess;
+  let theirs: PythonProcess;
+  const app = new Celeriac({ name: "controller", broker: AMQP_URL, backend: "rpc://", taskDefaultQueue: n.INTEROP_QUEUE });
+
+  before(async () => {
+    theirs = startPython(
+      ["-m", "celery", "-A", "interop_tasks", "worker", "-P", "solo", "-l", "info", "-Q", n.INTEROP_QUEUE, "-n", `py-${n.INTEROP_QUEUE}@%h`, "--without-gossip", "--without-mingle", "--without-heartbeat"],
+      { cwd: PY_DIR, env: n },
+    );
+    ours = await startWorker("test/interop/amqp-app.ts", ["-P", "async", "-c", "1", "-n", `js-${n.INTEROP_QUEUE}@%h`, "-Q", n.INTEROP_QUEUE], n);
+    await theirs.waitFor(/ready\./, 40_000);
+  });
+  after(async () => {
+    await ours?.stop();
+    await theirs?.stop();
+    await app.close();
+    await cleanup(n);
+  });
+
+  it("app.control.ping() hears the Celeriac and the Python worker; `celery inspect ping` hears ours", async () => {
+    const replies = await app.control.ping({ timeout: 3000 });
+    const names = replies.flatMap((r) => Object.keys(r));
+    assert.ok(names.includes(`js-${n.INTEROP_QUEUE}@${hostname()}`), `our worker answered: ${JSON.stringify(replies)}`);
+    assert.ok(names.includes(`py-${n.INTEROP_QUEUE}@${hostname()}`), `the Python worker answered: ${JSON.stringify(replies)}`);
+    const { stdout } = await promisify(execFile)(PYTHON, ["-m", "celery", "-A", "interop_tasks", "inspect", "ping", "-t", "3", "--json", "-d", `js-${n.INTEROP_QUEUE}@${hostname()}`], {
+      cwd: PY_DIR,
+      env: { ...process.env, ...n },
+    });
+    const got = JSON.parse(stdout.trim().split("\n").pop()!) as Record<string, unknown>;
+    assert.deepEqual(got, { [`js-${n.INTEROP_QUEUE}@${hostname()}`]: { ok: "pong" } });
+  });
+});
