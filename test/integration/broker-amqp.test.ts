@@ -1,7 +1,7 @@
 import { after } from "node:test";
 import type { AmqpBroker } from "../../src/brokers/amqp/index.js";
 import { createBroker } from "../../src/brokers/index.js";
-import { brokerConformance } from "../support/broker-suite.js";
+import { brokerConformance, fanoutConformance } from "../support/broker-suite.js";
 import { AMQP_URL, deleteAmqpEntities, requireRabbit } from "../support/amqp.js";
 
 const skip = await requireRabbit();
@@ -15,6 +15,7 @@ if (skip) {
     const queues = [...new Set(made.flatMap((b) => [...b.declaredQueues]))];
     await deleteAmqpEntities({ queues, exchanges: queues });
   });
+  fanoutConformance("amqp", { make: async (opts) => (await createBroker(AMQP_URL, opts)) as AmqpBroker });
   brokerConformance("amqp", {
     make: async (opts) => {
       // Priorities need x-max-priority on the queue (as in Celery, only when configured).

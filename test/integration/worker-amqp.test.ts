@@ -124,6 +124,27 @@ describe("worker over AMQP (rpc:// results)", { skip: skip ?? false }, () => {
     }
   });
 
+  it("retry: the task comes back through the delay cascade and succeeds", async () => {
+    const flaky = app.task({ name: `amqptest.flaky-${id}`, bind: true, maxRetries: 3 }, function (this: TaskContext) {
+      if (this.request.retries < 2) this.retry({ countdown: 0.2, exc: new Error("not yet") });
+      return this.request.retries;
+    });
+    assert.equal(await flaky.delay().get({ timeout: 10_000 }), 2);
+  });
+
+  it("bad input does not stop the worker: garbage and unknown tasks are dropped, the next task runs", async () => {
+    const conn = await amqp.connect(AMQP_URL);
+    try {
+      const ch = await conn.createConfirmChannel();
+      await new Promise<void>((res, rej) => ch.publish("", queue, Buffer.from("{not json"), { contentType: "application/json", headers: { task: "amqptest.add", id: randomUUID() } }, (e) => (e ? rej(e) : res())));
+      await new Promise<void>((res, rej) => ch.publish("", queue, Buffer.from("[]"), { headers: {} }, (e) => (e ? rej(e) : res())));
+    } finally {
+      await conn.close();
+    }
+    await assert.rejects(app.sendTask("amqptest.nobody-knows-me", []).get({ timeout: 10_000 }), /nobody-knows-me/);
+    assert.equal(await add.delay(20, 22).get({ timeout: 10_000 }), 42);
+  });
+
   it("rpc:// refuses chords with a clear error", async () => {
     const backend = await app.backend();
     await assert.rejects(backend.chordJoin(randomUUID(), 0, 2, { task_id: "x", status: "SUCCESS", result: 1, traceback: null, children: [], date_done: null }), (err: Error) => {

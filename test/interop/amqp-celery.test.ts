@@ -1,19 +1,26 @@
 // Interop with a real Python Celery 5.2 over real RabbitMQ, both directions:
 // args/kwargs, unicode and nested values, an exception, countdown, priorities,
-// routing to a named queue through a topic exchange; results over rpc://.
+// routing to a named queue through a topic exchange; results over rpc:// and
+// over the Redis result backend (DB 6).
 // Both sides declare the same queues: a mismatch in queue arguments would
 // fail with PRECONDITION_FAILED.
 import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
 import { randomUUID } from "node:crypto";
+import { hostname } from "node:os";
+import { promisify } from "node:util";
 import { fileURLToPath } from "node:url";
 import { after, before, describe, it } from "node:test";
 import { Celeriac, RemoteTaskError } from "../../src/index.js";
 import { AMQP_URL, deleteAmqpEntities, requireRabbit } from "../support/amqp.js";
 import { startWorker, type RunningProcess } from "../support/processes.js";
-import { requirePythonCelery, startPython, type PythonProcess } from "../support/python.js";
+import { PYTHON, requirePythonCelery, startPython, type PythonProcess } from "../support/python.js";
+import { redisAvailable, redisUrl } from "../support/redis.js";
 
 const PY_DIR = fileURLToPath(new URL("./py-amqp/", import.meta.url));
 const skip = (await requireRabbit()) ?? requirePythonCelery();
+const REDIS_RESULTS = redisUrl(6);
+const skipRedis = skip ?? ((await redisAvailable()) ? null : "Redis is not reachable");
 const NESTED = { text: "héllo ✓ 你好", list: [1, 2.5, null, true], nested: { a: { b: [] } } };
 
 /** Queue and exchange names of one direction, unique to this run. */
@@ -31,126 +38,166 @@ function cleanup(n: ReturnType<typeof names>) {
   return deleteAmqpEntities({ queues: [n.INTEROP_QUEUE, n.INTEROP_TOPIC_QUEUE], exchanges: [n.INTEROP_QUEUE, n.INTEROP_TOPIC_EXCHANGE] });
 }
 
-describe("Celeriac producer → Python Celery worker (AMQP, rpc://)", { skip: skip ?? false }, () => {
-  const n = names("py");
-  let worker: PythonProcess;
-  const app = new Celeriac({
-    name: "producer",
-    broker: AMQP_URL,
-    backend: "rpc://",
-    taskDefaultQueue: n.INTEROP_QUEUE,
-    taskDefaultExchange: n.INTEROP_QUEUE,
-    taskDefaultRoutingKey: n.INTEROP_QUEUE,
-    taskQueueMaxPriority: 10,
-    taskQueues: [
-      { name: n.INTEROP_QUEUE, exchange: n.INTEROP_QUEUE, routingKey: n.INTEROP_QUEUE },
-      { name: n.INTEROP_TOPIC_QUEUE, exchange: n.INTEROP_TOPIC_EXCHANGE, exchangeType: "topic", routingKey: "reports.#" },
-    ],
+function interop(backend: string, skipIt: string | null): void {
+  describe(`Celeriac producer → Python Celery worker (AMQP, ${backend} results)`, { skip: skipIt ?? false }, () => {
+    const n = { ...names("py"), INTEROP_BACKEND: backend };
+    let worker: PythonProcess;
+    const app = new Celeriac({
+      name: "producer",
+      broker: AMQP_URL,
+      backend,
+      taskDefaultQueue: n.INTEROP_QUEUE,
+      taskDefaultExchange: n.INTEROP_QUEUE,
+      taskDefaultRoutingKey: n.INTEROP_QUEUE,
+      taskQueueMaxPriority: 10,
+      taskQueues: [
+        { name: n.INTEROP_QUEUE, exchange: n.INTEROP_QUEUE, routingKey: n.INTEROP_QUEUE },
+        { name: n.INTEROP_TOPIC_QUEUE, exchange: n.INTEROP_TOPIC_EXCHANGE, exchangeType: "topic", routingKey: "reports.#" },
+      ],
+    });
+
+    before(async () => {
+      worker = startPython(
+        ["-m", "celery", "-A", "interop_tasks", "worker", "-P", "solo", "-c", "1", "-l", "info", "-Q", `${n.INTEROP_QUEUE},${n.INTEROP_TOPIC_QUEUE}`,
+          "-n", `py-${n.INTEROP_QUEUE}@%h`, "--without-gossip", "--without-mingle", "--without-heartbeat"],
+        { cwd: PY_DIR, env: n },
+      );
+      await worker.waitFor(/ready\./, 40_000);
+    });
+    after(async () => {
+      await worker?.stop();
+      await app.close();
+      await cleanup(n);
+    });
+
+    it("args and kwargs, unicode and nested values", async () => {
+      const got = await app.sendTask("interop.echo", [1, "ü", NESTED], { k: "v", deep: NESTED }).get({ timeout: 20_000 });
+      assert.deepEqual(got, { args: [1, "ü", NESTED], kwargs: { k: "v", deep: NESTED } });
+      assert.equal(await app.sendTask("interop.add", [2, 3]).get({ timeout: 20_000 }), 5);
+    });
+
+    it("a Python exception comes back with its type and message", async () => {
+      await assert.rejects(app.sendTask("interop.boom", ["nope"]).get({ timeout: 20_000 }), (err: Error) => {
+        assert.ok(err instanceof RemoteTaskError);
+        assert.equal(err.name, "ValueError");
+        assert.equal(err.excModule, "builtins");
+        assert.equal(err.message, "nope");
+        return true;
+      });
+    });
+
+    it("countdown: delivered through RabbitMQ's delay cascade, run by Python when due", async () => {
+      const t0 = Date.now();
+      assert.equal(await app.sendTask("interop.add", [1, 1], {}, { countdown: 1 }).get({ timeout: 20_000 }), 2);
+      const took = Date.now() - t0;
+      assert.ok(took >= 950 && took < 15_000, `took ${took} ms`);
+    });
+
+    it("routes to a named queue through a topic exchange", async () => {
+      const info = await app.sendTask("interop.where", [], {}, { queue: n.INTEROP_TOPIC_QUEUE, routingKey: "reports.daily" }).get({ timeout: 20_000 });
+      assert.deepEqual(info, { exchange: n.INTEROP_TOPIC_EXCHANGE, routing_key: "reports.daily" });
+    });
+
+    it("priorities: the Python worker serves the higher ones first", async () => {
+      const blocker = app.sendTask("interop.block", [0.8]);
+      await blocker.sent;
+      await new Promise((r) => setTimeout(r, 300));
+      const marks = [app.sendTask<[number, string]>("interop.mark", ["filler"], {}, { priority: 0 })];
+      await marks[0]!.sent;
+      await new Promise((r) => setTimeout(r, 100));
+      for (const [tag, priority] of [["low1", 1], ["low2", 1], ["high1", 9], ["mid", 5], ["high2", 9]] as const) {
+        const r = app.sendTask<[number, string]>("interop.mark", [tag], {}, { priority });
+        await r.sent;
+        marks.push(r);
+      }
+      await blocker.get({ timeout: 20_000 });
+      const ran = (await Promise.all(marks.map((m) => m.get({ timeout: 20_000 })))).sort((a, b) => a[0] - b[0]);
+      // The filler only takes up the prefetch window (where it runs depends on the worker's prefetch timing).
+      assert.deepEqual(ran.map(([, tag]) => tag).filter((t) => t !== "filler"), ["high1", "high2", "mid", "low1", "low2"]);
+    });
   });
 
+  describe(`Python Celery producer → Celeriac worker (AMQP, ${backend} results)`, { skip: skipIt ?? false }, () => {
+    const n = { ...names("js"), INTEROP_BACKEND: backend };
+    let worker: RunningProcess;
+    let out: Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+    before(async () => {
+      worker = await startWorker(
+        "test/interop/amqp-app.ts",
+        ["-P", "async", "-c", "1", "--prefetch-multiplier", "1", "-l", "info", "-Q", `${n.INTEROP_QUEUE},${n.INTEROP_TOPIC_QUEUE}`],
+        n,
+      );
+      const producer = startPython(["produce.py"], { cwd: PY_DIR, env: n });
+      const code = await producer.exited;
+      const text = producer.output();
+      assert.equal(code, 0, `produce.py failed:\n${text.slice(-3000)}\nworker:\n${worker.output().slice(-3000)}`);
+      out = JSON.parse(text.trim().split("\n").pop()!);
+    });
+    after(async () => {
+      await worker?.stop();
+      await cleanup(n);
+    });
+
+    it("args and kwargs, unicode and nested values", () => {
+      assert.deepEqual(out.echo, { ok: { args: [1, "ü", NESTED], kwargs: { k: "v" } } });
+      // Our convention: non-empty kwargs reach a Celeriac task as one final object argument.
+      assert.deepEqual(out.kw, { ok: [1, { b: 2 }] });
+    });
+
+    it("a Celeriac error reaches Python as the builtin exception it names", () => {
+      assert.deepEqual(out.boom, { error: "ValueError", module: "builtins", message: "nope" });
+    });
+
+    it("countdown: Python puts the ETA in the message; the worker reschedules it broker-side and runs it when due", () => {
+      assert.equal(out.countdown.ok, 2);
+      assert.ok(out.countdown.elapsed >= 0.95 && out.countdown.elapsed < 15, `took ${out.countdown.elapsed} s`);
+    });
+
+    it("routes to a named queue through a topic exchange", () => {
+      assert.deepEqual(out.where, { ok: { exchange: n.INTEROP_TOPIC_EXCHANGE, routing_key: "reports.daily" } });
+    });
+
+    it("priorities: the Celeriac worker serves the higher ones first", () => {
+      assert.deepEqual(out.priority.filter((t: string) => t !== "filler"), ["high1", "high2", "mid", "low1", "low2"]);
+    });
+  });
+}
+
+interop("rpc://", skip);
+interop(REDIS_RESULTS, skipRedis);
+
+describe("remote control over RabbitMQ (celery.pidbox), both ways", { skip: skip ?? false }, () => {
+  const n = names("ctl");
+  let ours: RunningProcess;
+  let theirs: PythonProcess;
+  const app = new Celeriac({ name: "controller", broker: AMQP_URL, backend: "rpc://", taskDefaultQueue: n.INTEROP_QUEUE });
+
   before(async () => {
-    worker = startPython(
-      ["-m", "celery", "-A", "interop_tasks", "worker", "-P", "solo", "-c", "1", "-l", "info", "-Q", `${n.INTEROP_QUEUE},${n.INTEROP_TOPIC_QUEUE}`,
-        "-n", `py-${n.INTEROP_QUEUE}@%h`, "--without-gossip", "--without-mingle", "--without-heartbeat"],
+    theirs = startPython(
+      ["-m", "celery", "-A", "interop_tasks", "worker", "-P", "solo", "-l", "info", "-Q", n.INTEROP_QUEUE, "-n", `py-${n.INTEROP_QUEUE}@%h`, "--without-gossip", "--without-mingle", "--without-heartbeat"],
       { cwd: PY_DIR, env: n },
     );
-    await worker.waitFor(/ready\./, 40_000);
+    ours = await startWorker("test/interop/amqp-app.ts", ["-P", "async", "-c", "1", "-n", `js-${n.INTEROP_QUEUE}@%h`, "-Q", n.INTEROP_QUEUE], n);
+    await theirs.waitFor(/ready\./, 40_000);
   });
   after(async () => {
-    await worker?.stop();
+    await ours?.stop();
+    await theirs?.stop();
     await app.close();
     await cleanup(n);
   });
 
-  it("args and kwargs, unicode and nested values", async () => {
-    const got = await app.sendTask("interop.echo", [1, "ü", NESTED], { k: "v", deep: NESTED }).get({ timeout: 20_000 });
-    assert.deepEqual(got, { args: [1, "ü", NESTED], kwargs: { k: "v", deep: NESTED } });
-    assert.equal(await app.sendTask("interop.add", [2, 3]).get({ timeout: 20_000 }), 5);
-  });
-
-  it("a Python exception comes back with its type and message", async () => {
-    await assert.rejects(app.sendTask("interop.boom", ["nope"]).get({ timeout: 20_000 }), (err: Error) => {
-      assert.ok(err instanceof RemoteTaskError);
-      assert.equal(err.name, "ValueError");
-      assert.equal(err.excModule, "builtins");
-      assert.equal(err.message, "nope");
-      return true;
+  it("app.control.ping() hears the Celeriac and the Python worker; `celery inspect ping` hears ours", async () => {
+    const replies = await app.control.ping({ timeout: 3000 });
+    const names = replies.flatMap((r) => Object.keys(r));
+    assert.ok(names.includes(`js-${n.INTEROP_QUEUE}@${hostname()}`), `our worker answered: ${JSON.stringify(replies)}`);
+    assert.ok(names.includes(`py-${n.INTEROP_QUEUE}@${hostname()}`), `the Python worker answered: ${JSON.stringify(replies)}`);
+    const { stdout } = await promisify(execFile)(PYTHON, ["-m", "celery", "-A", "interop_tasks", "inspect", "ping", "-t", "3", "--json", "-d", `js-${n.INTEROP_QUEUE}@${hostname()}`], {
+      cwd: PY_DIR,
+      env: { ...process.env, ...n },
     });
-  });
-
-  it("countdown: delivered through RabbitMQ's delay cascade, run by Python when due", async () => {
-    const t0 = Date.now();
-    assert.equal(await app.sendTask("interop.add", [1, 1], {}, { countdown: 1 }).get({ timeout: 20_000 }), 2);
-    const took = Date.now() - t0;
-    assert.ok(took >= 950 && took < 6000, `took ${took} ms`);
-  });
-
-  it("routes to a named queue through a topic exchange", async () => {
-    const info = await app.sendTask("interop.where", [], {}, { queue: n.INTEROP_TOPIC_QUEUE, routingKey: "reports.daily" }).get({ timeout: 20_000 });
-    assert.deepEqual(info, { exchange: n.INTEROP_TOPIC_EXCHANGE, routing_key: "reports.daily" });
-  });
-
-  it("priorities: the Python worker serves the higher ones first", async () => {
-    const blocker = app.sendTask("interop.block", [0.8]);
-    await blocker.sent;
-    await new Promise((r) => setTimeout(r, 300));
-    const marks = [app.sendTask<[number, string]>("interop.mark", ["filler"], {}, { priority: 0 })];
-    await marks[0]!.sent;
-    await new Promise((r) => setTimeout(r, 100));
-    for (const [tag, priority] of [["low1", 1], ["low2", 1], ["high1", 9], ["mid", 5], ["high2", 9]] as const) {
-      const r = app.sendTask<[number, string]>("interop.mark", [tag], {}, { priority });
-      await r.sent;
-      marks.push(r);
-    }
-    await blocker.get({ timeout: 20_000 });
-    const ran = (await Promise.all(marks.map((m) => m.get({ timeout: 20_000 })))).sort((a, b) => a[0] - b[0]);
-    // The filler only takes up the prefetch window (where it runs depends on the worker's prefetch timing).
-    assert.deepEqual(ran.map(([, tag]) => tag).filter((t) => t !== "filler"), ["high1", "high2", "mid", "low1", "low2"]);
-  });
-});
-
-describe("Python Celery producer → Celeriac worker (AMQP, rpc://)", { skip: skip ?? false }, () => {
-  const n = names("js");
-  let worker: RunningProcess;
-  let out: Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
-
-  before(async () => {
-    worker = await startWorker(
-      "test/interop/amqp-app.ts",
-      ["-P", "async", "-c", "1", "--prefetch-multiplier", "1", "-l", "info", "-Q", `${n.INTEROP_QUEUE},${n.INTEROP_TOPIC_QUEUE}`],
-      n,
-    );
-    const producer = startPython(["produce.py"], { cwd: PY_DIR, env: n });
-    const code = await producer.exited;
-    const text = producer.output();
-    assert.equal(code, 0, `produce.py failed:\n${text.slice(-3000)}\nworker:\n${worker.output().slice(-3000)}`);
-    out = JSON.parse(text.trim().split("\n").pop()!);
-  });
-  after(async () => {
-    await worker?.stop();
-    await cleanup(n);
-  });
-
-  it("args and kwargs, unicode and nested values", () => {
-    assert.deepEqual(out.echo, { ok: { args: [1, "ü", NESTED], kwargs: { k: "v" } } });
-    // Our convention: non-empty kwargs reach a Celeriac task as one final object argument.
-    assert.deepEqual(out.kw, { ok: [1, { b: 2 }] });
-  });
-
-  it("a Celeriac error reaches Python as the builtin exception it names", () => {
-    assert.deepEqual(out.boom, { error: "ValueError", module: "builtins", message: "nope" });
-  });
-
-  it("countdown: Python puts the ETA in the message; the worker reschedules it broker-side and runs it when due", () => {
-    assert.equal(out.countdown.ok, 2);
-    assert.ok(out.countdown.elapsed >= 0.95 && out.countdown.elapsed < 6, `took ${out.countdown.elapsed} s`);
-  });
-
-  it("routes to a named queue through a topic exchange", () => {
-    assert.deepEqual(out.where, { ok: { exchange: n.INTEROP_TOPIC_EXCHANGE, routing_key: "reports.daily" } });
-  });
-
-  it("priorities: the Celeriac worker serves the higher ones first", () => {
-    assert.deepEqual(out.priority.filter((t: string) => t !== "filler"), ["high1", "high2", "mid", "low1", "low2"]);
+    const got = JSON.parse(stdout.trim().split("\n").pop()!) as Record<string, unknown>;
+    assert.deepEqual(got, { [`js-${n.INTEROP_QUEUE}@${hostname()}`]: { ok: "pong" } });
   });
 });

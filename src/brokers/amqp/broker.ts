@@ -12,11 +12,14 @@
 // Leases also expire here after visibilityTimeout (nack + requeue) unless
 // extended, like on every other broker; the worker renews them while it holds
 // a message, so this only returns messages that were taken and forgotten.
-import type { Channel, ConsumeMessage } from "amqplib";
+import { randomUUID } from "node:crypto";
+import type { Channel, ChannelModel, ConsumeMessage } from "amqplib";
 import { ConfigurationError } from "../../errors.js";
 import type { Message } from "../../protocol/message.js";
 import type { Broker, BrokerOptions, Delivery, FetchOptions, PublishOptions, Route } from "../broker.js";
+import { AckTracker } from "./ack-tracker.js";
 import { fromAmqp, publishOptions } from "./codec.js";
+import { broadcastExchange, replyKeyOf, REPLY_EXCHANGE, REPLY_QUEUE_ARGUMENTS, PIDBOX_EXCHANGE, subscriptionArguments, wanted, type ExchangeDecl } from "./fanout.js";
 import { bindDelayTarget, declareDelayCascade, DELAY_EXCHANGE, delayRoutingKey } from "./delay.js";
 import { AmqpSession, type Live } from "./session.js";
 import { Topology, type QueueSpec } from "./topology.js";
@@ -31,6 +34,18 @@ interface Buffered {
 interface Lease extends Buffered {
   until: number;
 }
+
+interface Subscription {
+  exchange: string;
+  decl: ExchangeDecl;
+  pattern: string;
+  handler: (message: Message, routingKey: string) => void;
+  queue: string;
+  consumerTag: string | null;
+}
+
+/** How often a control reply queue is polled (basic.get) while waiting for replies, ms. */
+const REPLY_POLL_MS = 5;
 
 /** How long an early-ack fetch waits for the next message of a trickle. */
 const GATHER_GAP_MS = 3;
@@ -63,7 +78,16 @@ export class AmqpBroker implements Broker {
   private readonly leases = new Map<string, Lease>();
   private leaseTimer: NodeJS.Timeout | null = null;
   private rotate = 0;
+  /** Outstanding delivery tags of the current consume channel. */
+  private tracker = new AckTracker();
+  private trackerGeneration = -1;
   private closed = false;
+  private readonly subscriptions = new Set<Subscription>();
+  /**
+   * Control reply queues this process asked replies on: read with basic.get, so
+   * no consumer is left behind; RabbitMQ removes them 10 s after their last use.
+   */
+  private readonly replyQueues = new Set<string>();
   /** Every queue this broker declared (tests clean up with it). */
   readonly declaredQueues = new Set<string>();
 
@@ -93,6 +117,7 @@ export class AmqpBroker implements Broker {
       await this.declareOn(live.sub, this.topology.queue(queue));
       await this.startConsumer(live, queue);
     }
+    for (const sub of this.subscriptions) await this.startSubscription(live, sub);
   }
 
   /** The connection went: buffered messages and leases are void (RabbitMQ requeues them). */
@@ -166,23 +191,33 @@ export class AmqpBroker implements Broker {
 
   async publish(route: Route, message: Message, opts: PublishOptions = {}): Promise<void> {
     const delay = opts.eta ? opts.eta - Date.now() : 0;
+    await this.withRetry(async (live) => {
+      if (route.exchange === REPLY_EXCHANGE) {
+        // A control reply: the requester declared and bound its reply queue; declare nothing of it here.
+        await this.ensureBroadcastExchange(REPLY_EXCHANGE);
+        await this.confirmPublish(live, REPLY_EXCHANGE, route.routingKey ?? route.queue, message, opts.priority);
+      } else if (delay >= ETA_MIN_MS) {
+        await this.ensureDelay(route.queue);
+        // A per-message TTL would cut the cascade short: the worker enforces `expires` itself.
+        const { expiration: _drop, ...properties } = message.properties ?? {};
+        await this.confirmPublish(live, DELAY_EXCHANGE, delayRoutingKey(opts.eta! - Date.now(), route.queue), { ...message, properties }, opts.priority);
+      } else {
+        await this.ensureQueue(route.queue);
+        const target = this.topology.target(route);
+        if (target.exchange && target.exchange !== this.topology.queue(route.queue).exchange) await this.ensureExchange(target.exchange);
+        await this.confirmPublish(live, target.exchange, target.routingKey, message, opts.priority);
+      }
+    });
+  }
+
+  /** Runs a publish; when the connection is lost meanwhile, runs it again on the next one (at least once). */
+  private async withRetry(publish: (live: Live) => Promise<void>): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       const live = await this.session.ready();
       try {
-        if (delay >= ETA_MIN_MS) {
-          await this.ensureDelay(route.queue);
-          // A per-message TTL would cut the cascade short: the worker enforces `expires` itself.
-          const { expiration: _drop, ...properties } = message.properties ?? {};
-          await this.confirmPublish(live, DELAY_EXCHANGE, delayRoutingKey(opts.eta! - Date.now(), route.queue), { ...message, properties }, opts.priority);
-        } else {
-          await this.ensureQueue(route.queue);
-          const target = this.topology.target(route);
-          if (target.exchange && target.exchange !== this.topology.queue(route.queue).exchange) await this.ensureExchange(target.exchange);
-          await this.confirmPublish(live, target.exchange, target.routingKey, message, opts.priority);
-        }
+        await publish(live);
         return;
       } catch (err) {
-        // Lost the connection mid-publish: publish again on the next one (at least once).
         await new Promise((r) => setImmediate(r));
         if (this.closed || attempt >= 20 || (this.session.isOpen && this.session.currentGeneration === live.generation)) throw err;
       }
@@ -215,6 +250,11 @@ export class AmqpBroker implements Broker {
       for (const list of this.buffers.values()) list.length = 0;
       this.bufferGeneration = generation;
     }
+    if (this.trackerGeneration !== generation) {
+      this.tracker = new AckTracker();
+      this.trackerGeneration = generation;
+    }
+    this.tracker.delivered(msg.fields.deliveryTag);
     let list = this.buffers.get(queue);
     if (!list) this.buffers.set(queue, (list = []));
     list.push(msg);
@@ -264,7 +304,7 @@ export class AmqpBroker implements Broker {
         if (opts.lease) this.leases.set(tag, { generation, queue, msg, until: Date.now() + this.visibilityTimeout * 1000 });
         out.push({ tag, queue, message: fromAmqp(msg), redelivered: msg.fields.redelivered });
       }
-      if (!opts.lease) for (const msg of got) this.ackRaw(generation, msg);
+      if (!opts.lease) this.sendAcks(generation, got.map((m) => m.fields.deliveryTag));
     }
     if (opts.lease && out.length) this.armLeaseTimer();
     return out;
@@ -272,6 +312,7 @@ export class AmqpBroker implements Broker {
 
   async fetch(queues: readonly string[], opts: FetchOptions): Promise<Delivery[]> {
     const deadline = Date.now() + opts.waitMs;
+    if (queues.length && queues.every((q) => this.replyQueues.has(q))) return this.pollReplies(queues, opts, deadline);
     try {
       await this.ensureConsuming(queues, opts.max);
     } catch (err) {
@@ -311,29 +352,45 @@ export class AmqpBroker implements Broker {
     });
   }
 
-  private ackRaw(generation: number, msg: ConsumeMessage): void {
-    if (generation !== this.session.currentGeneration) return;
+  /** Acks delivery tags of one channel generation, in as few frames as possible. */
+  private sendAcks(generation: number, tags: number[]): void {
+    if (!tags.length || generation !== this.trackerGeneration) return;
+    const { upTo, singles } = this.tracker.ack(tags);
     void this.session.ready().then((live) => {
-      if (live.generation === generation) live.sub.ack(msg);
+      if (live.generation !== generation) return;
+      const ack = (deliveryTag: number, multiple: boolean) => live.sub.ack({ fields: { deliveryTag } } as ConsumeMessage, multiple);
+      if (upTo !== null) ack(upTo, true);
+      for (const t of singles) ack(t, false);
+    }, () => {});
+  }
+
+  private sendNack(generation: number, msg: ConsumeMessage, requeue: boolean): void {
+    if (generation !== this.trackerGeneration) return;
+    this.tracker.settle(msg.fields.deliveryTag);
+    void this.session.ready().then((live) => {
+      if (live.generation === generation) live.sub.nack(msg, false, requeue);
     }, () => {});
   }
 
   async ack(deliveries: readonly Delivery[]): Promise<void> {
-    const live = this.session.isOpen ? await this.session.ready() : null;
+    const tags: number[] = [];
+    let generation = -1;
     for (const d of deliveries) {
       const lease = this.leases.get(d.tag);
       if (!lease) continue; // acked already, or its channel is gone (RabbitMQ requeued it)
       this.leases.delete(d.tag);
-      if (live && live.generation === lease.generation) live.sub.ack(lease.msg);
+      if (lease.generation !== generation && tags.length) this.sendAcks(generation, tags.splice(0));
+      generation = lease.generation;
+      tags.push(lease.msg.fields.deliveryTag);
     }
+    this.sendAcks(generation, tags);
   }
 
   async reject(delivery: Delivery, requeue: boolean): Promise<void> {
     const lease = this.leases.get(delivery.tag);
     if (lease) {
       this.leases.delete(delivery.tag);
-      const live = this.session.isOpen ? await this.session.ready() : null;
-      if (live && live.generation === lease.generation) live.sub.nack(lease.msg, false, requeue);
+      this.sendNack(lease.generation, lease.msg, requeue);
       return;
     }
     // Taken without a lease (acked at once): put a copy back.
@@ -359,10 +416,7 @@ export class AmqpBroker implements Broker {
       for (const [tag, lease] of this.leases) {
         if (lease.until > now) continue;
         this.leases.delete(tag);
-        if (lease.generation !== generation) continue;
-        void this.session.ready().then((live) => {
-          if (live.generation === lease.generation) live.sub.nack(lease.msg, false, true);
-        }, () => {});
+        if (lease.generation === generation) this.sendNack(generation, lease.msg, true);
       }
       if (!this.leases.size && this.leaseTimer) {
         clearInterval(this.leaseTimer);
@@ -372,12 +426,113 @@ export class AmqpBroker implements Broker {
     this.leaseTimer.unref();
   }
 
+  // ---- broadcast (remote control, events) -------------------------------------------
+
+  /** Declares an exchange on a channel of its own: declared differently by a peer (PRECONDITION_FAILED) is fine. */
+  private static async declareExchange(conn: ChannelModel, name: string, decl: ExchangeDecl): Promise<void> {
+    const ch = await conn.createChannel();
+    ch.on("error", () => {});
+    try {
+      await ch.assertExchange(name, decl.type, { durable: decl.durable, autoDelete: false });
+    } catch (err) {
+      if (!/PRECONDITION_FAILED/.test((err as Error).message)) throw err;
+      return;
+    }
+    await ch.close().catch(() => {});
+  }
+
+  private ensureBroadcastExchange(name: string): Promise<void> {
+    const key = `broadcast:${name}`;
+    let p = this.declared.get(key);
+    if (!p) {
+      p = this.session.ready().then((live) => AmqpBroker.declareExchange(live.conn, name, broadcastExchange(name)));
+      this.declared.set(key, p);
+      p.catch(() => this.declared.delete(key));
+    }
+    return p;
+  }
+
+  async publishFanout(exchange: string, routingKey: string, message: Message): Promise<void> {
+    await this.ensureBroadcastExchange(exchange);
+    // A control request names its reply key: bind the reply queue before the request goes out.
+    const replyKey = exchange === PIDBOX_EXCHANGE ? replyKeyOf(message.body) : null;
+    if (replyKey && !this.replyQueues.has(replyKey)) {
+      await this.ensureBroadcastExchange(REPLY_EXCHANGE);
+      const ch = await this.session.adminChannel();
+      await ch.assertQueue(replyKey, { durable: false, autoDelete: true, exclusive: false, arguments: REPLY_QUEUE_ARGUMENTS });
+      await ch.bindQueue(replyKey, REPLY_EXCHANGE, replyKey);
+      this.replyQueues.add(replyKey);
+    }
+    await this.withRetry((live) => this.confirmPublish(live, exchange, routingKey, message, undefined));
+  }
+
+  private async startSubscription(live: Live, sub: Subscription): Promise<void> {
+    await AmqpBroker.declareExchange(live.conn, sub.exchange, sub.decl);
+    await live.sub.assertQueue(sub.queue, { durable: false, autoDelete: true, exclusive: true, arguments: subscriptionArguments(sub.exchange) });
+    await live.sub.bindQueue(sub.queue, sub.exchange, sub.decl.type === "fanout" ? "" : sub.pattern);
+    const { consumerTag } = await live.sub.consume(
+      sub.queue,
+      (msg) => {
+        if (!msg || !wanted(sub.decl, sub.pattern, msg.fields.routingKey)) return;
+        try {
+          sub.handler(fromAmqp(msg), msg.fields.routingKey);
+        } catch {
+          // A bad broadcast message must not stop the subscription.
+        }
+      },
+      { noAck: true },
+    );
+    sub.consumerTag = consumerTag;
+  }
+
+  async subscribeFanout(exchange: string, pattern: string, handler: (message: Message, routingKey: string) => void): Promise<() => Promise<void>> {
+    const sub: Subscription = { exchange, decl: broadcastExchange(exchange), pattern, handler, queue: `celeriac.${exchange}.${randomUUID()}`, consumerTag: null };
+    await this.startSubscription(await this.session.ready(), sub);
+    this.subscriptions.add(sub);
+    return async () => {
+      this.subscriptions.delete(sub);
+      if (!this.session.isOpen) return;
+      const live = await this.session.ready();
+      if (sub.consumerTag) await live.sub.cancel(sub.consumerTag).catch(() => {});
+      await live.sub.deleteQueue(sub.queue).catch(() => {});
+    };
+  }
+
+  /** Control replies: basic.get until something arrives or the wait is over. */
+  private async pollReplies(queues: readonly string[], opts: FetchOptions, deadline: number): Promise<Delivery[]> {
+    for (;;) {
+      const out: Delivery[] = [];
+      const ch = await this.session.adminChannel();
+      for (const queue of queues) {
+        while (out.length < opts.max) {
+          const msg = await ch.get(queue, { noAck: true }).catch(() => false as const);
+          if (!msg) break;
+          out.push({ tag: `reply:${randomUUID()}`, queue, message: fromAmqp(msg), redelivered: msg.fields.redelivered });
+        }
+      }
+      if (out.length || this.closed || Date.now() >= deadline) return out;
+      await new Promise((r) => setTimeout(r, Math.min(REPLY_POLL_MS, Math.max(0, deadline - Date.now()))));
+    }
+  }
+
   // ---- queue management -------------------------------------------------------------
 
   async size(queue: string): Promise<number> {
     return this.session.withChannel(async (ch) => {
       try {
         return (await ch.checkQueue(queue)).messageCount;
+      } catch (err) {
+        if (/NOT_FOUND/.test((err as Error).message)) return 0;
+        throw err;
+      }
+    });
+  }
+
+  /** How many consumers a queue has (0 when it does not exist). */
+  async consumers(queue: string): Promise<number> {
+    return this.session.withChannel(async (ch) => {
+      try {
+        return (await ch.checkQueue(queue)).consumerCount;
       } catch (err) {
         if (/NOT_FOUND/.test((err as Error).message)) return 0;
         throw err;

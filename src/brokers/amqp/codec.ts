@@ -73,7 +73,7 @@ function plainValue(v: unknown): unknown {
 }
 
 /** A received AMQP message as a broker-neutral Message. */
-export function fromAmqp(msg: ConsumeMessage | { content: Buffer; fields: ConsumeMessage["fields"]; properties: ConsumeMessage["properties"] }): Message {
+export function fromAmqp(msg: { content: Buffer; fields: { exchange: string; routingKey: string }; properties: ConsumeMessage["properties"] }): Message {
   const p = msg.properties;
   const headers: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(p.headers ?? {})) if (!DEAD_LETTER_HEADERS.test(k)) headers[k] = plainValue(v);

@@ -100,6 +100,9 @@ export class Topology {
    * routes go to the queue's exchange with the route's routing key.
    */
   target(route: Route): PublishTarget {
+    // The nameless exchange, or a bare queue (the worker putting a message
+    // back for a retry or an ETA): straight to that queue, no other binding.
+    if (route.exchange === "" || (route.exchange === undefined && route.routingKey === undefined)) return { exchange: "", routingKey: route.queue };
     const spec = this.queue(route.queue);
     if ((!route.exchange || !route.routingKey) && spec.exchangeType === "direct") return { exchange: "", routingKey: route.queue };
     return {

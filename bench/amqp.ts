@@ -1,0 +1,153 @@
+// RabbitMQ: Celeriac and Python Celery 5.2 side by side on the same server,
+// one run. Processing: N no-op tasks waiting in a queue, drained by one
+// worker process (results ignored, as in a fire-and-forget workload); the rate
+// counts from the first look at the queue after the worker is ready to the
+// result of a final task sent last. Round trip: sequential delay→get with
+// rpc:// results, each client with its own kind of worker.
+import { spawn } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import type { ChildProcess } from "node:child_process";
+import { Celeriac } from "../src/index.js";
+import type { AmqpBroker } from "../src/brokers/amqp/index.js";
+import { percentile, printTable, rate, rssKb, ROOT, startCeleriacWorker, stopProcess } from "./util.js";
+
+const AMQP_URL = process.env.BENCH_AMQP_URL ?? "amqp://guest:guest@127.0.0.1:5672//";
+const PYTHON = process.env.CELERIAC_TEST_PYTHON ?? "/usr/bin/python3";
+const N = Number(process.env.BENCH_N ?? 20_000);
+const ROUND_TRIPS = Number(process.env.BENCH_ROUND_TRIPS ?? 500);
+const PY_DIR = `${ROOT}/bench/py-amqp`;
+
+interface Row {
+  stack: string;
+  enqueue: number;
+  processing: number;
+  p50: number;
+  p99: number;
+  rssMb: number;
+}
+
+function clientApp(queue: string): Celeriac {
+  return new Celeriac({ name: "bench", broker: AMQP_URL, backend: "rpc://", taskDefaultQueue: queue, taskDefaultExchange: queue, taskDefaultRoutingKey: queue });
+}
+
+async function enqueue(app: Celeriac, n: number): Promise<number> {
+  const t0 = performance.now();
+  const sends: Promise<void>[] = [];
+  for (let i = 0; i < n; i++) sends.push(app.sendTask("bench.noop", [], {}, { ignoreResult: true }).sent);
+  await Promise.all(sends);
+  return rate(n, performance.now() - t0);
+}
+
+/** Drains the queue with a worker started by `start`; tasks/s from the first look after ready to the last result. */
+async function processing(app: Celeriac, queue: string, start: () => Promise<ChildProcess>): Promise<{ rate: number; worker: ChildProcess }> {
+  const broker = (await app.broker()) as AmqpBroker;
+  const last = app.sendTask("bench.noop", []);
+  await last.sent;
+  const worker = await start();
+  const t0 = performance.now();
+  const waiting = await broker.size(queue);
+  await last.get({ timeout: 600_000 });
+  return { rate: rate(waiting, performance.now() - t0), worker };
+}
+
+async function roundTrips(app: Celeriac): Promise<{ p50: number; p99: number }> {
+  await app.sendTask("bench.noop", []).get({ timeout: 30_000 });
+  const times: number[] = [];
+  for (let i = 0; i < ROUND_TRIPS; i++) {
+    const t0 = performance.now();
+    await app.sendTask("bench.noop", []).get({ timeout: 30_000 });
+    times.push(performance.now() - t0);
+  }
+  times.sort((a, b) => a - b);
+  return { p50: percentile(times, 50), p99: percentile(times, 99) };
+}
+
+function startPython(args: string[], env: Record<string, string>): ChildProcess {
+  return spawn(PYTHON, args, { cwd: PY_DIR, env: { ...process.env, PYTHONUNBUFFERED: "1", ...env }, stdio: ["ignore", "pipe", "pipe"] });
+}
+
+/** Starts a Celery worker; ready once it consumes the queue (at -l warning it prints nothing to wait for). */
+async function startCeleryWorker(env: Record<string, string>, pool: string, concurrency: number, broker: AmqpBroker): Promise<ChildProcess> {
+  const p = startPython(
+    ["-m", "celery", "-A", "bench_tasks", "worker", "-P", pool, "-c", String(concurrency), "-l", "warning", "--without-gossip", "--without-mingle", "--without-heartbeat", "-n", `bench-${env.BENCH_QUEUE}@%h`],
+    env,
+  );
+  let out = "";
+  p.stdout!.on("data", (b: Buffer) => (out += b.toString()));
+  p.stderr!.on("data", (b: Buffer) => (out += b.toString()));
+  const deadline = Date.now() + 60_000;
+  while ((await broker.consumers(env.BENCH_QUEUE!)) === 0) {
+    if (p.exitCode !== null || Date.now() > deadline) throw new Error(`celery worker did not start: ${out.slice(-2000)}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return p;
+}
+
+async function pythonLatency(env: Record<string, string>): Promise<{ p50: number; p99: number }> {
+  const p = startPython(["latency.py", String(ROUND_TRIPS)], env);
+  let out = "";
+  p.stdout!.on("data", (b: Buffer) => (out += b.toString()));
+  p.stderr!.on("data", (b: Buffer) => (out += b.toString()));
+  const code = await new Promise<number | null>((r) => p.on("exit", r));
+  if (code !== 0) throw new Error(`latency.py failed (${code}): ${out.slice(-2000)}`);
+  return JSON.parse(out.trim().split("\n").pop()!) as { p50: number; p99: number };
+}
+
+async function celeriacRow(pool: "async" | "process", concurrency: number): Promise<Row> {
+  const queue = `bench-js-${randomUUID().slice(0, 8)}`;
+  const app = clientApp(queue);
+  const env = {
+    CELERIAC_BROKER_URL: AMQP_URL,
+    CELERIAC_RESULT_BACKEND: "rpc://",
+    CELERIAC_TASK_DEFAULT_QUEUE: queue,
+    CELERIAC_TASK_DEFAULT_EXCHANGE: queue,
+    CELERIAC_TASK_DEFAULT_ROUTING_KEY: queue,
+  };
+  try {
+    const enq = await enqueue(app, N);
+    const { rate: processed, worker } = await processing(app, queue, () =>
+      startCeleriacWorker(`${ROOT}/bench/app.ts`, ["-P", pool, "-c", String(concurrency), "-l", "warning"], env),
+    );
+    const rt = await roundTrips(app);
+    const rss = rssKb(worker.pid!);
+    await stopProcess(worker);
+    return { stack: `Celeriac, ${pool} pool x${concurrency}`, enqueue: enq, processing: processed, ...rt, rssMb: rss / 1024 };
+  } finally {
+    await ((await app.broker()) as AmqpBroker).deleteQueue(queue).catch(() => {});
+    await app.close();
+  }
+}
+
+async function celeryRow(pool: string, concurrency: number): Promise<Row> {
+  const queue = `bench-py-${randomUUID().slice(0, 8)}`;
+  const app = clientApp(queue);
+  const env = { BENCH_AMQP_URL: AMQP_URL, BENCH_QUEUE: queue };
+  try {
+    const enq = await enqueue(app, N); // the same messages a Python producer writes
+    const { rate: processed, worker } = await processing(app, queue, async () => startCeleryWorker(env, pool, concurrency, (await app.broker()) as AmqpBroker));
+    const rt = await pythonLatency(env);
+    const rss = rssKb(worker.pid!);
+    await stopProcess(worker);
+    return { stack: `Python Celery 5.2, ${pool} pool x${concurrency}`, enqueue: enq, processing: processed, ...rt, rssMb: rss / 1024 };
+  } finally {
+    await ((await app.broker()) as AmqpBroker).deleteQueue(queue).catch(() => {});
+    await app.close();
+  }
+}
+
+export async function run(): Promise<void> {
+  process.env.CELERIAC_LOG_LEVEL = "warn";
+  console.log(`RabbitMQ at ${AMQP_URL.replace(/:[^:@/]*@/, ":***@")}: ${N} no-op tasks drained by one worker process; ${ROUND_TRIPS} sequential delay→get round trips (rpc://)`);
+  const js = await celeriacRow("async", 100);
+  const py = await celeryRow("prefork", 2);
+  const rows = [js, py];
+  printTable(
+    ["stack", "enqueue tasks/s (Celeriac producer)", "processing tasks/s", "round trip p50 ms", "p99 ms", "worker RSS MB"],
+    [
+      ...rows.map((r) => [r.stack, r.enqueue, r.processing, r.p50, r.p99, r.rssMb]),
+      ["Celeriac / Celery", "-", `${(js.processing / py.processing).toFixed(1)}x`, `${(py.p50 / js.p50).toFixed(1)}x faster`, `${(py.p99 / js.p99).toFixed(1)}x faster`, "-"],
+    ],
+  );
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) await run();
