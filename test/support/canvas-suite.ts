@@ -234,6 +234,11 @@ export function canvasSuite(name: string, urls: () => CanvasSuiteOptions, opts: 
       assert.equal(await c.applyAsync().get(T), 2 * (6 + 4));
     });
 
+    it("nested: a chord inside a group", async () => {
+      const res = group(chord([t.add.s(1, 1), t.add.s(2, 2)], t.tsum.s()), t.add.s(5, 5)).applyAsync();
+      assert.deepEqual(await res.get(T), [6, 10]);
+    });
+
     it("nested: chains in a chord header", async () => {
       const res = chord([chain(t.add.s(1, 1), t.double.s()), chain(t.add.s(2, 2), t.double.s())], t.tsum.s()).applyAsync();
       assert.equal(await res.get(T), 12);
