@@ -131,6 +131,12 @@ export function canvasSuite(name: string, urls: () => CanvasSuiteOptions, opts: 
       assert.equal(await GroupResult.restore(app, res.id), null);
     });
 
+    it("group skew spreads countdowns", async () => {
+      const g = group(t.add.s(1, 1), t.add.s(2, 2), t.add.s(3, 3)).skew(0, null, 0.2);
+      assert.deepEqual(g.tasks.map((m) => m.options.countdown), [0, 0.2, 0.4]);
+      assert.deepEqual(await g.applyAsync().get(T), [2, 4, 6]);
+    });
+
     it("group with a failing member: get throws, successful is false, propagate:false gives the error", async () => {
       const res = group(t.add.s(1, 1), t.fail.s("nope"), t.add.s(2, 2)).applyAsync();
       await assert.rejects(res.get(T), /nope/);
