@@ -200,8 +200,18 @@ export class RedisBackend implements ResultBackend {
     }
   }
 
-  private async subscriberConn(): Promise<Redis> {
-    if (this.subscriber) return this.subscriber;
+  private subscriberConn(): Promise<Redis> {
+    // One connection, made once, and connected before the first SUBSCRIBE: a SUBSCRIBE
+    // queued while ioredis connects puts it in subscriber mode before its ready check
+    // (INFO), which then fails with "Connection in subscriber mode".
+    this.subscriberReady ??= this.openSubscriber();
+    this.subscriberReady.catch(() => (this.subscriberReady = null));
+    return this.subscriberReady;
+  }
+
+  private subscriberReady: Promise<Redis> | null = null;
+
+  private async openSubscriber(): Promise<Redis> {
     const client = await this.conn();
     const sub = client.duplicate({ enableAutoPipelining: false });
     sub.on("error", () => {}); // reported by the main connection's handler
@@ -215,6 +225,7 @@ export class RedisBackend implements ResultBackend {
       if (readyBefore) void this.checkStored([...this.waiters.keys()]).catch(() => {});
       readyBefore = true;
     });
+    await sub.connect();
     this.subscriber = sub;
     return sub;
   }
@@ -279,6 +290,7 @@ export class RedisBackend implements ResultBackend {
     const { client, subscriber } = this;
     this.client = null;
     this.subscriber = null;
+    this.subscriberReady = null;
     this.failAll(new Error(`result backend ${this.displayUrl} closed`));
     subscriber?.disconnect();
     if (client) await client.quit().catch(() => client.disconnect());
