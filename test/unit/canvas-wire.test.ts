@@ -128,6 +128,18 @@ describe("canvas wire format: Celeriac sends what Celery sends", () => {
     assert.deepEqual(asPython(await sent()), expected("link_error"));
   });
 
+  it("types: results are typed from the tasks (checked by tsc; nothing is sent)", () => {
+    const never = (): boolean => false;
+    if (never()) {
+      const a: Promise<number> = chain(add.s(1, 2), add.s(3)).applyAsync().get();
+      const b: Promise<number[]> = group(add.s(1, 1), add.s(2, 2)).applyAsync().get();
+      const c: Promise<number> = chord([add.s(1, 1)], tsum.s()).applyAsync().get();
+      const d: Promise<number[][]> = add.chunks([[1, 1]], 1).applyAsync().get();
+      const e: Promise<number[]> = add.starmap([[1, 1]]).delay().get();
+      void [a, b, c, d, e];
+    }
+  });
+
   it("types: chain and group keep their kinds through clone", () => {
     assert.ok(chain(add.s(1, 1), add.s(2)).clone() instanceof Chain);
     assert.ok(group(add.s(1, 1)).clone() instanceof Group);
