@@ -56,6 +56,12 @@ export class Group<T = unknown> extends Signature<T[], GroupResult<T>> {
     return errback;
   }
 
+  /** Spreads the members out in time: countdown start, start + step, … (capped at stop), as Celery's skew. */
+  skew(start = 1, stop: number | null = null, step = 1): this {
+    this.tasks.forEach((t, i) => t.set({ countdown: stop === null ? start + i * step : Math.min(stop, start + i * step) }));
+    return this;
+  }
+
   override link(): never {
     throw new TypeError("cannot link a callback to a group: use a chord");
   }

@@ -216,6 +216,7 @@ export class Worker extends EventEmitter implements Controllable {
       this.log.info(`task ${h.task}[${h.id}] is revoked: not run`);
       this.events?.revoked(h.id);
       await this.store(msg, delivery, States.REVOKED, serializeError(new TaskRevokedError("revoked")), null);
+      await continueAfterRevoked(this.app, msg, serializeError(new TaskRevokedError("revoked")));
       await this.broker.ack([delivery]);
       return;
     }
@@ -371,6 +372,7 @@ export class Worker extends EventEmitter implements Controllable {
     this.log.info(`task ${job.request.task}[${job.request.id}] is revoked: not run`);
     this.events?.revoked(job.request.id);
     await this.store(job.msg, job.delivery, States.REVOKED, serializeError(new TaskRevokedError("revoked")), null).catch(() => {});
+    await continueAfterRevoked(this.app, job.msg, serializeError(new TaskRevokedError("revoked"))).catch((err: Error) => this.log.error(`chord part of revoked ${job.request.id}: ${err.message}`));
     await this.broker.ack([job.delivery]).catch(() => {});
     this.wake();
   }
@@ -427,6 +429,7 @@ export class Worker extends EventEmitter implements Controllable {
           this.log.info(`task ${name} terminated: revoked`);
           this.events?.revoked(request.id, { terminated: true, signum: "SIGTERM" });
           await this.store(msg, delivery, States.REVOKED, outcome.exc, null);
+          await continueAfterRevoked(this.app, msg, outcome.exc);
           break;
         }
         this.counts.failed++;

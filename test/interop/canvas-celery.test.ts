@@ -71,6 +71,7 @@ describe("canvas interop with Python Celery 5.2.6 over Redis", { skip: !availabl
     it("a group inside a chain (a chord) and a chord with a chain callback", () => {
       assert.deepEqual(out.chain_group_chord, { state: "SUCCESS", result: 32 });
       assert.deepEqual(out.chord_chain_callback, { state: "SUCCESS", result: 12 });
+      assert.deepEqual(out.chord_of_chains, { state: "SUCCESS", result: 12 });
     });
 
     it("a group, a starmap, and a group at the end of a chain", () => {
@@ -110,6 +111,7 @@ describe("canvas interop with Python Celery 5.2.6 over Redis", { skip: !availabl
     it("a group inside a chain, and a chord with a chain callback", async () => {
       assert.equal(await chain(t.add.s(1, 1), group(t.double.s(), t.add.s(10)), t.tsum.s(), t.double.s()).applyAsync().get(T), 32);
       assert.equal(await chord([t.add.s(1, 1), t.add.s(2, 2)], chain(t.tsum.s(), t.double.s())).applyAsync().get(T), 12);
+      assert.equal(await chord([chain(t.add.s(1, 1), t.double.s()), chain(t.add.s(2, 2), t.double.s())], t.tsum.s()).applyAsync().get(T), 12);
     });
 
     it("a group, a starmap and a chain ending in a group", async () => {

@@ -30,6 +30,9 @@ def main():
     r = chord([add.s(1, 1), add.s(2, 2)], chain(tsum.s(), double.s())).apply_async()
     out["chord_chain_callback"] = outcome(r)
 
+    r = chord([chain(add.s(1, 1), double.s()), chain(add.s(2, 2), double.s())], tsum.s()).apply_async()
+    out["chord_of_chains"] = outcome(r)
+
     r = group(add.s(i, 1) for i in range(5)).apply_async()
     out["group"] = outcome(r)
 
