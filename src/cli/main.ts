@@ -48,6 +48,7 @@ program
   .option("--max-tasks-per-child <n>", "replace a pool child after this many tasks", int)
   .option("--max-memory-per-child <kb>", "replace a pool child above this resident memory", int)
   .option("-E, --task-events", "send task events")
+  .option("--without-heartbeat", "do not send worker heartbeat events")
   .option("-S, --statedb <file>", "keep revoked task ids in this file across restarts")
   .option("--without-rate-limits", "ignore task rate limits")
   .option("-B, --beat", "also run beat (periodic tasks) in this worker; several -B workers are safe: one sends")
@@ -70,6 +71,7 @@ program
       stateDb: o.statedb,
       disableRateLimits: o.withoutRateLimits,
       taskEvents: o.taskEvents,
+      heartbeat: o.withoutHeartbeat ? false : undefined,
     });
     const beat = o.beat ? new Beat(app) : null;
     worker.on("shutdown-requested", () => {

@@ -50,6 +50,8 @@ export interface WorkerOptions {
   disableRateLimits?: boolean;
   /** Send task events (-E); default: the workerSendTaskEvents setting. Worker heartbeats are sent either way. */
   taskEvents?: boolean;
+  /** Send worker-online/heartbeat/offline events (default true; Celery's --without-heartbeat turns them off). */
+  heartbeat?: boolean;
 }
 
 interface Job {
@@ -128,7 +130,7 @@ export class Worker extends EventEmitter implements Controllable {
     this.events = new TaskEvents(this.broker, this.hostname, this.opts.taskEvents ?? this.app.settings.workerSendTaskEvents, {
       active: () => this.active.size,
       processed: () => this.counts.processed,
-    }, this.log);
+    }, this.log, this.opts.heartbeat ?? true);
     this.events.start();
     this.loopDone = this.consume();
     this.log.info(

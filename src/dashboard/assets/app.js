@@ -126,6 +126,8 @@
     drawLatency(o.series);
   }
 
+  // Celery's task-failed carries no runtime: the time from start to failure stands in for it.
+  const runtimeOf = (t) => t.runtime ?? (t.state === "FAILURE" && t.started && t.timestamp ? Math.max(0, t.timestamp - t.started) : null);
   function stateBadge(state) {
     return h("span", { class: `badge ${state}` }, state);
   }
@@ -142,7 +144,7 @@
       h("td", { class: "mono clip", title: t.exception || t.result || "" }, t.exception || t.result || ""),
       h("td", { class: "muted" }, t.worker || "–"),
       h("td", { class: "muted" }, fmtTime(t.received || t.sent)),
-      h("td", { class: "num" }, fmtRuntime(t.runtime)),
+      h("td", { class: "num" }, fmtRuntime(runtimeOf(t))),
     )));
     $("tasks-empty").hidden = rows.length > 0;
   }
@@ -231,7 +233,7 @@
       ["Worker", t.worker || "–"],
       ["Sent", fmtTime(t.sent)], ["Received", fmtTime(t.received)], ["Started", fmtTime(t.started)],
       ["Finished", fmtTime(t.succeeded || t.failed || t.revoked) + (r && r.date_done ? ` (${r.date_done})` : "")],
-      ["Runtime", fmtRuntime(t.runtime)], ["Retries", t.retries ?? "–"], ["ETA", t.eta || "–"], ["Expires", t.expires || "–"],
+      ["Runtime", fmtRuntime(runtimeOf(t))], ["Retries", t.retries ?? "–"], ["ETA", t.eta || "–"], ["Expires", t.expires || "–"],
       ["Parent", link(d.parent)], ["Root", link(d.root)],
       ["Children", d.children.length ? d.children.map((c) => h("div", {}, link(c))) : "–"],
     ];
