@@ -213,9 +213,10 @@ export class Worker extends EventEmitter implements Controllable {
       await this.broker.reject(delivery, false);
       return;
     }
-    this.events?.received(msg);
     if (this.revoked.has(h.id)) {
       this.log.info(`task ${h.task}[${h.id}] is revoked: not run`);
+      // received first, so monitors learn the task's name and arguments.
+      this.events?.received(msg);
       this.events?.revoked(h.id);
       await this.store(msg, delivery, States.REVOKED, serializeError(new TaskRevokedError("revoked")), null);
       await this.broker.ack([delivery]);
@@ -225,6 +226,7 @@ export class Worker extends EventEmitter implements Controllable {
     const expires = parseIsoTime(h.expires);
     if (expires !== null && expires <= now) {
       this.log.info(`task ${h.task}[${h.id}] expired at ${h.expires}: not run`);
+      this.events?.received(msg);
       this.events?.revoked(h.id, { expired: true });
       await this.store(msg, delivery, States.REVOKED, serializeError(new TaskRevokedError("expired")), null);
       await continueAfterRevoked(this.app, msg, serializeError(new TaskRevokedError("expired")));
@@ -241,6 +243,7 @@ export class Worker extends EventEmitter implements Controllable {
     }
     const acksLate = task.options.acksLate ?? this.app.settings.taskAcksLate;
     this.log.info(`task ${h.task}[${h.id}] received`);
+    this.events?.received(msg);
     this.reserved.push({ delivery, msg, task, request: this.requestOf(msg, delivery), acksLate, acked: false });
   }
 
