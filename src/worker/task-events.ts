@@ -23,7 +23,7 @@ export class TaskEvents {
   private readonly heart: Heartbeat;
 
   constructor(broker: Broker, hostname: string, taskEvents: boolean, source: HeartbeatSource, log: Logger, private readonly heartbeat = true) {
-    this.dispatcher = new EventDispatcher(broker, { hostname, groups: taskEvents ? null : ["worker"], log });
+    this.dispatcher = new EventDispatcher(broker, { hostname, groups: taskEvents ? null : ["worker"], log, bufferGroups: ["task"] });
     this.heart = new Heartbeat(this.dispatcher, source);
   }
 

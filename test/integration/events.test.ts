@@ -52,10 +52,17 @@ describe("events from a worker process", () => {
     const app = new Celeriac({ name: "client", broker: url, backend: url, taskSendSentEvent: true });
     const events: CeleryEvent[] = [];
     const keys: string[] = [];
+    const badKeys: string[] = [];
     const state = new State();
     const broker = await app.broker();
     // The routing key is checked through a raw subscription; the receiver gives parsed events.
-    const unsubscribe = await broker.subscribeFanout!("celeryev", "#", (_m, key) => keys.push(key));
+    const unsubscribe = await broker.subscribeFanout!("celeryev", "#", (m, key) => {
+      keys.push(key);
+      // One event: its type with dots; a batch (a list): "<group>.multi", as Celery does.
+      const body = JSON.parse(m.body.toString("utf8")) as CeleryEvent | CeleryEvent[];
+      const expected = Array.isArray(body) ? `${body[0]!.type.split("-")[0]}.multi` : body.type.replace(/-/g, ".");
+      if (key !== expected) badKeys.push(`${key} for ${JSON.stringify(body).slice(0, 80)}`);
+    });
     const receiver = new EventReceiver(broker);
     await receiver.start((e) => {
       events.push(e);
@@ -97,8 +104,9 @@ describe("events from a worker process", () => {
     }
     assert.equal(heartbeat!.sw_ident, "celeriac");
     assert.equal(heartbeat!.freq, 2);
-    // Celery's routing keys: the type with dots.
-    for (const k of ["task.sent", "task.received", "task.started", "task.succeeded", "task.failed", "worker.online", "worker.heartbeat"]) {
+    // Celery's routing keys: the type with dots, or task.multi for a batch.
+    assert.deepEqual(badKeys, []);
+    for (const k of ["task.sent", "worker.online", "worker.heartbeat"]) {
       assert.ok(keys.includes(k), `routing key ${k} seen (${[...new Set(keys)].join(", ")})`);
     }
     // Clocks grow per sender.
@@ -132,6 +140,34 @@ describe("events from a worker process", () => {
     assert.ok(!workerAlive(w), "worker offline after it stops");
     await receiver.stop();
     await unsubscribe();
+    await app.close();
+  });
+
+  it("a burst of task events goes out as task.multi batches; a lone event alone", async () => {
+    const url = `memory://batch-${Date.now()}`;
+    const app = new Celeriac({ name: "b", broker: url, backend: url });
+    const broker = await app.broker();
+    const seen: { key: string; n: number }[] = [];
+    const off = await broker.subscribeFanout!("celeryev", "#", (m, key) => {
+      const body = JSON.parse(m.body.toString("utf8")) as unknown;
+      seen.push({ key, n: Array.isArray(body) ? body.length : 1 });
+    });
+    const { EventDispatcher } = await import("../../src/events/dispatcher.js");
+    const d = new EventDispatcher(broker, { hostname: "b@h", bufferGroups: ["task"], bufferLimit: 24 });
+    for (let i = 0; i < 30; i++) d.send("task-started", { uuid: String(i) });
+    await d.flush();
+    d.send("task-succeeded", { uuid: "lone", result: "1", runtime: 0 });
+    d.send("worker-heartbeat", { freq: 2 });
+    await new Promise((r) => setTimeout(r, 50));
+    await d.flush();
+    await new Promise((r) => setTimeout(r, 50));
+    assert.deepEqual(seen, [
+      { key: "task.multi", n: 24 },
+      { key: "task.multi", n: 6 },
+      { key: "worker.heartbeat", n: 1 },
+      { key: "task.succeeded", n: 1 },
+    ]);
+    await off();
     await app.close();
   });
 
