@@ -163,7 +163,8 @@ export class Dashboard {
           for (const name of qs) this.queues.add(name);
           const nReserved = Array.isArray(r[w.hostname]) ? (r[w.hostname] as unknown[]).length : 0;
           this.workerInfo.set(w.hostname, {
-            pool: st.pool?.implementation ?? (st.pool ? "prefork" : null),
+            // Celeriac names its pool; Python Celery's stats give only the size.
+            pool: st.pool?.implementation ?? null,
             concurrency: st.pool?.["max-concurrency"] ?? null,
             queues: qs,
             prefetchLimit: typeof st.prefetch_count === "number" ? st.prefetch_count : null,

@@ -10,7 +10,7 @@ import { Celeriac } from "../../src/index.js";
 import type { CeleryEvent } from "../../src/events/event.js";
 import { EventReceiver } from "../../src/events/receiver.js";
 import { State, workerAlive } from "../../src/events/state.js";
-import { startWorker } from "../support/processes.js";
+import { CLI, startNode, startWorker } from "../support/processes.js";
 import { pythonCeleryAvailable, runPython } from "../support/python.js";
 
 const APP = "test/fixtures/app.ts";
@@ -140,6 +140,23 @@ describe("events from a worker process", () => {
     assert.ok(!workerAlive(w), "worker offline after it stops");
     await receiver.stop();
     await unsubscribe();
+    await app.close();
+  });
+
+  it("celeriac events --dump prints each event as a line", async () => {
+    const url = `sqlite://${join(dir, "dump.db")}`;
+    const env = { CELERIAC_BROKER_URL: url, CELERIAC_RESULT_BACKEND: url };
+    const dump = startNode([CLI, "events", "--dump"], env);
+    await dump.waitFor(/dumping events from sqlite:/);
+    const worker = await startWorker(APP, ["-P", "async", "-c", "1", "-l", "warning", "-E", "-n", "dump@%h"], env);
+    const app = new Celeriac({ name: "client", broker: url, backend: url });
+    const r = app.sendTask("fixture.add", [20, 1]);
+    assert.equal(await r.get({ timeout: 10_000 }), 21);
+    await dump.waitFor(new RegExp(`dump@\\S+ \\[[\\d: .-]+\\] task succeeded: fixture\\.add\\(${r.id}\\) args=\\(20, 1\\) kwargs=\\{\\} .*result=21`), 10_000);
+    await dump.waitFor(/dump@\S+ \[.*\] started: .*sw_ident=celeriac/);
+    await worker.stop();
+    await dump.waitFor(/dump@\S+ \[.*\] shutdown:/, 10_000);
+    assert.equal(await dump.stop(), 0);
     await app.close();
   });
 

@@ -101,7 +101,7 @@
     const wb = $("workers").tBodies[0];
     wb.replaceChildren(...o.workers.map((w) => h("tr", { "data-testid": "worker-row", "data-hostname": w.hostname, "data-online": String(w.online) },
       h("td", {}, h("span", { class: `dot${w.online ? " on" : ""}`, title: w.online ? "online" : "offline" }), h("b", {}, w.hostname), h("div", { class: "muted" }, w.online ? "online" : "offline", w.sw ? ` · ${w.sw}` : "")),
-      h("td", {}, w.pool ? `${w.pool} × ${w.concurrency ?? "?"}` : "–"),
+      h("td", {}, w.concurrency ? `${w.pool || "pool"} × ${w.concurrency}` : w.pool || "–"),
       h("td", { class: "num" }, w.active ?? "–"),
       h("td", { class: "num" }, w.processed ?? "–"),
       h("td", {}, w.prefetchLimit ? `${w.prefetched ?? 0} / ${w.prefetchLimit}` : "–"),
