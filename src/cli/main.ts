@@ -189,7 +189,7 @@ program
 
 program
   .command("control <method> [args...]")
-  .description("change workers: revoke <id> [--terminate], rate_limit <task> <rate>, time_limit <task> <soft> <hard>, add_consumer <queue>, cancel_consumer <queue>, pool_grow [n], pool_shrink [n], shutdown")
+  .description("change workers: revoke <id> [--terminate], rate_limit <task> <rate>, time_limit <task> <soft> <hard>, add_consumer <queue>, cancel_consumer <queue>, pool_grow [n], pool_shrink [n], enable_events, disable_events, shutdown")
   .option("-d, --destination <hosts>", "comma-separated worker hostnames")
   .option("-t, --timeout <seconds>", "how long to wait for replies", num, 1)
   .option("--terminate", "revoke: also stop the task if it is running")
@@ -223,6 +223,10 @@ program
         break;
       case "shutdown":
         replies = await c.broadcast("shutdown", {}, opts);
+        break;
+      case "enable_events":
+      case "disable_events":
+        replies = await c.broadcast(method, {}, opts);
         break;
       default:
         throw new Error(`unknown control method ${method}`);
