@@ -128,7 +128,9 @@ describe("events from a worker process", () => {
     assert.ok((w.processed as number) >= 0);
 
     // disable_events: no more task events, heartbeats go on.
-    await app.control.broadcast("disable_events", {}, { reply: true, timeout: 1500 });
+    const disable = startNode([CLI, "control", "disable_events", "-t", "3"], env);
+    assert.equal(await disable.exited, 0, disable.output());
+    assert.match(disable.output(), /ev@\S+: [\s\S]*task events disabled/);
     const before = events.length;
     const quiet = app.sendTask("fixture.add", [1, 1]);
     await quiet.get({ timeout: 10_000 });
