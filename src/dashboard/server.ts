@@ -326,6 +326,19 @@ export class Dashboard {
       }
       const retry = m(/^\/api\/tasks\/([\w.:-]+)\/retry$/);
       if (retry) return this.json(res, 200, await this.retry(retry[1]!));
+      const pool = m(/^\/api\/workers\/([^/]+)\/pool$/);
+      if (pool) {
+        const host = decodeURIComponent(pool[1]!);
+        const delta = body.delta === -1 ? -1 : body.delta === 1 ? 1 : 0;
+        if (!delta) throw new HttpError(400, "delta must be 1 or -1");
+        const opts = { destination: [host], timeout: 2000 };
+        const replies = delta > 0 ? await this.app.control.poolGrow(1, opts) : await this.app.control.poolShrink(1, opts);
+        if (!replies.length) throw new HttpError(504, `worker ${host} did not answer`);
+        const size = (Object.values(replies[0]!)[0] as { size?: number }).size;
+        const info = this.workerInfo.get(host);
+        if (info && typeof size === "number") info.concurrency = size;
+        return this.json(res, 200, { ok: true, size: size ?? null });
+      }
       if (path === "/api/rate-limit") {
         const task = typeof body.task === "string" ? body.task : "";
         if (!task) throw new HttpError(400, "name the task (task)");

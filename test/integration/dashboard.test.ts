@@ -150,6 +150,12 @@ describe("dashboard", { skip }, () => {
     await page.click("[data-testid=rate-apply]");
     await page.waitForSelector(".toast:has-text('Rate limit of fixture.add set to 100/s')", { timeout: 5_000 });
 
+    // Pool size through remote control (the buttons show on hover).
+    await page.hover("[data-testid=worker-row]");
+    await page.click("[data-testid=pool-grow]");
+    await page.waitForSelector(".toast:has-text('pool size 3')", { timeout: 5_000 });
+    await page.waitForFunction(() => /× 3/.test(document.querySelector("[data-testid=worker-row] .pool")?.textContent ?? ""), undefined, { timeout: 8_000 });
+
     // The failure's detail, with its traceback, for the screenshot.
     await page.click(`[data-task-id="${bad.id}"]`);
     await page.waitForFunction(() => /boom from the test/.test(document.querySelector("[data-testid=detail-traceback]")?.textContent ?? ""));

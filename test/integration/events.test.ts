@@ -156,6 +156,14 @@ describe("events from a worker process", () => {
     assert.equal(await r.get({ timeout: 10_000 }), 21);
     await dump.waitFor(new RegExp(`dump@\\S+ \\[[\\d: .-]+\\] task succeeded: fixture\\.add\\(${r.id}\\) args=\\(20, 1\\) kwargs=\\{\\} .*result=21`), 10_000);
     await dump.waitFor(/dump@\S+ \[.*\] started: .*sw_ident=celeriac/);
+    // The live view, piped: frames with the worker and the task.
+    const top = startNode([CLI, "events", "--refresh", "0.3"], env);
+    await top.waitFor(/1\/1 workers online/, 10_000);
+    const again = app.sendTask("fixture.add", [5, 5]);
+    await again.get({ timeout: 10_000 });
+    await top.waitFor(new RegExp(`${again.id} fixture\\.add\\s+SUCCESS\\s+10 \\(`), 10_000);
+    assert.match(top.output(), /dump@\S+\s+online/);
+    assert.equal(await top.stop(), 0);
     await worker.stop();
     await dump.waitFor(/dump@\S+ \[.*\] shutdown:/, 10_000);
     assert.equal(await dump.stop(), 0);
