@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { after, describe, it } from "node:test";
-import { Celeriac } from "../../src/index.js";
+import { Celeriac, Dashboard } from "../../src/index.js";
 import type { CeleryEvent } from "../../src/events/event.js";
 import { EventReceiver } from "../../src/events/receiver.js";
 import { State, workerAlive } from "../../src/events/state.js";
@@ -70,7 +70,7 @@ describe("events interop with Python Celery 5.2.6 over Redis", { skip: !availabl
     await app.close();
   });
 
-  it("Celeriac's EventReceiver and State follow a Python worker started with -E", async () => {
+  it("Celeriac's EventReceiver, State and dashboard follow a Python worker started with -E", async () => {
     const url = redisUrl(11);
     const queue = `events-py-${randomUUID().slice(0, 8)}`;
     const app = new Celeriac({ name: "client", broker: url, backend: url });
@@ -81,6 +81,8 @@ describe("events interop with Python Celery 5.2.6 over Redis", { skip: !availabl
       events.push(e);
       state.event(e);
     });
+    const dashboard = new Dashboard(app, { port: 0, pollIntervalMs: 500 });
+    const base = await dashboard.start();
     const py = await startPythonWorker({ INTEROP_REDIS_URL: url, INTEROP_PY_QUEUE: queue }, ["-E", "-Q", queue]);
     try {
       const ok = app.sendTask("py.add", [20, 22], {}, { queue });
@@ -104,8 +106,27 @@ describe("events interop with Python Celery 5.2.6 over Redis", { skip: !availabl
       const w = [...state.workers.values()].find((x) => x.sw_ident === "py-celery")!;
       assert.equal(f.worker, w.hostname);
       assert.equal(typeof w.freq, "number");
+
+      // The dashboard, from the same stream: the Python worker online, with its queue and pool size.
+      await waitUntil(() => dashboard.state.tasks.get(ok.id)?.state === "SUCCESS", 10_000, () => "the dashboard's state");
+      type Overview = { workers: { hostname: string; online: boolean; queues: string[]; concurrency: number | null }[] };
+      let overview: Overview = { workers: [] };
+      const deadline = Date.now() + 10_000;
+      while (Date.now() < deadline) {
+        overview = (await (await fetch(`${base}/api/overview`)).json()) as Overview;
+        if (overview.workers.some((x) => x.hostname === w.hostname && x.queues.includes(queue))) break;
+        await new Promise((r) => setTimeout(r, 250));
+      }
+      const pw = overview.workers.find((x) => x.hostname === w.hostname)!;
+      assert.ok(pw.online);
+      assert.deepEqual(pw.queues, [queue]);
+      assert.equal(pw.concurrency, 1);
+      const metrics = await (await fetch(`${base}/metrics`)).text();
+      assert.match(metrics, /^celeriac_tasks_total\{name="py.add",state="SUCCESS"\} 1$/m);
+      assert.match(metrics, /^celeriac_tasks_total\{name="py.fail",state="FAILURE"\} 1$/m);
     } finally {
       await py.stop();
+      await dashboard.close();
       await receiver.stop();
       await app.close();
     }
