@@ -28,3 +28,4 @@ export { EventDispatcher } from "./events/dispatcher.js";
 export { EventReceiver } from "./events/receiver.js";
 export { State as EventState, workerAlive, type TaskState, type WorkerState, type TaskFilter } from "./events/state.js";
 export { EVENT_EXCHANGE, type CeleryEvent } from "./events/event.js";
+export { Dashboard, type DashboardOptions } from "./dashboard/server.js";

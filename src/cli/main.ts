@@ -48,6 +48,7 @@ program
   .option("--max-tasks-per-child <n>", "replace a pool child after this many tasks", int)
   .option("--max-memory-per-child <kb>", "replace a pool child above this resident memory", int)
   .option("-E, --task-events", "send task events")
+  .option("--without-heartbeat", "do not send worker heartbeat events")
   .option("-S, --statedb <file>", "keep revoked task ids in this file across restarts")
   .option("--without-rate-limits", "ignore task rate limits")
   .option("-B, --beat", "also run beat (periodic tasks) in this worker; several -B workers are safe: one sends")
@@ -70,6 +71,7 @@ program
       stateDb: o.statedb,
       disableRateLimits: o.withoutRateLimits,
       taskEvents: o.taskEvents,
+      heartbeat: o.withoutHeartbeat ? false : undefined,
     });
     const beat = o.beat ? new Beat(app) : null;
     worker.on("shutdown-requested", () => {
@@ -187,7 +189,7 @@ program
 
 program
   .command("control <method> [args...]")
-  .description("change workers: revoke <id> [--terminate], rate_limit <task> <rate>, time_limit <task> <soft> <hard>, add_consumer <queue>, cancel_consumer <queue>, pool_grow [n], pool_shrink [n], shutdown")
+  .description("change workers: revoke <id> [--terminate], rate_limit <task> <rate>, time_limit <task> <soft> <hard>, add_consumer <queue>, cancel_consumer <queue>, pool_grow [n], pool_shrink [n], enable_events, disable_events, shutdown")
   .option("-d, --destination <hosts>", "comma-separated worker hostnames")
   .option("-t, --timeout <seconds>", "how long to wait for replies", num, 1)
   .option("--terminate", "revoke: also stop the task if it is running")
@@ -221,6 +223,10 @@ program
         break;
       case "shutdown":
         replies = await c.broadcast("shutdown", {}, opts);
+        break;
+      case "enable_events":
+      case "disable_events":
+        replies = await c.broadcast(method, {}, opts);
         break;
       default:
         throw new Error(`unknown control method ${method}`);

@@ -1,7 +1,8 @@
 // The dashboard's page: one HTML file, its CSS and its script, plain files in
-// ./assets (shipped with the package under src/), read once at startup.
+// ./assets (shipped with the package under src/), read on first use.
 import { existsSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import { ConfigurationError } from "../errors.js";
 
 function assetsDir(): string {
   // From src/ (tsx) the assets sit next to this file; from dist/ they are in the shipped src/.
@@ -9,13 +10,18 @@ function assetsDir(): string {
     const dir = fileURLToPath(new URL(rel, import.meta.url));
     if (existsSync(`${dir}index.html`)) return dir;
   }
-  throw new Error("the dashboard's assets (src/dashboard/assets) are missing from this installation");
+  throw new ConfigurationError("the dashboard's assets (src/dashboard/assets) are missing from this installation");
 }
 
-const dir = assetsDir();
-const read = (name: string) => readFileSync(`${dir}${name}`, "utf8");
+export type AssetName = "index.html" | "app.css" | "app.js" | "login.html";
 
-export const PAGE_HTML = read("index.html");
-export const PAGE_CSS = read("app.css");
-export const PAGE_JS = read("app.js");
-export const LOGIN_HTML = read("login.html");
+const cache = new Map<AssetName, string>();
+
+export function asset(name: AssetName): string {
+  let text = cache.get(name);
+  if (text === undefined) {
+    text = readFileSync(`${assetsDir()}${name}`, "utf8");
+    cache.set(name, text);
+  }
+  return text;
+}

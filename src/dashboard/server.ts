@@ -12,7 +12,7 @@ import { State, workerAlive, type TaskFilter, type TaskState, type WorkerState }
 import { parsePythonLiteral } from "../protocol/literal.js";
 import { COOKIE, authorized, checkExposure } from "./auth.js";
 import { ClusterMetrics, type WorkerLoad } from "./metrics.js";
-import { PAGE_CSS, PAGE_HTML, PAGE_JS, LOGIN_HTML } from "./page.js";
+import { asset } from "./page.js";
 import { TaskSeries } from "./series.js";
 
 export interface DashboardOptions {
@@ -96,6 +96,7 @@ export class Dashboard {
   async start(): Promise<string> {
     const host = this.opts.host ?? "127.0.0.1";
     checkExposure(host, this.opts.token);
+    asset("index.html"); // fail now, not on the first request, if the page is missing
     this.broker = await this.app.broker();
     if (!this.broker.subscribeFanout) throw new ConfigurationError(`broker ${this.broker.displayUrl} has no fanout: the dashboard needs events`);
     this.receiver = new EventReceiver(this.broker, { log: this.app.log });
@@ -163,7 +164,8 @@ export class Dashboard {
           for (const name of qs) this.queues.add(name);
           const nReserved = Array.isArray(r[w.hostname]) ? (r[w.hostname] as unknown[]).length : 0;
           this.workerInfo.set(w.hostname, {
-            pool: st.pool?.implementation ?? (st.pool ? "prefork" : null),
+            // Celeriac names its pool; Python Celery's stats give only the size.
+            pool: st.pool?.implementation ?? null,
             concurrency: st.pool?.["max-concurrency"] ?? null,
             queues: qs,
             prefetchLimit: typeof st.prefetch_count === "number" ? st.prefetch_count : null,
@@ -182,7 +184,7 @@ export class Dashboard {
       this.app.log.warn(`dashboard: cannot poll workers: ${(err as Error).message}`);
     } finally {
       if (!this.closed) {
-        this.pollTimer = setTimeout(() => void this.poll(), this.opts.pollIntervalMs ?? 2000);
+        this.pollTimer = setTimeout(() => void this.poll(), this.opts.pollIntervalMs ?? 3000);
         this.pollTimer.unref();
       }
     }
@@ -284,7 +286,7 @@ export class Dashboard {
       if (req.method === "GET" && path === "/") {
         // The sign-in page is self-contained: its own small inline style, nothing else.
         const csp = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'";
-        return this.send(res, 401, "text/html; charset=utf-8", LOGIN_HTML, { "content-security-policy": csp });
+        return this.send(res, 401, "text/html; charset=utf-8", asset("login.html"), { "content-security-policy": csp });
       }
       res.setHeader("www-authenticate", 'Bearer realm="celeriac"');
       return this.json(res, 401, { error: "a valid token is required" });
@@ -297,9 +299,9 @@ export class Dashboard {
     }
     const m = (re: RegExp) => re.exec(path);
     if (req.method === "GET") {
-      if (path === "/") return this.send(res, 200, "text/html; charset=utf-8", PAGE_HTML);
-      if (path === "/app.js") return this.send(res, 200, "text/javascript; charset=utf-8", PAGE_JS);
-      if (path === "/app.css") return this.send(res, 200, "text/css; charset=utf-8", PAGE_CSS);
+      if (path === "/") return this.send(res, 200, "text/html; charset=utf-8", asset("index.html"));
+      if (path === "/app.js") return this.send(res, 200, "text/javascript; charset=utf-8", asset("app.js"));
+      if (path === "/app.css") return this.send(res, 200, "text/css; charset=utf-8", asset("app.css"));
       if (path === "/metrics") {
         await this.measureQueues();
         return this.send(res, 200, this.metrics.contentType, await this.metrics.text());
@@ -324,6 +326,19 @@ export class Dashboard {
       }
       const retry = m(/^\/api\/tasks\/([\w.:-]+)\/retry$/);
       if (retry) return this.json(res, 200, await this.retry(retry[1]!));
+      const pool = m(/^\/api\/workers\/([^/]+)\/pool$/);
+      if (pool) {
+        const host = decodeURIComponent(pool[1]!);
+        const delta = body.delta === -1 ? -1 : body.delta === 1 ? 1 : 0;
+        if (!delta) throw new HttpError(400, "delta must be 1 or -1");
+        const opts = { destination: [host], timeout: 2000 };
+        const replies = delta > 0 ? await this.app.control.poolGrow(1, opts) : await this.app.control.poolShrink(1, opts);
+        if (!replies.length) throw new HttpError(504, `worker ${host} did not answer`);
+        const size = (Object.values(replies[0]!)[0] as { size?: number }).size;
+        const info = this.workerInfo.get(host);
+        if (info && typeof size === "number") info.concurrency = size;
+        return this.json(res, 200, { ok: true, size: size ?? null });
+      }
       if (path === "/api/rate-limit") {
         const task = typeof body.task === "string" ? body.task : "";
         if (!task) throw new HttpError(400, "name the task (task)");

@@ -22,8 +22,8 @@ export class TaskEvents {
   readonly dispatcher: EventDispatcher;
   private readonly heart: Heartbeat;
 
-  constructor(broker: Broker, hostname: string, taskEvents: boolean, source: HeartbeatSource, log: Logger) {
-    this.dispatcher = new EventDispatcher(broker, { hostname, groups: taskEvents ? null : ["worker"], log });
+  constructor(broker: Broker, hostname: string, taskEvents: boolean, source: HeartbeatSource, log: Logger, private readonly heartbeat = true) {
+    this.dispatcher = new EventDispatcher(broker, { hostname, groups: taskEvents ? null : ["worker"], log, bufferGroups: ["task"] });
     this.heart = new Heartbeat(this.dispatcher, source);
   }
 
@@ -37,7 +37,7 @@ export class TaskEvents {
   }
 
   start(): void {
-    this.heart.start();
+    if (this.heartbeat) this.heart.start();
   }
 
   stop(): Promise<void> {

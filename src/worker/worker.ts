@@ -50,6 +50,8 @@ export interface WorkerOptions {
   disableRateLimits?: boolean;
   /** Send task events (-E); default: the workerSendTaskEvents setting. Worker heartbeats are sent either way. */
   taskEvents?: boolean;
+  /** Send worker-online/heartbeat/offline events (default true; Celery's --without-heartbeat turns them off). */
+  heartbeat?: boolean;
 }
 
 interface Job {
@@ -128,7 +130,7 @@ export class Worker extends EventEmitter implements Controllable {
     this.events = new TaskEvents(this.broker, this.hostname, this.opts.taskEvents ?? this.app.settings.workerSendTaskEvents, {
       active: () => this.active.size,
       processed: () => this.counts.processed,
-    }, this.log);
+    }, this.log, this.opts.heartbeat ?? true);
     this.events.start();
     this.loopDone = this.consume();
     this.log.info(
@@ -211,9 +213,10 @@ export class Worker extends EventEmitter implements Controllable {
       await this.broker.reject(delivery, false);
       return;
     }
-    this.events?.received(msg);
     if (this.revoked.has(h.id)) {
       this.log.info(`task ${h.task}[${h.id}] is revoked: not run`);
+      // received first, so monitors learn the task's name and arguments.
+      this.events?.received(msg);
       this.events?.revoked(h.id);
       await this.store(msg, delivery, States.REVOKED, serializeError(new TaskRevokedError("revoked")), null);
       await continueAfterRevoked(this.app, msg, serializeError(new TaskRevokedError("revoked")));
@@ -224,6 +227,7 @@ export class Worker extends EventEmitter implements Controllable {
     const expires = parseIsoTime(h.expires);
     if (expires !== null && expires <= now) {
       this.log.info(`task ${h.task}[${h.id}] expired at ${h.expires}: not run`);
+      this.events?.received(msg);
       this.events?.revoked(h.id, { expired: true });
       await this.store(msg, delivery, States.REVOKED, serializeError(new TaskRevokedError("expired")), null);
       await continueAfterRevoked(this.app, msg, serializeError(new TaskRevokedError("expired")));
@@ -240,6 +244,7 @@ export class Worker extends EventEmitter implements Controllable {
     }
     const acksLate = task.options.acksLate ?? this.app.settings.taskAcksLate;
     this.log.info(`task ${h.task}[${h.id}] received`);
+    this.events?.received(msg);
     this.reserved.push({ delivery, msg, task, request: this.requestOf(msg, delivery), acksLate, acked: false });
   }
 

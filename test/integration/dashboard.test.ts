@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { chromium, type BrowserContext, type Page } from "playwright-core";
-import { Celeriac } from "../../src/index.js";
+import { Celeriac, chain } from "../../src/index.js";
 import { CLI, ROOT, startNode, startWorker, type RunningProcess } from "../support/processes.js";
 
 const APP = "test/fixtures/app.ts";
@@ -46,7 +46,7 @@ describe("dashboard", { skip }, () => {
     browser = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), "celeriac-chromium-")), {
       executablePath: CHROMIUM,
       args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-      viewport: { width: 1440, height: 1000 },
+      viewport: { width: 1600, height: 1000 },
     });
   });
 
@@ -134,10 +134,27 @@ describe("dashboard", { skip }, () => {
       { timeout: 10_000 },
     );
 
+    // A chain: the second task's detail links to its parent, the parent's to its child.
+    const second = chain(app.signature("fixture.add", [1, 2]), app.signature("fixture.add", [10])).applyAsync();
+    assert.equal(await second.get({ timeout: 10_000 }), 13);
+    const first = second.parent!;
+    await page.waitForSelector(`[data-task-id="${second.id}"][data-state=SUCCESS]`, { timeout: 10_000 });
+    await page.click(`[data-task-id="${second.id}"]`);
+    await page.waitForSelector(`#d-fields [data-task-link="${first.id}"]`, { timeout: 5_000 });
+    await page.click(`#d-fields [data-task-link="${first.id}"]`);
+    await page.waitForSelector(`#d-fields [data-task-link="${second.id}"]`, { timeout: 5_000 });
+    assert.match((await page.textContent("[data-testid=detail-result]"))!, /^3$/);
+
     // Rate limit through remote control.
     await page.fill("[data-testid=rate-input]", "100/s");
     await page.click("[data-testid=rate-apply]");
     await page.waitForSelector(".toast:has-text('Rate limit of fixture.add set to 100/s')", { timeout: 5_000 });
+
+    // Pool size through remote control (the buttons show on hover).
+    await page.hover("[data-testid=worker-row]");
+    await page.click("[data-testid=pool-grow]");
+    await page.waitForSelector(".toast:has-text('pool size 3')", { timeout: 5_000 });
+    await page.waitForFunction(() => /× 3/.test(document.querySelector("[data-testid=worker-row] .pool")?.textContent ?? ""), undefined, { timeout: 8_000 });
 
     // The failure's detail, with its traceback, for the screenshot.
     await page.click(`[data-task-id="${bad.id}"]`);

@@ -10,7 +10,7 @@ import { Celeriac } from "../../src/index.js";
 import type { CeleryEvent } from "../../src/events/event.js";
 import { EventReceiver } from "../../src/events/receiver.js";
 import { State, workerAlive } from "../../src/events/state.js";
-import { startWorker } from "../support/processes.js";
+import { CLI, startNode, startWorker } from "../support/processes.js";
 import { pythonCeleryAvailable, runPython } from "../support/python.js";
 
 const APP = "test/fixtures/app.ts";
@@ -52,10 +52,17 @@ describe("events from a worker process", () => {
     const app = new Celeriac({ name: "client", broker: url, backend: url, taskSendSentEvent: true });
     const events: CeleryEvent[] = [];
     const keys: string[] = [];
+    const badKeys: string[] = [];
     const state = new State();
     const broker = await app.broker();
     // The routing key is checked through a raw subscription; the receiver gives parsed events.
-    const unsubscribe = await broker.subscribeFanout!("celeryev", "#", (_m, key) => keys.push(key));
+    const unsubscribe = await broker.subscribeFanout!("celeryev", "#", (m, key) => {
+      keys.push(key);
+      // One event: its type with dots; a batch (a list): "<group>.multi", as Celery does.
+      const body = JSON.parse(m.body.toString("utf8")) as CeleryEvent | CeleryEvent[];
+      const expected = Array.isArray(body) ? `${body[0]!.type.split("-")[0]}.multi` : body.type.replace(/-/g, ".");
+      if (key !== expected) badKeys.push(`${key} for ${JSON.stringify(body).slice(0, 80)}`);
+    });
     const receiver = new EventReceiver(broker);
     await receiver.start((e) => {
       events.push(e);
@@ -97,8 +104,9 @@ describe("events from a worker process", () => {
     }
     assert.equal(heartbeat!.sw_ident, "celeriac");
     assert.equal(heartbeat!.freq, 2);
-    // Celery's routing keys: the type with dots.
-    for (const k of ["task.sent", "task.received", "task.started", "task.succeeded", "task.failed", "worker.online", "worker.heartbeat"]) {
+    // Celery's routing keys: the type with dots, or task.multi for a batch.
+    assert.deepEqual(badKeys, []);
+    for (const k of ["task.sent", "worker.online", "worker.heartbeat"]) {
       assert.ok(keys.includes(k), `routing key ${k} seen (${[...new Set(keys)].join(", ")})`);
     }
     // Clocks grow per sender.
@@ -120,7 +128,9 @@ describe("events from a worker process", () => {
     assert.ok((w.processed as number) >= 0);
 
     // disable_events: no more task events, heartbeats go on.
-    await app.control.broadcast("disable_events", {}, { reply: true, timeout: 1500 });
+    const disable = startNode([CLI, "control", "disable_events", "-t", "3"], env);
+    assert.equal(await disable.exited, 0, disable.output());
+    assert.match(disable.output(), /ev@\S+: [\s\S]*task events disabled/);
     const before = events.length;
     const quiet = app.sendTask("fixture.add", [1, 1]);
     await quiet.get({ timeout: 10_000 });
@@ -132,6 +142,59 @@ describe("events from a worker process", () => {
     assert.ok(!workerAlive(w), "worker offline after it stops");
     await receiver.stop();
     await unsubscribe();
+    await app.close();
+  });
+
+  it("celeriac events --dump prints each event as a line", async () => {
+    const url = `sqlite://${join(dir, "dump.db")}`;
+    const env = { CELERIAC_BROKER_URL: url, CELERIAC_RESULT_BACKEND: url };
+    const dump = startNode([CLI, "events", "--dump"], env);
+    await dump.waitFor(/dumping events from sqlite:/);
+    const worker = await startWorker(APP, ["-P", "async", "-c", "1", "-l", "warning", "-E", "-n", "dump@%h"], env);
+    const app = new Celeriac({ name: "client", broker: url, backend: url });
+    const r = app.sendTask("fixture.add", [20, 1]);
+    assert.equal(await r.get({ timeout: 10_000 }), 21);
+    await dump.waitFor(new RegExp(`dump@\\S+ \\[[\\d: .-]+\\] task succeeded: fixture\\.add\\(${r.id}\\) args=\\(20, 1\\) kwargs=\\{\\} .*result=21`), 10_000);
+    await dump.waitFor(/dump@\S+ \[.*\] started: .*sw_ident=celeriac/);
+    // The live view, piped: frames with the worker and the task.
+    const top = startNode([CLI, "events", "--refresh", "0.3"], env);
+    await top.waitFor(/1\/1 workers online/, 10_000);
+    const again = app.sendTask("fixture.add", [5, 5]);
+    await again.get({ timeout: 10_000 });
+    await top.waitFor(new RegExp(`${again.id} fixture\\.add\\s+SUCCESS\\s+10 \\(`), 10_000);
+    assert.match(top.output(), /dump@\S+\s+online/);
+    assert.equal(await top.stop(), 0);
+    await worker.stop();
+    await dump.waitFor(/dump@\S+ \[.*\] shutdown:/, 10_000);
+    assert.equal(await dump.stop(), 0);
+    await app.close();
+  });
+
+  it("a burst of task events goes out as task.multi batches; a lone event alone", async () => {
+    const url = `memory://batch-${Date.now()}`;
+    const app = new Celeriac({ name: "b", broker: url, backend: url });
+    const broker = await app.broker();
+    const seen: { key: string; n: number }[] = [];
+    const off = await broker.subscribeFanout!("celeryev", "#", (m, key) => {
+      const body = JSON.parse(m.body.toString("utf8")) as unknown;
+      seen.push({ key, n: Array.isArray(body) ? body.length : 1 });
+    });
+    const { EventDispatcher } = await import("../../src/events/dispatcher.js");
+    const d = new EventDispatcher(broker, { hostname: "b@h", bufferGroups: ["task"], bufferLimit: 24 });
+    for (let i = 0; i < 30; i++) d.send("task-started", { uuid: String(i) });
+    await d.flush();
+    d.send("task-succeeded", { uuid: "lone", result: "1", runtime: 0 });
+    d.send("worker-heartbeat", { freq: 2 });
+    await new Promise((r) => setTimeout(r, 50));
+    await d.flush();
+    await new Promise((r) => setTimeout(r, 50));
+    assert.deepEqual(seen, [
+      { key: "task.multi", n: 24 },
+      { key: "task.multi", n: 6 },
+      { key: "worker.heartbeat", n: 1 },
+      { key: "task.succeeded", n: 1 },
+    ]);
+    await off();
     await app.close();
   });
 

@@ -101,7 +101,10 @@
     const wb = $("workers").tBodies[0];
     wb.replaceChildren(...o.workers.map((w) => h("tr", { "data-testid": "worker-row", "data-hostname": w.hostname, "data-online": String(w.online) },
       h("td", {}, h("span", { class: `dot${w.online ? " on" : ""}`, title: w.online ? "online" : "offline" }), h("b", {}, w.hostname), h("div", { class: "muted" }, w.online ? "online" : "offline", w.sw ? ` · ${w.sw}` : "")),
-      h("td", {}, w.pool ? `${w.pool} × ${w.concurrency ?? "?"}` : "–"),
+      h("td", { class: "pool" }, w.concurrency ? `${w.pool || "pool"} × ${w.concurrency}` : w.pool || "–",
+        w.online && w.concurrency ? h("span", { class: "resize" },
+          h("button", { class: "mini", title: "Shrink the pool by one", "data-testid": "pool-shrink", onclick: () => resize(w.hostname, -1) }, "−"),
+          h("button", { class: "mini", title: "Grow the pool by one", "data-testid": "pool-grow", onclick: () => resize(w.hostname, 1) }, "+")) : null),
       h("td", { class: "num" }, w.active ?? "–"),
       h("td", { class: "num" }, w.processed ?? "–"),
       h("td", {}, w.prefetchLimit ? `${w.prefetched ?? 0} / ${w.prefetchLimit}` : "–"),
@@ -126,6 +129,16 @@
     drawLatency(o.series);
   }
 
+  // Celery's task-failed carries no runtime: the time from start to failure stands in for it.
+  const runtimeOf = (t) => t.runtime ?? (t.state === "FAILURE" && t.started && t.timestamp ? Math.max(0, t.timestamp - t.started) : null);
+  async function resize(host, delta) {
+    try {
+      const r = await api(`/api/workers/${encodeURIComponent(host)}/pool`, { delta });
+      toast(`${host}: pool size ${r.size}`);
+    } catch (e) {
+      toast(`Pool change failed: ${e.message}`, true);
+    }
+  }
   function stateBadge(state) {
     return h("span", { class: `badge ${state}` }, state);
   }
@@ -142,7 +155,7 @@
       h("td", { class: "mono clip", title: t.exception || t.result || "" }, t.exception || t.result || ""),
       h("td", { class: "muted" }, t.worker || "–"),
       h("td", { class: "muted" }, fmtTime(t.received || t.sent)),
-      h("td", { class: "num" }, fmtRuntime(t.runtime)),
+      h("td", { class: "num" }, fmtRuntime(runtimeOf(t))),
     )));
     $("tasks-empty").hidden = rows.length > 0;
   }
@@ -231,7 +244,7 @@
       ["Worker", t.worker || "–"],
       ["Sent", fmtTime(t.sent)], ["Received", fmtTime(t.received)], ["Started", fmtTime(t.started)],
       ["Finished", fmtTime(t.succeeded || t.failed || t.revoked) + (r && r.date_done ? ` (${r.date_done})` : "")],
-      ["Runtime", fmtRuntime(t.runtime)], ["Retries", t.retries ?? "–"], ["ETA", t.eta || "–"], ["Expires", t.expires || "–"],
+      ["Runtime", fmtRuntime(runtimeOf(t))], ["Retries", t.retries ?? "–"], ["ETA", t.eta || "–"], ["Expires", t.expires || "–"],
       ["Parent", link(d.parent)], ["Root", link(d.root)],
       ["Children", d.children.length ? d.children.map((c) => h("div", {}, link(c))) : "–"],
     ];

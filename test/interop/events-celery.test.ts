@@ -1,0 +1,134 @@
+// Events across languages over Redis (kombu's pub/sub channels
+// /<db>.celeryev/<routing key>): Python's `celery events --dump` shows what a
+// Celeriac worker does, and Celeriac's EventReceiver/State follow a Python
+// Celery worker started with -E. Redis databases 10 and 11.
+import assert from "node:assert/strict";
+import { spawn, type ChildProcess } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import { after, describe, it } from "node:test";
+import { Celeriac, Dashboard } from "../../src/index.js";
+import type { CeleryEvent } from "../../src/events/event.js";
+import { EventReceiver } from "../../src/events/receiver.js";
+import { State, workerAlive } from "../../src/events/state.js";
+import { startWorker } from "../support/processes.js";
+import { PY_DIR, PYTHON, pythonCeleryAvailable, startPythonWorker } from "../support/python.js";
+import { redisAvailable, redisUrl } from "../support/redis.js";
+
+const available = (await redisAvailable()) && (await pythonCeleryAvailable());
+
+const started = new Set<ChildProcess>();
+after(() => {
+  for (const p of started) if (p.exitCode === null && p.signalCode === null) p.kill("SIGKILL");
+});
+
+function waitUntil(check: () => boolean, timeoutMs: number, what: () => string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const t0 = Date.now();
+    const tick = () => {
+      if (check()) return resolve();
+      if (Date.now() - t0 > timeoutMs) return reject(new Error(`timed out waiting for ${what()}`));
+      setTimeout(tick, 50);
+    };
+    tick();
+  });
+}
+
+describe("events interop with Python Celery 5.2.6 over Redis", { skip: !available }, () => {
+  it("celery events --dump shows a Celeriac worker's events", async () => {
+    const url = redisUrl(10);
+    const env = { CELERIAC_BROKER_URL: url, CELERIAC_RESULT_BACKEND: url };
+    const queue = `events-ts-${randomUUID().slice(0, 8)}`;
+    const dump = spawn(PYTHON, ["-m", "celery", "-A", "pyapp", "events", "--dump"], {
+      env: { ...process.env, INTEROP_REDIS_URL: url, PYTHONPATH: PY_DIR, PYTHONUNBUFFERED: "1" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    started.add(dump);
+    let text = "";
+    dump.stdout!.on("data", (b: Buffer) => (text += b.toString()));
+    dump.stderr!.on("data", (b: Buffer) => (text += b.toString()));
+    await waitUntil(() => /starting capture/.test(text), 30_000, () => `celery events to start: ${text}`);
+    // The dumper subscribes right after saying so; give it a moment.
+    await new Promise((r) => setTimeout(r, 1000));
+
+    const worker = await startWorker("test/fixtures/app.ts", ["-P", "async", "-c", "2", "-E", "-Q", queue, "-n", "tsev@%h"], env);
+    const app = new Celeriac({ name: "client", broker: url, backend: url });
+    const ok = app.sendTask("fixture.add", [2, 3], {}, { queue });
+    const bad = app.sendTask("fixture.fail", ["boom"], {}, { queue });
+    assert.equal(await ok.get({ timeout: 10_000 }), 5);
+    await bad.get({ timeout: 10_000, propagate: false });
+    await waitUntil(
+      () => text.includes(`task succeeded: fixture.add(${ok.id}) args=(2, 3) kwargs={}`) && text.includes(`task failed: fixture.fail(${bad.id})`) && /tsev@\S+ \[.*\] heartbeat:/.test(text),
+      15_000,
+      () => `the dump to show our events:\n${text.slice(-4000)}`,
+    );
+    assert.match(text, new RegExp(`task succeeded: fixture\\.add\\(${ok.id}\\) args=\\(2, 3\\) kwargs=\\{\\} .*result=5`));
+    assert.match(text, new RegExp(`task failed: fixture\\.fail\\(${bad.id}\\).*exception=RangeError\\('boom'\\)`));
+    assert.match(text, /tsev@\S+ \[.*\] heartbeat: .*sw_ident=celeriac/);
+    await worker.stop();
+    await waitUntil(() => /tsev@\S+ \[.*\] shutdown:/.test(text), 10_000, () => `worker-offline in the dump:\n${text.slice(-2000)}`);
+    dump.kill("SIGTERM");
+    await app.close();
+  });
+
+  it("Celeriac's EventReceiver, State and dashboard follow a Python worker started with -E", async () => {
+    const url = redisUrl(11);
+    const queue = `events-py-${randomUUID().slice(0, 8)}`;
+    const app = new Celeriac({ name: "client", broker: url, backend: url });
+    const events: CeleryEvent[] = [];
+    const state = new State();
+    const receiver = new EventReceiver(await app.broker());
+    await receiver.start((e) => {
+      events.push(e);
+      state.event(e);
+    });
+    const dashboard = new Dashboard(app, { port: 0, pollIntervalMs: 500 });
+    const base = await dashboard.start();
+    const py = await startPythonWorker({ INTEROP_REDIS_URL: url, INTEROP_PY_QUEUE: queue }, ["-E", "-Q", queue]);
+    try {
+      const ok = app.sendTask("py.add", [20, 22], {}, { queue });
+      const bad = app.sendTask("py.fail", ["nope"], {}, { queue });
+      assert.equal(await ok.get({ timeout: 15_000 }), 42);
+      await bad.get({ timeout: 15_000, propagate: false });
+      await waitUntil(
+        () => state.tasks.get(ok.id)?.state === "SUCCESS" && state.tasks.get(bad.id)?.state === "FAILURE" && [...state.workers.values()].some((w) => w.sw_ident === "py-celery" && workerAlive(w)),
+        15_000,
+        () => `Python's events: ${JSON.stringify(events.map((e) => e.type))}`,
+      );
+      const t = state.tasks.get(ok.id)!;
+      assert.equal(t.name, "py.add");
+      assert.equal(t.args, "(20, 22)");
+      assert.equal(t.result, "42");
+      assert.equal(typeof t.runtime, "number");
+      const f = state.tasks.get(bad.id)!;
+      // Celery 5.2's own task-failed says "ExceptionWithTraceback()" here (it reprs its wrapper); the traceback names the error.
+      assert.match(f.exception ?? "", /ValueError\('nope'\)|ExceptionWithTraceback/);
+      assert.match(f.traceback ?? "", /ValueError: nope/);
+      const w = [...state.workers.values()].find((x) => x.sw_ident === "py-celery")!;
+      assert.equal(f.worker, w.hostname);
+      assert.equal(typeof w.freq, "number");
+
+      // The dashboard, from the same stream: the Python worker online, with its queue and pool size.
+      await waitUntil(() => dashboard.state.tasks.get(ok.id)?.state === "SUCCESS", 10_000, () => "the dashboard's state");
+      type Overview = { workers: { hostname: string; online: boolean; queues: string[]; concurrency: number | null }[] };
+      let overview: Overview = { workers: [] };
+      const deadline = Date.now() + 10_000;
+      while (Date.now() < deadline) {
+        overview = (await (await fetch(`${base}/api/overview`)).json()) as Overview;
+        if (overview.workers.some((x) => x.hostname === w.hostname && x.queues.includes(queue))) break;
+        await new Promise((r) => setTimeout(r, 250));
+      }
+      const pw = overview.workers.find((x) => x.hostname === w.hostname)!;
+      assert.ok(pw.online);
+      assert.deepEqual(pw.queues, [queue]);
+      assert.equal(pw.concurrency, 1);
+      const metrics = await (await fetch(`${base}/metrics`)).text();
+      assert.match(metrics, /^celeriac_tasks_total\{name="py.add",state="SUCCESS"\} 1$/m);
+      assert.match(metrics, /^celeriac_tasks_total\{name="py.fail",state="FAILURE"\} 1$/m);
+    } finally {
+      await py.stop();
+      await dashboard.close();
+      await receiver.stop();
+      await app.close();
+    }
+  });
+});
