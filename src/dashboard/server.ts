@@ -51,6 +51,15 @@ const SECURITY_HEADERS = {
   "content-security-policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'",
 };
 
+/** The host of an Origin header; null for "null" or anything unreadable. */
+function originHost(origin: string): string | null {
+  try {
+    return new URL(origin).host;
+  } catch {
+    return null;
+  }
+}
+
 function taskSummary(t: TaskState): Record<string, unknown> {
   const cut = (s: string | null, n = 300) => (s && s.length > n ? `${s.slice(0, n - 1)}…` : s);
   return {
@@ -261,7 +270,7 @@ export class Dashboard {
     // A JSON content type cannot be sent cross-site without CORS approval: it is our CSRF guard.
     if (!/^application\/json/.test(req.headers["content-type"] ?? "")) throw new HttpError(415, "send JSON (content-type: application/json)");
     const origin = req.headers.origin;
-    if (origin && new URL(origin).host !== req.headers.host) throw new HttpError(403, "cross-origin request refused");
+    if (origin && originHost(origin) !== req.headers.host) throw new HttpError(403, "cross-origin request refused");
     let size = 0;
     const chunks: Buffer[] = [];
     for await (const c of req) {

@@ -70,6 +70,11 @@ describe("dashboard", { skip }, () => {
     assert.match(await page.text(), /needs its access token/);
     const post = await fetch(`${base}/api/rate-limit`, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" });
     assert.equal(post.status, 401);
+    // Changes need a JSON body from the same origin: a cross-site form cannot make them.
+    const form = await fetch(`${base}/api/rate-limit`, { method: "POST", headers: { ...auth, "content-type": "application/x-www-form-urlencoded" }, body: "task=x" });
+    assert.equal(form.status, 415);
+    const cross = await fetch(`${base}/api/rate-limit`, { method: "POST", headers: { ...auth, "content-type": "application/json", origin: "http://evil.example" }, body: "{}" });
+    assert.equal(cross.status, 403);
 
     const open = startNode([CLI, "-A", APP, "dashboard", "--port", "0", "--host", "0.0.0.0"], env);
     assert.equal(await open.exited, 2);
