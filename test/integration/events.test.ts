@@ -71,9 +71,12 @@ describe("events from a worker process", () => {
     const worker = await startWorker(APP, ["-c", "2", "-l", "info", "-E", "-n", "ev@%h"], env);
     const ok = app.sendTask("fixture.add", [2, 3], {}, {});
     const bad = app.sendTask("fixture.fail", ["boom"]);
+    const retried = app.sendTask("fixture.retryOnce", ["job"]);
     assert.equal(await ok.get({ timeout: 10_000 }), 5);
     await bad.get({ timeout: 10_000, propagate: false });
-    await waitUntil(() => events.some((e) => e.type === "task-failed") && events.some((e) => e.type === "task-succeeded"), 10_000, "task events");
+    assert.equal(await retried.get({ timeout: 10_000 }), "job after 1 retry");
+    const done = (type: string, id: string) => events.some((e) => e.type === type && e.uuid === id);
+    await waitUntil(() => done("task-succeeded", ok.id) && done("task-failed", bad.id) && done("task-succeeded", retried.id), 10_000, "task events");
     await waitUntil(() => events.some((e) => e.type === "worker-heartbeat"), 6_000, "a heartbeat");
     captured.push(...events.map((e) => ({ ...e })));
     ids.ok = ok.id;
@@ -97,6 +100,10 @@ describe("events from a worker process", () => {
     assertFields(failed, { uuid: "string", exception: "string", traceback: "string" });
     assert.equal(failed!.exception, "RangeError('boom')");
     assert.match(failed!.traceback as string, /boom/);
+    assertFields(of("task-retried", retried.id), { uuid: "string", exception: "string", traceback: "string" });
+    assert.equal(of("task-retried", retried.id)!.exception, "Exception('first attempt fails')");
+    const second = events.filter((e) => e.type === "task-received" && e.uuid === retried.id).map((e) => e.retries);
+    assert.deepEqual(second, [0, 1], "received again with retries 1");
     const online = of("worker-online");
     const heartbeat = of("worker-heartbeat");
     for (const e of [online, heartbeat]) {
@@ -121,6 +128,8 @@ describe("events from a worker process", () => {
     assert.match(t.worker!, /^ev@/);
     assert.equal(typeof t.runtime, "number");
     assert.equal(state.tasks.get(bad.id)!.state, "FAILURE");
+    assert.equal(state.tasks.get(retried.id)!.state, "SUCCESS");
+    assert.equal(state.tasks.get(retried.id)!.retries, 1);
     assert.equal(state.tasksList({ state: "FAILURE" }).length, 1);
     assert.equal(state.tasksList({ search: "boom" })[0]!.uuid, bad.id);
     const w = [...state.workers.values()].find((x) => x.hostname.startsWith("ev@"))!;
