@@ -121,13 +121,13 @@ describe("dashboard", { skip }, () => {
     await assert.rejects(hung.get({ timeout: 5_000 }), /revoked|terminated/i);
 
     // A waiting task, revoked from the page before it runs.
-    const later = app.sendTask("fixture.add", [40, 2], {}, { countdown: 3 });
+    const later = app.sendTask("fixture.add", [40, 2], {}, { countdown: 6 });
     await page.waitForSelector(`[data-task-id="${later.id}"][data-state=PENDING]`, { timeout: 10_000 });
     await page.click(`[data-task-id="${later.id}"]`);
     await page.waitForFunction((id) => document.querySelector("#d-fields .mono")?.textContent === id, later.id);
     await page.click("[data-testid=revoke]");
     await assert.rejects(later.get({ timeout: 10_000 }), /revoked/i);
-    await page.waitForSelector(`[data-task-id="${later.id}"][data-state=REVOKED]`, { timeout: 10_000 });
+    await page.waitForSelector(`[data-task-id="${later.id}"][data-state=REVOKED]`, { timeout: 20_000 });
 
     // Retry sends the same arguments again, as a new task.
     await page.click(`[data-task-id="${ok.id}"]`);
