@@ -1,7 +1,8 @@
 // Events across languages over Redis (kombu's pub/sub channels
-// /<db>.celeryev/<routing key>): Python's `celery events --dump` shows what a
-// Celeriac worker does, and Celeriac's EventReceiver/State follow a Python
-// Celery worker started with -E. Redis databases 10 and 11.
+// /<db>.celeryev/<routing key>) and RabbitMQ (the `celeryev` topic exchange):
+// Python's `celery events --dump` shows what a Celeriac worker does, and
+// Celeriac's EventReceiver/State/dashboard follow a Python Celery worker
+// started with -E. Redis databases 10 and 11.
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
@@ -11,8 +12,12 @@ import type { CeleryEvent } from "../../src/events/event.js";
 import { EventReceiver } from "../../src/events/receiver.js";
 import { State, workerAlive } from "../../src/events/state.js";
 import { startWorker } from "../support/processes.js";
-import { PY_DIR, PYTHON, pythonCeleryAvailable, startPythonWorker } from "../support/python.js";
+import { PYTHON, pythonCeleryAvailable, startPythonWorker } from "../support/python.js";
 import { redisAvailable, redisUrl } from "../support/redis.js";
+import { AMQP_URL, deleteAmqpEntities, requireRabbit } from "../support/amqp.js";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 
 const available = (await redisAvailable()) && (await pythonCeleryAvailable());
 
@@ -20,6 +25,22 @@ const started = new Set<ChildProcess>();
 after(() => {
   for (const p of started) if (p.exitCode === null && p.signalCode === null) p.kill("SIGKILL");
 });
+
+/** Runs `celery events --dump` against a broker URL; resolves once it captures. */
+async function celeryEventsDump(brokerUrl: string): Promise<{ proc: ChildProcess; text: () => string }> {
+  const proc = spawn(PYTHON, ["-m", "celery", "-b", brokerUrl, "events", "--dump"], {
+    env: { ...process.env, PYTHONUNBUFFERED: "1" },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  started.add(proc);
+  let text = "";
+  proc.stdout!.on("data", (b: Buffer) => (text += b.toString()));
+  proc.stderr!.on("data", (b: Buffer) => (text += b.toString()));
+  await waitUntil(() => /starting capture/.test(text), 30_000, () => `celery events to start: ${text}`);
+  // The dumper subscribes right after saying so; give it a moment.
+  await new Promise((r) => setTimeout(r, 1000));
+  return { proc, text: () => text };
+}
 
 function waitUntil(check: () => boolean, timeoutMs: number, what: () => string): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -33,23 +54,12 @@ function waitUntil(check: () => boolean, timeoutMs: number, what: () => string):
   });
 }
 
-describe("events interop with Python Celery 5.2.6 over Redis", { skip: !available }, () => {
+describe("events interop with Python Celery 5.2.6 (Redis, RabbitMQ)", { skip: !available }, () => {
   it("celery events --dump shows a Celeriac worker's events", async () => {
     const url = redisUrl(10);
     const env = { CELERIAC_BROKER_URL: url, CELERIAC_RESULT_BACKEND: url };
     const queue = `events-ts-${randomUUID().slice(0, 8)}`;
-    const dump = spawn(PYTHON, ["-m", "celery", "-A", "pyapp", "events", "--dump"], {
-      env: { ...process.env, INTEROP_REDIS_URL: url, PYTHONPATH: PY_DIR, PYTHONUNBUFFERED: "1" },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    started.add(dump);
-    let text = "";
-    dump.stdout!.on("data", (b: Buffer) => (text += b.toString()));
-    dump.stderr!.on("data", (b: Buffer) => (text += b.toString()));
-    await waitUntil(() => /starting capture/.test(text), 30_000, () => `celery events to start: ${text}`);
-    // The dumper subscribes right after saying so; give it a moment.
-    await new Promise((r) => setTimeout(r, 1000));
-
+    const dump = await celeryEventsDump(url);
     const worker = await startWorker("test/fixtures/app.ts", ["-P", "async", "-c", "2", "-E", "-Q", queue, "-n", "tsev@%h"], env);
     const app = new Celeriac({ name: "client", broker: url, backend: url });
     const ok = app.sendTask("fixture.add", [2, 3], {}, { queue });
@@ -57,16 +67,16 @@ describe("events interop with Python Celery 5.2.6 over Redis", { skip: !availabl
     assert.equal(await ok.get({ timeout: 10_000 }), 5);
     await bad.get({ timeout: 10_000, propagate: false });
     await waitUntil(
-      () => text.includes(`task succeeded: fixture.add(${ok.id}) args=(2, 3) kwargs={}`) && text.includes(`task failed: fixture.fail(${bad.id})`) && /tsev@\S+ \[.*\] heartbeat:/.test(text),
+      () => dump.text().includes(`task succeeded: fixture.add(${ok.id}) args=(2, 3) kwargs={}`) && dump.text().includes(`task failed: fixture.fail(${bad.id})`) && /tsev@\S+ \[.*\] heartbeat:/.test(dump.text()),
       15_000,
-      () => `the dump to show our events:\n${text.slice(-4000)}`,
+      () => `the dump to show our events:\n${dump.text().slice(-4000)}`,
     );
-    assert.match(text, new RegExp(`task succeeded: fixture\\.add\\(${ok.id}\\) args=\\(2, 3\\) kwargs=\\{\\} .*result=5`));
-    assert.match(text, new RegExp(`task failed: fixture\\.fail\\(${bad.id}\\).*exception=RangeError\\('boom'\\)`));
-    assert.match(text, /tsev@\S+ \[.*\] heartbeat: .*sw_ident=celeriac/);
+    assert.match(dump.text(), new RegExp(`task succeeded: fixture\\.add\\(${ok.id}\\) args=\\(2, 3\\) kwargs=\\{\\} .*result=5`));
+    assert.match(dump.text(), new RegExp(`task failed: fixture\\.fail\\(${bad.id}\\).*exception=RangeError\\('boom'\\)`));
+    assert.match(dump.text(), /tsev@\S+ \[.*\] heartbeat: .*sw_ident=celeriac/);
     await worker.stop();
-    await waitUntil(() => /tsev@\S+ \[.*\] shutdown:/.test(text), 10_000, () => `worker-offline in the dump:\n${text.slice(-2000)}`);
-    dump.kill("SIGTERM");
+    await waitUntil(() => /tsev@\S+ \[.*\] shutdown:/.test(dump.text()), 10_000, () => `worker-offline in the dump:\n${dump.text().slice(-2000)}`);
+    dump.proc.kill("SIGTERM");
     await app.close();
   });
 
@@ -129,6 +139,34 @@ describe("events interop with Python Celery 5.2.6 over Redis", { skip: !availabl
       await dashboard.close();
       await receiver.stop();
       await app.close();
+    }
+  });
+
+  it("celery events --dump over RabbitMQ shows a Celeriac worker's events", async (t) => {
+    const why = await requireRabbit();
+    if (why) return t.skip(why);
+    const dir = mkdtempSync(join(tmpdir(), "celeriac-events-amqp-"));
+    const results = `sqlite://${join(dir, "results.db")}`;
+    const queue = `events-amqp-${randomUUID().slice(0, 8)}`;
+    const env = { CELERIAC_BROKER_URL: AMQP_URL, CELERIAC_RESULT_BACKEND: results };
+    const dump = await celeryEventsDump(AMQP_URL);
+    const worker = await startWorker("test/fixtures/app.ts", ["-P", "async", "-c", "2", "-E", "-Q", queue, "-n", `amqpev-${queue}@%h`], env);
+    const app = new Celeriac({ name: "client", broker: AMQP_URL, backend: results });
+    try {
+      const ok = app.sendTask("fixture.add", [4, 4], {}, { queue });
+      assert.equal(await ok.get({ timeout: 15_000 }), 8);
+      await waitUntil(
+        () => dump.text().includes(`task succeeded: fixture.add(${ok.id}) args=(4, 4) kwargs={}`) && new RegExp(`amqpev-${queue}@\\S+ \\[.*\\] heartbeat:`).test(dump.text()),
+        15_000,
+        () => `the dump to show our events:\n${dump.text().slice(-3000)}`,
+      );
+      assert.match(dump.text(), new RegExp(`task succeeded: fixture\\.add\\(${ok.id}\\) .*result=8`));
+    } finally {
+      await worker.stop();
+      dump.proc.kill("SIGTERM");
+      await app.close();
+      await deleteAmqpEntities({ queues: [queue] });
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
