@@ -435,9 +435,12 @@ export class Dashboard {
     this.clients.add(res);
     const keepAlive = setInterval(() => res.write(": ping\n\n"), 15_000);
     keepAlive.unref();
-    req.on("close", () => {
+    const drop = () => {
       clearInterval(keepAlive);
       this.clients.delete(res);
-    });
+    };
+    req.on("close", drop);
+    // A page gone mid-write must not take the server down.
+    res.on("error", drop);
   }
 }
