@@ -14,6 +14,7 @@ import { COOKIE, authorized, checkExposure } from "./auth.js";
 import { ClusterMetrics, type WorkerLoad } from "./metrics.js";
 import { asset } from "./page.js";
 import { TaskSeries } from "./series.js";
+import { maskUrl } from "../url.js";
 
 export interface DashboardOptions {
   port?: number;
@@ -124,7 +125,7 @@ export class Dashboard {
       void this.handle(req, res).catch((err: Error) => {
         const status = err instanceof HttpError ? err.status : 500;
         if (status === 500) this.app.log.error(`dashboard: ${req.method} ${req.url?.split("?")[0]}: ${err.message}`);
-        if (!res.headersSent) this.json(res, status, { error: err.message });
+        if (!res.headersSent) this.json(res, status, { error: maskUrl(err.message) });
         else res.end();
       });
     });
