@@ -112,6 +112,8 @@ export class State {
   readonly tasks = new Map<string, TaskState>();
   eventCount = 0;
   taskCount = 0;
+  /** Children seen before their parent, by parent id: linked when the parent shows up. */
+  private readonly orphans = new Map<string, string[]>();
 
   constructor(private readonly opts: { maxTasks?: number; onChange?: (change: StateChange) => void } = {}) {}
 
@@ -192,7 +194,20 @@ export class State {
     Object.assign(t, fields);
     if (t.parent_id) {
       const parent = this.tasks.get(t.parent_id);
-      if (parent && !parent.children.includes(t.uuid)) parent.children.push(t.uuid);
+      if (parent) {
+        if (!parent.children.includes(t.uuid)) parent.children.push(t.uuid);
+      } else {
+        const waiting = this.orphans.get(t.parent_id) ?? [];
+        if (!waiting.includes(t.uuid)) waiting.push(t.uuid);
+        this.orphans.set(t.parent_id, waiting);
+        // Bounded: a parent that never shows up must not keep its children here forever.
+        if (this.orphans.size > 1000) this.orphans.delete(this.orphans.keys().next().value!);
+      }
+    }
+    const early = this.orphans.get(t.uuid);
+    if (early) {
+      this.orphans.delete(t.uuid);
+      for (const c of early) if (!t.children.includes(c)) t.children.push(c);
     }
     return t;
   }

@@ -219,6 +219,10 @@ describe("events from a worker process", () => {
     assert.equal(t.timestamp, 3);
     s.event({ ...base, type: "task-received", uuid: "b", name: "x.z", parent_id: "a", timestamp: 4 });
     assert.deepEqual(t.children, ["b"]);
+    // A child seen before its parent is linked when the parent arrives.
+    s.event({ ...base, type: "task-received", uuid: "d", name: "x.z", parent_id: "c", timestamp: 5 });
+    s.event({ ...base, type: "task-received", uuid: "c", name: "x.y", timestamp: 6 });
+    assert.deepEqual(s.tasks.get("c")!.children, ["d"]);
   });
 
   it("Celery's own events.state.State and --dump read our events", async (t) => {
