@@ -335,15 +335,15 @@ export class AmqpBroker implements Broker {
         this.waiters.delete(wake);
         resolve(this.take(queues, opts));
       };
-      // Deliveries arrive in bursts, parsed in one go: take them together, a turn
-      // later. Early-ack takes (lease false) free prefetch room as they go, so
+      // Deliveries arrive in bursts, parsed in one go: take them together once
+      // the parse is over (a microtask later). Early-ack takes (lease false) free prefetch room as they go, so
       // RabbitMQ sends the rest in a trickle: gather until a short quiet gap, for
       // a full batch. Leased takes (the worker's) return at once, for latency.
       let gather: NodeJS.Timeout | null = null;
       const wake = () => {
         const ready = queues.reduce((n, q) => n + (this.buffers.get(q)?.length ?? 0), 0);
         if (!ready) return;
-        if (opts.lease || ready >= opts.max) return void setImmediate(finish);
+        if (opts.lease || ready >= opts.max) return void queueMicrotask(finish);
         if (gather) clearTimeout(gather);
         gather = setTimeout(finish, GATHER_GAP_MS);
       };
