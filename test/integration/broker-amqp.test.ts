@@ -1,4 +1,7 @@
-import { after } from "node:test";
+import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
+import { after, describe, it } from "node:test";
+import { encodeTask } from "../../src/protocol/message.js";
 import type { AmqpBroker } from "../../src/brokers/amqp/index.js";
 import { createBroker } from "../../src/brokers/index.js";
 import { brokerConformance, fanoutConformance } from "../support/broker-suite.js";
@@ -25,3 +28,25 @@ if (skip) {
     },
   });
 }
+
+describe("AMQP broker specifics", { skip: skip ?? false }, () => {
+  it("a queue a fetch no longer asks for gives its buffered messages back (cancel_consumer)", async () => {
+    const a = (await createBroker(AMQP_URL)) as AmqpBroker;
+    const b = (await createBroker(AMQP_URL)) as AmqpBroker;
+    const [q1, q2] = [`amqp-x-${randomUUID().slice(0, 8)}`, `amqp-x-${randomUUID().slice(0, 8)}`];
+    try {
+      const m = encodeTask({ task: "t.x" });
+      await a.publish({ queue: q2 }, m);
+      const first = await a.fetch([q1, q2], { max: 10, waitMs: 300, lease: true });
+      await a.reject(first[0]!, true); // back in a's buffer or in the queue: either way not taken
+      await a.fetch([q1], { max: 10, waitMs: 200, lease: true });
+      const got = await b.fetch([q2], { max: 10, waitMs: 3000, lease: true });
+      assert.deepEqual(got.map((d) => d.message.headers.id), [m.headers.id]);
+      await b.ack(got);
+    } finally {
+      await a.close();
+      await b.close();
+      await deleteAmqpEntities({ queues: [q1, q2], exchanges: [q1, q2] });
+    }
+  });
+});

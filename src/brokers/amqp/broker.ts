@@ -246,23 +246,46 @@ export class AmqpBroker implements Broker {
       return;
     }
     if (generation !== this.session.currentGeneration) return;
-    if (this.bufferGeneration !== generation) {
-      for (const list of this.buffers.values()) list.length = 0;
-      this.bufferGeneration = generation;
-    }
     if (this.trackerGeneration !== generation) {
       this.tracker = new AckTracker();
       this.trackerGeneration = generation;
     }
     this.tracker.delivered(msg.fields.deliveryTag);
+    if (!this.consuming.has(queue)) {
+      // In flight when we stopped consuming this queue: straight back.
+      this.sendNack(generation, msg, true);
+      return;
+    }
+    if (this.bufferGeneration !== generation) {
+      for (const list of this.buffers.values()) list.length = 0;
+      this.bufferGeneration = generation;
+    }
     let list = this.buffers.get(queue);
     if (!list) this.buffers.set(queue, (list = []));
     list.push(msg);
     for (const wake of this.waiters) wake();
   }
 
+  /**
+   * Stops consuming a queue a fetch no longer asks for (the worker's
+   * cancel_consumer): messages buffered for it go back to RabbitMQ at once.
+   */
+  private stopConsuming(queue: string): void {
+    const tag = this.consuming.get(queue);
+    this.consuming.delete(queue);
+    const buffered = this.buffers.get(queue) ?? [];
+    this.buffers.delete(queue);
+    const generation = this.session.currentGeneration;
+    void this.session.ready().then(async (live) => {
+      if (live.generation !== generation) return;
+      if (tag) await live.sub.cancel(tag).catch(() => {});
+      for (const msg of buffered) this.sendNack(generation, msg, true);
+    }, () => {});
+  }
+
   /** Starts consumers for queues not consumed yet (prefetch set before the first one). */
   private async ensureConsuming(queues: readonly string[], max: number): Promise<void> {
+    for (const q of this.consuming.keys()) if (!queues.includes(q)) this.stopConsuming(q);
     const missing = queues.filter((q) => !this.consuming.has(q));
     if (!missing.length) return;
     const setup = (async () => {
