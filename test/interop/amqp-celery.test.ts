@@ -11,7 +11,7 @@ import { hostname } from "node:os";
 import { promisify } from "node:util";
 import { fileURLToPath } from "node:url";
 import { after, before, describe, it } from "node:test";
-import { Celeriac, RemoteTaskError } from "../../src/index.js";
+import { Celeriac, EventReceiver, RemoteTaskError, type CeleryEvent } from "../../src/index.js";
 import { AMQP_URL, deleteAmqpEntities, requireRabbit } from "../support/amqp.js";
 import { startWorker, type RunningProcess } from "../support/processes.js";
 import { PYTHON, requirePythonCelery, startPython, type PythonProcess } from "../support/python.js";
@@ -167,18 +167,32 @@ function interop(backend: string, skipIt: string | null): void {
 interop("rpc://", skip);
 interop(REDIS_RESULTS, skipRedis);
 
-describe("remote control over RabbitMQ (celery.pidbox), both ways", { skip: skip ?? false }, () => {
+describe("remote control (celery.pidbox) and events (celeryev) over RabbitMQ, both ways", { skip: skip ?? false }, () => {
   const n = names("ctl");
   let ours: RunningProcess;
   let theirs: PythonProcess;
-  const app = new Celeriac({ name: "controller", broker: AMQP_URL, backend: "rpc://", taskDefaultQueue: n.INTEROP_QUEUE });
+  const app = new Celeriac({
+    name: "controller",
+    broker: AMQP_URL,
+    backend: "rpc://",
+    taskDefaultQueue: n.INTEROP_QUEUE,
+    taskDefaultExchange: n.INTEROP_QUEUE,
+    taskDefaultRoutingKey: n.INTEROP_QUEUE,
+    taskQueueMaxPriority: 10,
+    taskQueues: [
+      { name: n.INTEROP_QUEUE, exchange: n.INTEROP_QUEUE, routingKey: n.INTEROP_QUEUE },
+      { name: n.INTEROP_TOPIC_QUEUE, exchange: n.INTEROP_TOPIC_EXCHANGE, exchangeType: "topic", routingKey: "reports.#" },
+    ],
+  });
+  const jsHost = `js-${n.INTEROP_QUEUE}@${hostname()}`;
+  const pyHost = `py-${n.INTEROP_QUEUE}@${hostname()}`;
 
   before(async () => {
     theirs = startPython(
-      ["-m", "celery", "-A", "interop_tasks", "worker", "-P", "solo", "-l", "info", "-Q", n.INTEROP_QUEUE, "-n", `py-${n.INTEROP_QUEUE}@%h`, "--without-gossip", "--without-mingle", "--without-heartbeat"],
+      ["-m", "celery", "-A", "interop_tasks", "worker", "-P", "solo", "-l", "info", "-E", "-Q", n.INTEROP_QUEUE, "-n", `py-${n.INTEROP_QUEUE}@%h`, "--without-gossip", "--without-mingle"],
       { cwd: PY_DIR, env: n },
     );
-    ours = await startWorker("test/interop/amqp-app.ts", ["-P", "async", "-c", "1", "-n", `js-${n.INTEROP_QUEUE}@%h`, "-Q", n.INTEROP_QUEUE], n);
+    ours = await startWorker("test/interop/amqp-app.ts", ["-P", "async", "-c", "1", "-E", "-n", `js-${n.INTEROP_QUEUE}@%h`, "-Q", n.INTEROP_TOPIC_QUEUE], n);
     await theirs.waitFor(/ready\./, 40_000);
   });
   after(async () => {
@@ -191,13 +205,34 @@ describe("remote control over RabbitMQ (celery.pidbox), both ways", { skip: skip
   it("app.control.ping() hears the Celeriac and the Python worker; `celery inspect ping` hears ours", async () => {
     const replies = await app.control.ping({ timeout: 3000 });
     const names = replies.flatMap((r) => Object.keys(r));
-    assert.ok(names.includes(`js-${n.INTEROP_QUEUE}@${hostname()}`), `our worker answered: ${JSON.stringify(replies)}`);
-    assert.ok(names.includes(`py-${n.INTEROP_QUEUE}@${hostname()}`), `the Python worker answered: ${JSON.stringify(replies)}`);
+    assert.ok(names.includes(jsHost), `our worker answered: ${JSON.stringify(replies)}`);
+    assert.ok(names.includes(pyHost), `the Python worker answered: ${JSON.stringify(replies)}`);
     const { stdout } = await promisify(execFile)(PYTHON, ["-m", "celery", "-A", "interop_tasks", "inspect", "ping", "-t", "3", "--json", "-d", `js-${n.INTEROP_QUEUE}@${hostname()}`], {
       cwd: PY_DIR,
       env: { ...process.env, ...n },
     });
     const got = JSON.parse(stdout.trim().split("\n").pop()!) as Record<string, unknown>;
     assert.deepEqual(got, { [`js-${n.INTEROP_QUEUE}@${hostname()}`]: { ok: "pong" } });
+  });
+
+  it("Python's event receiver sees our worker's task events; our EventReceiver sees Python's", async () => {
+    const listener = startPython(["events.py", "6"], { cwd: PY_DIR, env: n });
+    await listener.waitFor(/listening/, 20_000);
+    const seenHere: CeleryEvent[] = [];
+    const receiver = new EventReceiver(await app.broker());
+    await receiver.start((e) => seenHere.push(e));
+    try {
+      const ourTask = app.sendTask("interop.add", [1, 2], {}, { queue: n.INTEROP_TOPIC_QUEUE, routingKey: "reports.add" });
+      const theirTask = app.sendTask("interop.add", [3, 4]);
+      assert.deepEqual(await Promise.all([ourTask.get({ timeout: 20_000 }), theirTask.get({ timeout: 20_000 })]), [3, 7]);
+      assert.equal(await listener.exited, 0, listener.output());
+      const seenThere = JSON.parse(listener.output().trim().split("\n").pop()!) as { type: string; hostname: string; uuid: string | null }[];
+      assert.ok(seenThere.some((e) => e.type === "task-succeeded" && e.uuid === ourTask.id && e.hostname === jsHost), `Python saw: ${JSON.stringify(seenThere.slice(0, 20))}`);
+      for (let i = 0; i < 40 && !seenHere.some((e) => e.type === "task-succeeded" && e.uuid === theirTask.id); i++) await new Promise((r) => setTimeout(r, 100));
+      assert.ok(seenHere.some((e) => e.type === "task-succeeded" && e.uuid === theirTask.id && e.hostname === pyHost), `we saw: ${JSON.stringify(seenHere.map((e) => [e.type, e.hostname]))}`);
+      assert.ok(seenHere.some((e) => e.type === "worker-heartbeat" && e.hostname === pyHost), "Python's heartbeats");
+    } finally {
+      await receiver.stop();
+    }
   });
 });
