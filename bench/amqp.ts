@@ -15,6 +15,7 @@ const AMQP_URL = process.env.BENCH_AMQP_URL ?? "amqp://guest:guest@127.0.0.1:567
 const PYTHON = process.env.CELERIAC_TEST_PYTHON ?? "/usr/bin/python3";
 const N = Number(process.env.BENCH_N ?? 20_000);
 const ROUND_TRIPS = Number(process.env.BENCH_ROUND_TRIPS ?? 500);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const PY_DIR = `${ROOT}/bench/py-amqp`;
 
 interface Row {
@@ -50,16 +51,22 @@ async function processing(app: Celeriac, queue: string, start: () => Promise<Chi
   return { rate: rate(waiting, performance.now() - t0), worker };
 }
 
+/** Sequential round trips, in ROUNDS rounds; the best round counts (the machine may be shared). */
 async function roundTrips(app: Celeriac): Promise<{ p50: number; p99: number }> {
   await app.sendTask("bench.noop", []).get({ timeout: 30_000 });
-  const times: number[] = [];
-  for (let i = 0; i < ROUND_TRIPS; i++) {
-    const t0 = performance.now();
-    await app.sendTask("bench.noop", []).get({ timeout: 30_000 });
-    times.push(performance.now() - t0);
+  let best = { p50: Infinity, p99: Infinity };
+  for (let round = 0; round < ROUNDS; round++) {
+    const times: number[] = [];
+    for (let i = 0; i < ROUND_TRIPS; i++) {
+      const t0 = performance.now();
+      await app.sendTask("bench.noop", []).get({ timeout: 30_000 });
+      times.push(performance.now() - t0);
+    }
+    times.sort((a, b) => a - b);
+    const r = { p50: percentile(times, 50), p99: percentile(times, 99) };
+    if (r.p50 < best.p50) best = r;
   }
-  times.sort((a, b) => a - b);
-  return { p50: percentile(times, 50), p99: percentile(times, 99) };
+  return best;
 }
 
 function startPython(args: string[], env: Record<string, string>): ChildProcess {
@@ -84,7 +91,7 @@ async function startCeleryWorker(env: Record<string, string>, pool: string, conc
 }
 
 async function pythonLatency(env: Record<string, string>): Promise<{ p50: number; p99: number }> {
-  const p = startPython(["latency.py", String(ROUND_TRIPS)], env);
+  const p = startPython(["latency.py", String(ROUND_TRIPS), String(ROUNDS)], env);
   let out = "";
   p.stdout!.on("data", (b: Buffer) => (out += b.toString()));
   p.stderr!.on("data", (b: Buffer) => (out += b.toString()));
@@ -137,7 +144,7 @@ async function celeryRow(pool: string, concurrency: number): Promise<Row> {
 
 export async function run(): Promise<void> {
   process.env.CELERIAC_LOG_LEVEL = "warn";
-  console.log(`RabbitMQ at ${AMQP_URL.replace(/:[^:@/]*@/, ":***@")}: ${N} no-op tasks drained by one worker process; ${ROUND_TRIPS} sequential delay→get round trips (rpc://)`);
+  console.log(`RabbitMQ at ${AMQP_URL.replace(/:[^:@/]*@/, ":***@")}: ${N} no-op tasks drained by one worker process; ${ROUND_TRIPS} sequential delay→get round trips (rpc://), best of ${ROUNDS} rounds`);
   const js = await celeriacRow("async", 100);
   const py = await celeryRow("prefork", 2);
   const rows = [js, py];
