@@ -5,6 +5,7 @@
 // result of a final task sent last. Round trip: sequential delay→get with
 // rpc:// results, each client with its own kind of worker.
 import { spawn } from "node:child_process";
+import amqp from "amqplib";
 import { randomUUID } from "node:crypto";
 import type { ChildProcess } from "node:child_process";
 import { Celeriac } from "../src/index.js";
@@ -25,6 +26,19 @@ interface Row {
   p50: number;
   p99: number;
   rssMb: number;
+}
+
+/** Deletes a run's queue and its exchange from the (possibly shared) server. */
+async function cleanup(queue: string): Promise<void> {
+  const conn = await amqp.connect(AMQP_URL);
+  try {
+    const ch = await conn.createChannel();
+    ch.on("error", () => {});
+    await ch.deleteQueue(queue).catch(() => {});
+    await ch.deleteExchange(queue).catch(() => {});
+  } finally {
+    await conn.close().catch(() => {});
+  }
 }
 
 function clientApp(queue: string): Celeriac {
@@ -120,8 +134,8 @@ async function celeriacRow(pool: "async" | "process", concurrency: number): Prom
     await stopProcess(worker);
     return { stack: `Celeriac, ${pool} pool x${concurrency}`, enqueue: enq, processing: processed, ...rt, rssMb: rss / 1024 };
   } finally {
-    await ((await app.broker()) as AmqpBroker).deleteQueue(queue).catch(() => {});
     await app.close();
+    await cleanup(queue);
   }
 }
 
@@ -137,8 +151,8 @@ async function celeryRow(pool: string, concurrency: number): Promise<Row> {
     await stopProcess(worker);
     return { stack: `Python Celery 5.2, ${pool} pool x${concurrency}`, enqueue: enq, processing: processed, ...rt, rssMb: rss / 1024 };
   } finally {
-    await ((await app.broker()) as AmqpBroker).deleteQueue(queue).catch(() => {});
     await app.close();
+    await cleanup(queue);
   }
 }
 
