@@ -9,6 +9,8 @@ import amqp from "amqplib";
 import { randomUUID } from "node:crypto";
 import type { ChildProcess } from "node:child_process";
 import { Celeriac } from "../src/index.js";
+import { publishOptions } from "../src/brokers/amqp/codec.js";
+import { encodeTask } from "../src/protocol/message.js";
 import type { AmqpBroker } from "../src/brokers/amqp/index.js";
 import { percentile, printTable, rate, rssKb, ROOT, startCeleriacWorker, stopProcess } from "./util.js";
 
@@ -156,9 +158,46 @@ async function celeryRow(pool: string, concurrency: number): Promise<Row> {
   }
 }
 
+/**
+ * The ceiling on this machine: bare amqplib consuming and acking the same
+ * task messages (prefetch 400, one ack each, nothing decoded or run): what any
+ * worker on this RabbitMQ can reach at most.
+ */
+async function rawCeiling(): Promise<number> {
+  const queue = `bench-raw-${randomUUID().slice(0, 8)}`;
+  const conn = await amqp.connect(AMQP_URL, { noDelay: true });
+  try {
+    const pub = await conn.createConfirmChannel();
+    await pub.assertQueue(queue, { durable: true });
+    // The same bytes a producer sends: a protocol v2 message with every Celery header.
+    for (let i = 0; i < N; i++) {
+      const m = encodeTask({ task: "bench.noop", ignoreResult: true });
+      pub.sendToQueue(queue, m.body, publishOptions(m, undefined));
+    }
+    await pub.waitForConfirms();
+    const sub = await conn.createChannel();
+    await sub.prefetch(400);
+    let n = 0;
+    const t0 = performance.now();
+    await new Promise<void>((resolve) => {
+      void sub.consume(queue, (m) => {
+        if (!m) return;
+        sub.ack(m);
+        if (++n === N) resolve();
+      });
+    });
+    const r = rate(N, performance.now() - t0);
+    await pub.deleteQueue(queue);
+    return r;
+  } finally {
+    await conn.close().catch(() => {});
+  }
+}
+
 export async function run(): Promise<void> {
   process.env.CELERIAC_LOG_LEVEL = "warn";
   console.log(`RabbitMQ at ${AMQP_URL.replace(/:[^:@/]*@/, ":***@")}: ${N} no-op tasks drained by one worker process; ${ROUND_TRIPS} sequential delay→get round trips (rpc://), best of ${ROUNDS} rounds`);
+  const ceiling = await rawCeiling();
   const js = await celeriacRow("async", 100);
   const py = await celeryRow("prefork", 2);
   const rows = [js, py];
@@ -166,6 +205,7 @@ export async function run(): Promise<void> {
     ["stack", "enqueue tasks/s (Celeriac producer)", "processing tasks/s", "round trip p50 ms", "p99 ms", "worker RSS MB"],
     [
       ...rows.map((r) => [r.stack, r.enqueue, r.processing, r.p50, r.p99, r.rssMb]),
+      ["ceiling: bare amqplib consume + ack", "-", ceiling, "-", "-", "-"],
       ["Celeriac / Celery", "-", `${(js.processing / py.processing).toFixed(1)}x`, `${(py.p50 / js.p50).toFixed(1)}x faster`, `${(py.p99 / js.p99).toFixed(1)}x faster`, "-"],
     ],
   );
