@@ -30,6 +30,30 @@ if (skip) {
 }
 
 describe("AMQP broker specifics", { skip: skip ?? false }, () => {
+  it("quorum queues (taskQueues queueArguments x-queue-type): publish, ETA, fetch, reject, ack", async () => {
+    const queue = `amqp-quorum-${randomUUID().slice(0, 8)}`;
+    const b = (await createBroker(AMQP_URL, { topology: { taskQueues: [{ name: queue, queueArguments: { "x-queue-type": "quorum" } }] } })) as AmqpBroker;
+    try {
+      const now = encodeTask({ task: "t.now" });
+      const later = encodeTask({ task: "t.later" });
+      await b.publish({ queue }, later, { eta: Date.now() + 500 });
+      await b.publish({ queue }, now);
+      const [d] = await b.fetch([queue], { max: 1, waitMs: 2000, lease: true });
+      assert.equal(d?.message.headers.id, now.headers.id);
+      await b.reject(d!, true);
+      const again = await b.fetch([queue], { max: 1, waitMs: 2000, lease: true });
+      assert.equal(again[0]?.message.headers.id, now.headers.id);
+      assert.equal(again[0]?.redelivered, true);
+      await b.ack(again);
+      const due = await b.fetch([queue], { max: 1, waitMs: 3000, lease: true });
+      assert.equal(due[0]?.message.headers.id, later.headers.id);
+      await b.ack(due);
+    } finally {
+      await b.close();
+      await deleteAmqpEntities({ queues: [queue], exchanges: [queue] });
+    }
+  });
+
   it("a queue a fetch no longer asks for gives its buffered messages back (cancel_consumer)", async () => {
     const a = (await createBroker(AMQP_URL)) as AmqpBroker;
     const b = (await createBroker(AMQP_URL)) as AmqpBroker;
