@@ -45,3 +45,7 @@ app.task("interop.mark", (tag: string) => [order++, tag]);
 app.task({ name: "interop.where", bind: true }, function (this: TaskContext) {
   return { exchange: this.request.deliveryInfo.exchange, routing_key: this.request.deliveryInfo.routing_key };
 });
+app.task({ name: "interop.who", bind: true }, async function (this: TaskContext, seconds: number) {
+  await new Promise((r) => setTimeout(r, seconds * 1000));
+  return this.request.hostname;
+});

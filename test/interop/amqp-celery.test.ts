@@ -184,15 +184,17 @@ describe("remote control (celery.pidbox) and events (celeryev) over RabbitMQ, bo
       { name: n.INTEROP_TOPIC_QUEUE, exchange: n.INTEROP_TOPIC_EXCHANGE, exchangeType: "topic", routingKey: "reports.#" },
     ],
   });
+  /** A queue both workers consume: each declares it (Celery's rules for a queue named nowhere), neither fails. */
+  const shared = `${n.INTEROP_QUEUE}-shared`;
   const jsHost = `js-${n.INTEROP_QUEUE}@${hostname()}`;
   const pyHost = `py-${n.INTEROP_QUEUE}@${hostname()}`;
 
   before(async () => {
     theirs = startPython(
-      ["-m", "celery", "-A", "interop_tasks", "worker", "-P", "solo", "-l", "info", "-E", "-Q", n.INTEROP_QUEUE, "-n", `py-${n.INTEROP_QUEUE}@%h`, "--without-gossip", "--without-mingle"],
+      ["-m", "celery", "-A", "interop_tasks", "worker", "-P", "solo", "-l", "info", "-E", "-Q", `${n.INTEROP_QUEUE},${shared}`, "-n", `py-${n.INTEROP_QUEUE}@%h`, "--without-gossip", "--without-mingle"],
       { cwd: PY_DIR, env: n },
     );
-    ours = await startWorker("test/interop/amqp-app.ts", ["-P", "async", "-c", "1", "-E", "-n", `js-${n.INTEROP_QUEUE}@%h`, "-Q", n.INTEROP_TOPIC_QUEUE], n);
+    ours = await startWorker("test/interop/amqp-app.ts", ["-P", "async", "-c", "1", "-E", "-n", `js-${n.INTEROP_QUEUE}@%h`, "-Q", `${n.INTEROP_TOPIC_QUEUE},${shared}`], n);
     await theirs.waitFor(/ready\./, 40_000);
   });
   after(async () => {
@@ -200,6 +202,15 @@ describe("remote control (celery.pidbox) and events (celeryev) over RabbitMQ, bo
     await theirs?.stop();
     await app.close();
     await cleanup(n);
+    await deleteAmqpEntities({ queues: [shared], exchanges: [shared] });
+  });
+
+  it("a Python and a Celeriac worker share one queue (same declaration, no PRECONDITION_FAILED)", async () => {
+    const results = Array.from({ length: 30 }, () => app.sendTask<string>("interop.who", [0.02], {}, { queue: shared }));
+    const ran = await Promise.all(results.map((r) => r.get({ timeout: 30_000 })));
+    assert.equal(ran.length, 30);
+    assert.ok(ran.includes(jsHost) && ran.includes(pyHost), `both ran some: ${JSON.stringify(ran)}`);
+    assert.doesNotMatch(ours.output() + theirs.output(), /PRECONDITION_FAILED/);
   });
 
   it("app.control.ping() hears the Celeriac and the Python worker; `celery inspect ping` hears ours", async () => {

@@ -64,3 +64,9 @@ def mark(tag):
 def where(self):
     info = self.request.delivery_info or {}
     return {"exchange": info.get("exchange"), "routing_key": info.get("routing_key")}
+
+
+@app.task(name="interop.who", bind=True)
+def who(self, seconds):
+    time.sleep(seconds)
+    return self.request.hostname
