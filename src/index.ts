@@ -29,3 +29,6 @@ export { EventReceiver } from "./events/receiver.js";
 export { State as EventState, workerAlive, type TaskState, type WorkerState, type TaskFilter } from "./events/state.js";
 export { EVENT_EXCHANGE, type CeleryEvent } from "./events/event.js";
 export { Dashboard, type DashboardOptions } from "./dashboard/server.js";
+// AMQP classes as types only: amqplib loads when an amqp:// or rpc:// URL is used, not on import.
+export type { AmqpBroker, AmqpBrokerOptions } from "./brokers/amqp/index.js";
+export type { RpcBackend } from "./backends/rpc.js";
