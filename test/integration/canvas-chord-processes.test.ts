@@ -52,3 +52,42 @@ function bigChord(name: string, url: string, opts: { skip?: boolean } = {}) {
 
 bigChord("sqlite", sqlite);
 bigChord("redis", redisUrl(8), { skip: !(await redisAvailable()) });
+
+describe("chord with a worker killed (kill -9) halfway (sqlite)", () => {
+  const url = `sqlite://${join(dir, "chord-kill.db")}`;
+  const queue = `chord-kill-${randomUUID().slice(0, 8)}`;
+  const marker = join(dir, "callback-calls-kill.txt");
+  const app = new Celeriac({ name: "chord-producer", broker: url, backend: url, taskDefaultQueue: queue });
+  const t = defineCanvasTasks(app);
+  const workers: RunningProcess[] = [];
+  const env = {
+    CELERIAC_BROKER_URL: url,
+    CELERIAC_RESULT_BACKEND: url,
+    CELERIAC_TASK_DEFAULT_QUEUE: queue,
+    CELERIAC_BROKER_TRANSPORT_OPTIONS: '{"visibilityTimeout": 2}',
+  };
+
+  before(async () => {
+    workers.push(...(await Promise.all([1, 2].map((n) => startWorker(APP, ["-P", "async", "-c", "4", "-n", `k${n}@%h`], env)))));
+  });
+  after(async () => {
+    await Promise.all(workers.map((w) => w.stop()));
+    await app.close();
+  });
+
+  it("late-ack header tasks of the dead worker come back; the callback still runs once", { timeout: 90_000 }, async () => {
+    const n = 300;
+    const res = chord(Array.from({ length: n }, (_, i) => t.slowAdd.s(i, i)), t.countedSum.s(marker)).applyAsync();
+    const victim = workers[0]!;
+    const done = () => victim.output().match(/canvas\.slowAdd\[[^\]]+\] succeeded/g)?.length ?? 0;
+    const deadline = Date.now() + 30_000;
+    while (done() < 10 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    victim.proc.kill("SIGKILL");
+    await victim.exited;
+    assert.equal(await res.get({ timeout: 60_000 }), n * (n - 1));
+    await new Promise((r) => setTimeout(r, 1000));
+    assert.deepEqual(readFileSync(marker, "utf8").trim().split("\n"), [String(n)], "the callback ran once, with all parts");
+    const received = workers.map((w) => w.output().match(/canvas\.slowAdd\[[^\]]+\] received/g)?.length ?? 0);
+    assert.ok(received[0]! + received[1]! > n, `some header tasks were delivered twice (received: ${received.join(" + ")})`);
+  });
+});
