@@ -22,6 +22,7 @@ export { maskUrl } from "./url.js";
 // Canvas: signatures and workflows (chain, group, chord, chunks, map/starmap).
 export { Signature, type AnySignature, type FreezeOptions, type ResultHandle } from "./canvas/signature.js";
 export { Chain, chain, Group, group, Chord, chord, chordSize, MapSignature, type MapKind, Chunks, chunks, GroupResult, type GroupMember } from "./canvas/index.js";
+export { type FailedRequest } from "./canvas/errbacks.js";
 export * from "./beat/index.js";
 // Events and monitoring (Celery's event stream).
 export { EventDispatcher } from "./events/dispatcher.js";
