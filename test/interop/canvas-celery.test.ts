@@ -74,6 +74,13 @@ describe("canvas interop with Python Celery 5.2.6 over Redis", { skip: !availabl
       assert.deepEqual(out.chord_of_chains, { state: "SUCCESS", result: 12 });
     });
 
+    it("a group Python saved is restored here, results in order", async () => {
+      const saved = out.saved_group as unknown as { id: string; children: string[] };
+      const g = await GroupResult.restore(app, saved.id);
+      assert.deepEqual(g?.results.map((r) => r.id), saved.children);
+      assert.deepEqual(await g!.get(T), [1, 2, 3, 4, 5]);
+    });
+
     it("a group, a starmap, and a group at the end of a chain", () => {
       assert.deepEqual(out.group, { state: "SUCCESS", result: [1, 2, 3, 4, 5] });
       assert.deepEqual(out.starmap, { state: "SUCCESS", result: [3, 7] });

@@ -35,6 +35,8 @@ def main():
 
     r = group(add.s(i, 1) for i in range(5)).apply_async()
     out["group"] = outcome(r)
+    r.save()
+    out["saved_group"] = {"id": r.id, "children": [c.id for c in r.results]}
 
     r = add.starmap([[1, 2], [3, 4]]).apply_async()
     out["starmap"] = outcome(r)
