@@ -32,6 +32,8 @@ interface Row {
   p50: number | null;
   p99: number | null;
   rssMb: number | null;
+  /** CPU time per task while processing, worker and Redis together, µs: a figure the machine's other load disturbs less. */
+  cpuUs?: number | null;
   note?: string;
 }
 
@@ -46,6 +48,28 @@ function percentile(samples: number[], p: number): number {
 async function rssMb(pid: number): Promise<number> {
   const { stdout } = await run$("ps", ["-o", "rss=", "--pid", String(pid), "--ppid", String(pid)]);
   return stdout.split("\n").filter(Boolean).reduce((n, l) => n + Number(l.trim()), 0) / 1024;
+}
+
+/** CPU seconds used so far by a process and its children (from /proc; 10 ms resolution). */
+async function cpuSeconds(pid: number): Promise<number> {
+  const { stdout } = await run$("ps", ["-o", "pid=", "--pid", String(pid), "--ppid", String(pid)]);
+  let ticks = 0;
+  for (const p of stdout.split("\n").map((l) => l.trim()).filter(Boolean)) {
+    try {
+      const fields = readFileSync(`/proc/${p}/stat`, "utf8").split(") ")[1]!.split(" ");
+      ticks += Number(fields[11]) + Number(fields[12]); // utime, stime
+    } catch {
+      // the process ended meanwhile
+    }
+  }
+  return ticks / 100;
+}
+
+/** CPU seconds the Redis server has used so far. */
+async function redisCpuSeconds(redis: Redis): Promise<number> {
+  const info = await redis.info("cpu");
+  const get = (k: string) => Number(new RegExp(`${k}:([\\d.]+)`).exec(info)?.[1] ?? 0);
+  return get("used_cpu_user") + get("used_cpu_sys");
 }
 
 /** Waits until `count()` reaches 0; tasks/s from the last poll that still saw every task. */
@@ -121,13 +145,21 @@ interface Subject {
 async function measure(redis: Redis, subject: Subject, n: number): Promise<Row> {
   let enqueue = 0;
   let processing = 0;
+  let cpuUs = Infinity;
   let worker: Proc | null = null;
   try {
     for (let round = 0; round < ROUNDS; round++) {
       enqueue = Math.max(enqueue, await subject.enqueue(n));
       const total = await subject.pending();
       worker = await subject.startWorker();
+      const pid = worker.proc.pid!;
+      // CPU counted from the first task taken (start-up excluded) to the last.
+      let cpu0 = 0;
+      while ((await subject.pending()) >= total) [cpu0] = await Promise.all([cpuSeconds(pid), sleep(1)]);
+      const redis0 = await redisCpuSeconds(redis);
       processing = Math.max(processing, await drainRate(() => subject.pending(), total));
+      const used = (await cpuSeconds(pid)) - cpu0 + ((await redisCpuSeconds(redis)) - redis0);
+      cpuUs = Math.min(cpuUs, (used / total) * 1e6);
       if (round < ROUNDS - 1) {
         await worker.stop();
         worker = null;
@@ -138,7 +170,7 @@ async function measure(redis: Redis, subject: Subject, n: number): Promise<Row> 
     const samples = await subject.roundTrips();
     await sleep(1500);
     const rss = await rssMb(worker!.proc.pid!);
-    return { name: subject.name, enqueue, processing, p50: percentile(samples, 50), p99: percentile(samples, 99), rssMb: rss };
+    return { name: subject.name, enqueue, processing, p50: percentile(samples, 50), p99: percentile(samples, 99), rssMb: rss, cpuUs };
   } finally {
     await worker?.stop();
     await subject.close();
@@ -286,9 +318,17 @@ async function scheduledRss(): Promise<string> {
   const n = Number(process.env.BENCH_ETA_N ?? 1_000_000);
   const port = 6393;
   const url = `redis://127.0.0.1:${port}/0`;
-  const server = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], { stdio: "ignore" });
+  const server = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], { stdio: ["ignore", "pipe", "pipe"] });
+  let serverLog = "";
+  server.stdout!.on("data", (b: Buffer) => (serverLog += b.toString()));
+  server.stderr!.on("data", (b: Buffer) => (serverLog += b.toString()));
   try {
-    const redis = new Redis({ port, lazyConnect: true, retryStrategy: (t) => (t > 50 ? null : 100) });
+    for (let i = 0; !/Ready to accept connections/.test(serverLog); i++) {
+      if (server.exitCode !== null || i > 200) throw new Error(`redis-server on ${port} did not start: ${serverLog.slice(-500)}`);
+      await sleep(25);
+    }
+    const redis = new Redis({ host: "127.0.0.1", port, lazyConnect: true });
+    redis.on("error", () => {});
     await redis.connect();
     const app = new Celeriac({ name: "bench-eta", broker: url, backend: url });
     const worker = await start(
@@ -313,8 +353,10 @@ async function scheduledRss(): Promise<string> {
     redis.disconnect();
     return `Celeriac worker RSS with ${scheduled.toLocaleString("en-US")} tasks scheduled an hour ahead: ${afterRss.toFixed(1)} MB (before: ${before.toFixed(1)} MB; Redis used ${used.toFixed(0)} MB for them)`;
   } finally {
-    server.kill("SIGTERM");
-    await once(server, "exit");
+    if (server.exitCode === null) {
+      server.kill("SIGTERM");
+      await once(server, "exit");
+    }
   }
 }
 
@@ -350,17 +392,21 @@ export async function run(): Promise<void> {
   console.log(
     `\nRedis ${URL_.replace(/\/\/[^@]*@/, "//***@")}; ${N} tasks (Python: ${N_PY}), best of ${ROUNDS} rounds; round trips: ${ROUND_TRIPS} (Python: ${ROUND_TRIPS_PY})\n`,
   );
-  console.log("| system | bulk enqueue tasks/s | no-op processing tasks/s (1 worker process) | delay→get p50 ms | p99 ms | idle worker RSS MB |");
-  console.log("|---|---:|---:|---:|---:|---:|");
+  console.log(
+    "| system | bulk enqueue tasks/s | no-op processing tasks/s (1 worker process) | CPU µs/task (worker + Redis) | delay→get p50 ms | p99 ms | idle worker RSS MB |",
+  );
+  console.log("|---|---:|---:|---:|---:|---:|---:|");
   for (const r of rows) {
-    console.log(`| ${r.name} | ${fmt(r.enqueue)} | ${fmt(r.processing)} | ${fmt(r.p50, 3)} | ${fmt(r.p99, 3)} | ${fmt(r.rssMb, 1)} |${r.note ? ` failed: ${r.note}` : ""}`);
+    console.log(
+      `| ${r.name} | ${fmt(r.enqueue)} | ${fmt(r.processing)} | ${fmt(r.cpuUs ?? null, 1)} | ${fmt(r.p50, 3)} | ${fmt(r.p99, 3)} | ${fmt(r.rssMb, 1)} |${r.note ? ` failed: ${r.note}` : ""}`,
+    );
   }
   const us = rows[0]!;
-  console.log("\n| Celeriac / peer | enqueue | processing | p50 (peer/ours) | p99 (peer/ours) | RSS (peer/ours) |");
-  console.log("|---|---:|---:|---:|---:|---:|");
+  console.log("\n| Celeriac / peer | enqueue | processing | CPU per task (peer/ours) | p50 (peer/ours) | p99 (peer/ours) | RSS (peer/ours) |");
+  console.log("|---|---:|---:|---:|---:|---:|---:|");
   for (const r of rows.slice(1)) {
     console.log(
-      `| vs ${r.name} | ${ratio(us.enqueue, r.enqueue)} | ${ratio(us.processing, r.processing)} | ${ratio(us.p50, r.p50, true)} | ${ratio(us.p99, r.p99, true)} | ${ratio(us.rssMb, r.rssMb, true)} |`,
+      `| vs ${r.name} | ${ratio(us.enqueue, r.enqueue)} | ${ratio(us.processing, r.processing)} | ${ratio(us.cpuUs ?? null, r.cpuUs ?? null, true)} | ${ratio(us.p50, r.p50, true)} | ${ratio(us.p99, r.p99, true)} | ${ratio(us.rssMb, r.rssMb, true)} |`,
     );
   }
   console.log(`\n${eta}`);

@@ -56,18 +56,31 @@ export async function executeTask(app: Celeriac, req: TaskRequest, control: Exec
     const err = new TaskNotRegistered(`task ${JSON.stringify(req.task)} is not registered in this worker`);
     return { kind: "failure", exc: serializeError(err), traceback: tracebackOf(err), runtime: 0 };
   }
-  const abort = new AbortController();
-  const onOuterAbort = () => abort.abort(control.signal?.reason);
-  control.signal?.addEventListener("abort", onOuterAbort, { once: true });
+  // The task's AbortController is made when first needed (the task reads this.signal,
+  // or a soft limit is set): most tasks never look, and making one (and listening on
+  // the pool's) costs several µs per task, a large part of a short task's overhead.
+  let abort: AbortController | null = null;
+  const onOuterAbort = () => abort!.abort(control.signal?.reason);
+  const controller = (): AbortController => {
+    if (!abort) {
+      abort = new AbortController();
+      const outer = control.signal;
+      if (outer?.aborted) abort.abort(outer.reason);
+      else outer?.addEventListener("abort", onOuterAbort, { once: true });
+    }
+    return abort;
+  };
   const soft = req.timeLimit[1] ?? task.options.softTimeLimit ?? app.settings.taskSoftTimeLimit;
   const softTimer = soft
-    ? setTimeout(() => abort.abort(new SoftTimeLimitExceeded(`soft time limit (${soft}s) exceeded`)), soft * 1000)
+    ? setTimeout(() => controller().abort(new SoftTimeLimitExceeded(`soft time limit (${soft}s) exceeded`)), soft * 1000)
     : null;
 
   const ctx: TaskContext = {
     name: task.name,
     request: req,
-    signal: abort.signal,
+    get signal() {
+      return controller().signal;
+    },
     retry(opts: RetryOptions = {}): never {
       throw new Retry(`retry in ${opts.countdown ?? "default delay"}`, opts);
     },
@@ -79,7 +92,7 @@ export async function executeTask(app: Celeriac, req: TaskRequest, control: Exec
     // plain async function cannot hang past it. The hard limit belongs to the pool.
     app.emit("taskPrerun", { taskId: req.id, task: req.task, args: req.args, kwargs: req.kwargs });
     const run = Promise.resolve().then(() => currentTask.run(ctx, () => task.fn.apply(ctx, callArgs)));
-    const value = await (soft ? raceAbort(run, abort.signal) : run);
+    const value = await (soft ? raceAbort(run, controller().signal) : run);
     await hooks.onSuccess?.call(ctx, value, req.id, req.args, req.kwargs);
     await hooks.afterReturn?.call(ctx, States.SUCCESS, value, req.id, req.args, req.kwargs);
     app.emit("taskSuccess", { taskId: req.id, task: req.task, result: value });
@@ -92,7 +105,7 @@ export async function executeTask(app: Celeriac, req: TaskRequest, control: Exec
     return outcome;
   } finally {
     if (softTimer) clearTimeout(softTimer);
-    control.signal?.removeEventListener("abort", onOuterAbort);
+    if (abort) control.signal?.removeEventListener("abort", onOuterAbort);
   }
 }
 

@@ -8,7 +8,7 @@ import type { Pool, PoolJob, PoolOutcome } from "../pool.js";
 
 export class AsyncPool implements Pool {
   readonly kind = "async" as const;
-  private readonly running = new Map<string, { abort: AbortController; finish: (o: PoolOutcome) => void; started: number }>();
+  private readonly running = new Map<string, { abort: () => AbortController; finish: (o: PoolOutcome) => void; started: number }>();
 
   constructor(private readonly app: Celeriac, public size: number) {}
 
@@ -24,7 +24,14 @@ export class AsyncPool implements Pool {
   }
 
   run(job: PoolJob): Promise<PoolOutcome> {
-    const abort = new AbortController();
+    // Made only when a task listens to its signal, or is stopped (see executeTask).
+    let controller: AbortController | null = null;
+    const abort = () => (controller ??= new AbortController());
+    const control = {
+      get signal() {
+        return abort().signal;
+      },
+    };
     const id = job.request.id;
     return new Promise<PoolOutcome>((resolve) => {
       let settled = false;
@@ -39,12 +46,12 @@ export class AsyncPool implements Pool {
       const timer = job.hardTimeLimit
         ? setTimeout(() => {
             const err = new TimeLimitExceeded(`hard time limit (${job.hardTimeLimit}s) exceeded`);
-            abort.abort(err);
+            abort().abort(err);
             finish({ kind: "failure", exc: serializeError(err), traceback: null, runtime: (performance.now() - started) / 1000 });
           }, job.hardTimeLimit * 1000)
         : null;
       this.running.set(id, { abort, finish, started });
-      executeTask(this.app, job.request, { signal: abort.signal }).then(finish, (err: unknown) =>
+      executeTask(this.app, job.request, control).then(finish, (err: unknown) =>
         finish({ kind: "failure", exc: serializeError(err), traceback: null, runtime: (performance.now() - started) / 1000 }),
       );
     });
@@ -54,7 +61,7 @@ export class AsyncPool implements Pool {
     const r = this.running.get(taskId);
     if (!r) return false;
     const err = new TaskRevokedError("terminated");
-    r.abort.abort(err);
+    r.abort().abort(err);
     r.finish({ kind: "failure", exc: serializeError(err), traceback: null, runtime: (performance.now() - r.started) / 1000 });
     return true;
   }

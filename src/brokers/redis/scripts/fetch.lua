@@ -36,18 +36,26 @@ local out = {}
 local index_args = {}
 local hash_args = {}
 local taken = 0
+-- kombu's unacked entry is [envelope, exchange, routing_key]: the suffix per queue, made once.
+local entry_tail = {}
+for qi = 0, nq - 1 do entry_tail[qi] = ', "", ' .. cjson.encode(ARGV[6 + qi]) .. ']' end
+local function delivery_tag(envelope)
+  -- The tag is the last "delivery_tag" key: properties come last in the envelope, and
+  -- kombu and Celeriac both write delivery_tag last among them, so look at the tail first.
+  local tag = string.match(string.sub(envelope, -160), '"delivery_tag":%s*"([^"]+)"%s*}%s*}%s*$')
+  return tag or string.match(envelope, '.*"delivery_tag":%s*"([^"]+)"')
+end
 local function take(k, envelope)
   out[#out + 1] = k
   out[#out + 1] = envelope
   taken = taken + 1
   if lease then
-    -- The tag is the last "delivery_tag" key: properties come last in the envelope.
-    local tag = string.match(envelope, '.*"delivery_tag":%s*"([^"]+)"')
+    local tag = delivery_tag(envelope)
     if tag then
       index_args[#index_args + 1] = now_s
       index_args[#index_args + 1] = tag
       hash_args[#hash_args + 1] = tag
-      hash_args[#hash_args + 1] = '[' .. envelope .. ', "", ' .. cjson.encode(ARGV[6 + (k % nq)]) .. ']'
+      hash_args[#hash_args + 1] = '[' .. envelope .. entry_tail[k % nq]
     end
   end
 end
