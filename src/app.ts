@@ -66,6 +66,8 @@ export class Celeriac extends EventEmitter<CeleriacSignals> {
   /** This app's reply queue name, sent as reply_to with every task (Celery's app.oid): rpc:// results come back there. */
   readonly oid = randomUUID();
   private brokerPromise: Promise<Broker> | null = null;
+  /** The broker once connected, for sending without waiting a tick. */
+  private connectedBroker: Broker | null = null;
   private backendPromise: Promise<ResultBackend> | null = null;
 
   /** Remote control of workers: ping, inspect, revoke, rate limits… */
@@ -145,6 +147,7 @@ export class Celeriac extends EventEmitter<CeleriacSignals> {
 
   broker(): Promise<Broker> {
     if (!this.brokerPromise) {
+      const attempt: { promise: Promise<Broker> | null } = { promise: null };
       this.brokerPromise = (async () => {
         const b = await createBroker(this.settings.brokerUrl, {
           visibilityTimeout: this.settings.brokerTransportOptions.visibilityTimeout,
@@ -152,8 +155,10 @@ export class Celeriac extends EventEmitter<CeleriacSignals> {
           topology: this.settings,
         });
         await b.connect();
+        if (this.brokerPromise === attempt.promise) this.connectedBroker = b;
         return b;
       })();
+      attempt.promise = this.brokerPromise;
       this.brokerPromise.catch(() => (this.brokerPromise = null));
     }
     return this.brokerPromise;
@@ -179,6 +184,7 @@ export class Celeriac extends EventEmitter<CeleriacSignals> {
   async close(): Promise<void> {
     const [broker, backend] = [this.brokerPromise, this.backendPromise];
     this.brokerPromise = null;
+    this.connectedBroker = null;
     this.backendPromise = null;
     await Promise.all([broker?.then((b) => b.close()).catch(() => {}), backend?.then((b) => b.close()).catch(() => {})]);
   }
@@ -204,10 +210,17 @@ export class Celeriac extends EventEmitter<CeleriacSignals> {
       const { message, route, eta } = this.buildMessage(id, name, args, kwargs ?? options.kwargs ?? {}, options);
       // rpc:// receives the result on this app's reply queue: it must exist before the task is sent.
       const replyQueue = schemeOf(this.settings.resultBackend) === "rpc" ? this.backend().then((b) => b.onTaskCall?.()) : null;
-      sent = Promise.all([this.broker(), replyQueue]).then(async ([b]) => {
-        await b.publish(route, message, { priority: route.priority, eta });
-        if (this.settings.taskSendSentEvent) announceSent(b, message, route, this.log);
-      });
+      const connected = this.connectedBroker;
+      if (connected && !replyQueue && !this.settings.taskSendSentEvent) {
+        // Connected already: publish now, not a tick later, so a loop of sends does not
+        // keep every message alive until it ends (the broker encodes and batches at once).
+        sent = connected.publish(route, message, { priority: route.priority, eta });
+      } else {
+        sent = Promise.all([this.broker(), replyQueue]).then(async ([b]) => {
+          await b.publish(route, message, { priority: route.priority, eta });
+          if (this.settings.taskSendSentEvent) announceSent(b, message, route, this.log);
+        });
+      }
     } catch (err) {
       sent = Promise.reject(err);
     }
