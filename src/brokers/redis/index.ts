@@ -147,7 +147,10 @@ export class RedisBroker implements Broker {
     if (this.client) return;
     this.connecting ??= (async () => {
       const report = (m: string) => this.log.warn(m);
-      const client = openRedis(this.url, report, { autoPipelining: true }) as ScriptedRedis;
+      // No auto-pipelining: every call here is one command or an explicit pipeline already,
+      // and auto-pipelining would hold a fetch back until the worker's current burst of
+      // tasks ends, leaving it idle for a round trip after each burst.
+      const client = openRedis(this.url, report, { autoPipelining: false }) as ScriptedRedis;
       client.defineCommand("celeriacFetch", { lua: FETCH_LUA });
       client.defineCommand("celeriacRestore", { lua: RESTORE_LUA });
       client.defineCommand("celeriacTakeToken", { numberOfKeys: 1, lua: TAKE_TOKEN_LUA });
