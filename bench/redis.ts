@@ -1,7 +1,7 @@
 // Redis benchmark: Celeriac vs BullMQ vs Python Celery 5.2.6 (solo and
 // prefork), side by side on the same local Redis, in one run.
 //
-//   npm run bench redis        (BENCH_REDIS_URL, default redis://127.0.0.1:6379/5; the db is flushed)
+//   npm run bench -- redis     (BENCH_REDIS_URL, default redis://127.0.0.1:6379/5; the db is flushed)
 //
 // For each: bulk enqueue tasks/s; no-op processing tasks/s with one worker
 // process; delay→get round trip p50/p99 (sequential, worker idle); idle worker RSS.
