@@ -90,13 +90,14 @@ export async function executeTask(app: Celeriac, req: TaskRequest, control: Exec
   try {
     // A task that ignores its abort signal still ends at its soft limit, so a
     // plain async function cannot hang past it. The hard limit belongs to the pool.
-    app.emit("taskPrerun", { taskId: req.id, task: req.task, args: req.args, kwargs: req.kwargs });
+    // Signals cost nothing when no one listens: the payloads are built only for listeners.
+    if (app.listenerCount("taskPrerun")) app.emit("taskPrerun", { taskId: req.id, task: req.task, args: req.args, kwargs: req.kwargs });
     const run = Promise.resolve().then(() => currentTask.run(ctx, () => task.fn.apply(ctx, callArgs)));
     const value = await (soft ? raceAbort(run, controller().signal) : run);
     await hooks.onSuccess?.call(ctx, value, req.id, req.args, req.kwargs);
     await hooks.afterReturn?.call(ctx, States.SUCCESS, value, req.id, req.args, req.kwargs);
-    app.emit("taskSuccess", { taskId: req.id, task: req.task, result: value });
-    app.emit("taskPostrun", { taskId: req.id, task: req.task, state: States.SUCCESS, retval: value });
+    if (app.listenerCount("taskSuccess")) app.emit("taskSuccess", { taskId: req.id, task: req.task, result: value });
+    if (app.listenerCount("taskPostrun")) app.emit("taskPostrun", { taskId: req.id, task: req.task, state: States.SUCCESS, retval: value });
     return { kind: "success", value, runtime: runtime() };
   } catch (thrown) {
     const outcome = await handleError(app, task, ctx, thrown, runtime);

@@ -118,6 +118,13 @@ export class Worker extends EventEmitter implements Controllable {
     return this.app.log;
   }
 
+  /** Whether per-task info lines are printed: checked once, so a quiet worker builds no log text per task. */
+  private get logInfo(): boolean {
+    return (this.infoEnabled ??= this.log.isLevelEnabled("info"));
+  }
+
+  private infoEnabled: boolean | undefined;
+
   async start(): Promise<void> {
     [this.broker, this.backend] = await Promise.all([this.app.broker(), this.app.backend()]);
     this.pool = this.createPool();
@@ -243,7 +250,7 @@ export class Worker extends EventEmitter implements Controllable {
       return;
     }
     const acksLate = task.options.acksLate ?? this.app.settings.taskAcksLate;
-    this.log.info(`task ${h.task}[${h.id}] received`);
+    if (this.logInfo) this.log.info(`task ${h.task}[${h.id}] received`);
     this.events?.received(msg);
     this.reserved.push({ delivery, msg, task, request: this.requestOf(msg, delivery), acksLate, acked: false });
   }
@@ -420,11 +427,11 @@ export class Worker extends EventEmitter implements Controllable {
   /** Records an outcome: result, retry message, workflow continuation, ack. */
   private async settle(job: Job, outcome: PoolOutcome): Promise<void> {
     const { msg, delivery, request } = job;
-    const name = `${request.task}[${request.id}]`;
+    const name = this.logInfo || outcome.kind !== "success" ? `${request.task}[${request.id}]` : "";
     switch (outcome.kind) {
       case "success":
         this.counts.succeeded++;
-        this.log.info(`task ${name} succeeded in ${outcome.runtime.toFixed(4)}s: ${repr(outcome.value, 200)}`);
+        if (this.logInfo) this.log.info(`task ${name} succeeded in ${outcome.runtime.toFixed(4)}s: ${repr(outcome.value, 200)}`);
         this.events?.succeeded(request.id, outcome.value, outcome.runtime);
         await this.store(msg, delivery, States.SUCCESS, outcome.value, null);
         await continueAfterSuccess(this.app, msg, outcome.value);
