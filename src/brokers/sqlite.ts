@@ -73,6 +73,9 @@ export class SqliteBroker implements Broker {
   private readonly path: string;
   private stmts!: ReturnType<SqliteBroker["prepare"]>;
   private lastSweep = 0;
+  private seenVersion = -1;
+  private seenQueues = "";
+  private mayHaveReady = true;
   private closed = false;
   private readonly subscriptions = new Set<NodeJS.Timeout>();
   private readonly publishes: WriteBatcher<PendingPublish>;
@@ -106,6 +109,7 @@ export class SqliteBroker implements Broker {
            SELECT id FROM celeriac_messages WHERE queue = ? AND visible_at = 0 ORDER BY priority DESC, id LIMIT ?)
          RETURNING id, queue, priority, deliveries - 1 AS deliveries, envelope`,
       ),
+      dataVersion: db.prepare("PRAGMA data_version").pluck(),
       anyDue: db.prepare("SELECT 1 FROM celeriac_messages WHERE visible_at > 0 AND visible_at <= ? LIMIT 1").pluck(),
       sweep: db.prepare("UPDATE celeriac_messages SET visible_at = 0 WHERE visible_at > 0 AND visible_at <= ?"),
       ack: db.prepare("DELETE FROM celeriac_messages WHERE id = ? AND deliveries = ?"),
@@ -135,6 +139,7 @@ export class SqliteBroker implements Broker {
     this.conn.transaction(() => {
       for (const p of batch) insert.run(p.queue, p.priority, p.visibleAt, p.envelope);
     })();
+    this.mayHaveReady = true;
   }
 
   async publish(route: Route, message: Message, opts: PublishOptions = {}): Promise<void> {
@@ -152,12 +157,30 @@ export class SqliteBroker implements Broker {
   private sweep(now: number): void {
     if (now - this.lastSweep < SWEEP_INTERVAL_MS) return;
     this.lastSweep = now;
-    if (this.stmts.anyDue.get(now)) this.stmts.sweep.run(now);
+    if (this.stmts.anyDue.get(now) && this.stmts.sweep.run(now).changes) this.mayHaveReady = true;
+  }
+
+  /**
+   * Whether a take could find anything. Taking is a write (it leases rows), so
+   * an idle worker must not run it on every poll: it runs when another
+   * process committed (PRAGMA data_version moved), when this connection wrote
+   * something ready, or when the last take filled its batch.
+   */
+  private takeWorthwhile(queues: readonly string[]): boolean {
+    const version = this.stmts.dataVersion.get() as number;
+    const queuesKey = queues.join("\u0000");
+    if (version !== this.seenVersion || queuesKey !== this.seenQueues) {
+      this.seenVersion = version;
+      this.seenQueues = queuesKey;
+      this.mayHaveReady = true;
+    }
+    return this.mayHaveReady;
   }
 
   private take(queues: readonly string[], opts: FetchOptions): Delivery[] {
     const now = Date.now();
     this.sweep(now);
+    if (!this.takeWorthwhile(queues)) return [];
     const rows: Row[] = [];
     for (const queue of queues) {
       const want = opts.max - rows.length;
@@ -171,6 +194,8 @@ export class SqliteBroker implements Broker {
       got.sort((a, b) => b.priority - a.priority || a.id - b.id);
       for (const r of got) rows.push(r);
     }
+    // A batch that came back short emptied every queue asked for.
+    if (rows.length < opts.max) this.mayHaveReady = false;
     const out: Delivery[] = [];
     for (const r of rows) {
       out.push({
@@ -213,6 +238,7 @@ export class SqliteBroker implements Broker {
   async reject(delivery: Delivery, requeue: boolean): Promise<void> {
     const [id, n] = SqliteBroker.parseTag(delivery.tag);
     const changed = (requeue ? this.stmts.requeue : this.stmts.ack).run(id, n).changes;
+    if (requeue) this.mayHaveReady = true;
     if (requeue && changed === 0) {
       // Taken without a lease (early ack): the row is gone, so write it anew.
       await this.publish({ queue: delivery.queue }, delivery.message);
