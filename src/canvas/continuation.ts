@@ -36,6 +36,12 @@ function applyNext(app: Celeriac, sig: SignatureDict, args: unknown[], msg: Task
 }
 
 /** After SUCCESS: link callbacks, the chain's next step, then this task's chord part. */
+/** Whether a finished task has anything to continue (callbacks, a chain, a chord): most have not. */
+export function hasSuccessContinuation(msg: TaskMessage): boolean {
+  const e = msg.embed;
+  return !!(e.callbacks?.length || e.chain?.length || (e.chord && msg.headers.group));
+}
+
 export async function continueAfterSuccess(app: Celeriac, msg: TaskMessage, value: unknown): Promise<void> {
   const sends: Promise<void>[] = [];
   for (const cb of msg.embed.callbacks ?? []) sends.push(applyNext(app, cb, [value], msg));

@@ -187,23 +187,23 @@ export function decodeTask(msg: Message, accept: readonly string[]): TaskMessage
   const [args, kwargs, embed] = body as [unknown, unknown, unknown];
   if (!Array.isArray(args)) throw new DecodeError("task args are not an array");
   if (!isObject(kwargs)) throw new DecodeError("task kwargs are not an object");
-  const headers = {
-    ...h,
-    lang: typeof h.lang === "string" ? h.lang : "py",
-    shadow: (h.shadow as string | null) ?? null,
-    eta: (h.eta as string | null) ?? null,
-    expires: (h.expires as string | null) ?? null,
-    group: (h.group as string | null) ?? null,
-    group_index: (h.group_index as number | null) ?? null,
-    retries: typeof h.retries === "number" ? h.retries : 0,
-    timelimit: Array.isArray(h.timelimit) ? (h.timelimit as [number | null, number | null]) : [null, null],
-    root_id: (h.root_id as string) ?? h.id,
-    parent_id: (h.parent_id as string | null) ?? null,
-    argsrepr: (h.argsrepr as string) ?? "",
-    kwargsrepr: (h.kwargsrepr as string) ?? "",
-    origin: (h.origin as string) ?? "",
-    ignore_result: h.ignore_result === true,
-  } as TaskHeaders;
+  // Defaults filled in place: the headers object is this message's own (parsed
+  // from the envelope), and one copy less per message matters on the hot path.
+  const headers = h as TaskHeaders;
+  if (typeof headers.lang !== "string") headers.lang = "py";
+  headers.shadow ??= null;
+  headers.eta ??= null;
+  headers.expires ??= null;
+  headers.group ??= null;
+  headers.group_index ??= null;
+  if (typeof headers.retries !== "number") headers.retries = 0;
+  if (!Array.isArray(headers.timelimit)) headers.timelimit = [null, null];
+  headers.root_id ??= headers.id;
+  headers.parent_id ??= null;
+  headers.argsrepr ??= "";
+  headers.kwargsrepr ??= "";
+  headers.origin ??= "";
+  headers.ignore_result = headers.ignore_result === true;
   return {
     headers,
     properties: msg.properties ?? {},

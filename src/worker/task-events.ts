@@ -25,6 +25,7 @@ export class TaskEvents {
   constructor(broker: Broker, hostname: string, taskEvents: boolean, source: HeartbeatSource, log: Logger, private readonly heartbeat = true) {
     this.dispatcher = new EventDispatcher(broker, { hostname, groups: taskEvents ? null : ["worker"], log, bufferGroups: ["task"] });
     this.heart = new Heartbeat(this.dispatcher, source);
+    this.taskOn = this.dispatcher.enabledFor("task-received");
   }
 
   /** Whether task events are being sent (remote control may switch them). */
@@ -32,8 +33,12 @@ export class TaskEvents {
     return this.dispatcher.enabledFor("task-received");
   }
 
+  /** Checked first by every task event, so a worker without -E builds no event payloads per task. */
+  private taskOn: boolean;
+
   setTaskEvents(on: boolean): void {
     this.dispatcher.groups = on ? null : new Set(["worker"]);
+    this.taskOn = this.dispatcher.enabledFor("task-received");
   }
 
   start(): void {
@@ -45,6 +50,7 @@ export class TaskEvents {
   }
 
   received(msg: TaskMessage): void {
+    if (!this.taskOn) return;
     const h = msg.headers;
     this.dispatcher.send("task-received", {
       uuid: h.id,
@@ -60,26 +66,32 @@ export class TaskEvents {
   }
 
   started(id: string): void {
+    if (!this.taskOn) return;
     this.dispatcher.send("task-started", { uuid: id });
   }
 
   succeeded(id: string, value: unknown, runtime: number): void {
+    if (!this.taskOn) return;
     this.dispatcher.send("task-succeeded", { uuid: id, result: repr(value), runtime });
   }
 
   failed(id: string, exc: ExceptionInfo | null, traceback: string | null): void {
+    if (!this.taskOn) return;
     this.dispatcher.send("task-failed", { uuid: id, exception: exceptionRepr(exc), traceback: traceback ?? "" });
   }
 
   retried(id: string, exc: ExceptionInfo | null, traceback: string | null): void {
+    if (!this.taskOn) return;
     this.dispatcher.send("task-retried", { uuid: id, exception: exceptionRepr(exc), traceback: traceback ?? "" });
   }
 
   revoked(id: string, why: { terminated?: boolean; expired?: boolean; signum?: string | null } = {}): void {
+    if (!this.taskOn) return;
     this.dispatcher.send("task-revoked", { uuid: id, terminated: why.terminated ?? false, signum: why.signum ?? null, expired: why.expired ?? false });
   }
 
   rejected(id: string, requeue: boolean): void {
+    if (!this.taskOn) return;
     this.dispatcher.send("task-rejected", { uuid: id, requeue });
   }
 }

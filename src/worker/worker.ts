@@ -7,7 +7,7 @@ import { hostname as osHostname } from "node:os";
 import type { Celeriac } from "../app.js";
 import type { Broker, Delivery } from "../brokers/broker.js";
 import type { ResultBackend, ResultMeta } from "../backends/backend.js";
-import { continueAfterFailure, continueAfterRevoked, continueAfterSuccess } from "../canvas/continuation.js";
+import { continueAfterFailure, continueAfterRevoked, continueAfterSuccess, hasSuccessContinuation } from "../canvas/continuation.js";
 import {
   DecodeError,
   TaskNotRegistered,
@@ -191,7 +191,10 @@ export class Worker extends EventEmitter implements Controllable {
         for (const d of deliveries) await this.broker.reject(d, true).catch(() => {});
         break;
       }
-      for (const d of deliveries) await this.receive(d);
+      for (const d of deliveries) {
+        const settling = this.receive(d);
+        if (settling) await settling;
+      }
       this.pump();
     }
   }
@@ -202,17 +205,35 @@ export class Worker extends EventEmitter implements Controllable {
     w?.();
   }
 
-  /** Checks one delivery and either reserves it for the pool or settles it here. */
-  private async receive(delivery: Delivery): Promise<void> {
+  /**
+   * Checks one delivery and either reserves it for the pool (synchronously: the
+   * common case allocates no promise) or settles it here (the returned promise).
+   */
+  private receive(delivery: Delivery): Promise<void> | undefined {
     let msg: TaskMessage;
     try {
       msg = decodeTask(delivery.message, this.app.settings.acceptContent);
     } catch (err) {
-      await this.dropUndecodable(delivery, err as Error);
-      return;
+      return this.dropUndecodable(delivery, err as Error);
     }
     const h = msg.headers;
     const task = this.app.tasks.get(h.task);
+    const now = Date.now();
+    const expires = h.expires === null ? null : parseIsoTime(h.expires);
+    const eta = h.eta === null ? null : parseIsoTime(h.eta);
+    if (!task || this.revoked.has(h.id) || (expires !== null && expires <= now) || (eta !== null && eta > now + 5)) {
+      return this.settleOnReceipt(delivery, msg, task, expires, eta, now);
+    }
+    const acksLate = task.options.acksLate ?? this.app.settings.taskAcksLate;
+    if (this.logInfo) this.log.info(`task ${h.task}[${h.id}] received`);
+    this.events?.received(msg);
+    this.reserved.push({ delivery, msg, task, request: this.requestOf(msg, delivery), acksLate, acked: false });
+    return undefined;
+  }
+
+  /** A message that will not run now: unknown task, revoked, expired, or not due yet. */
+  private async settleOnReceipt(delivery: Delivery, msg: TaskMessage, task: Task | undefined, expires: number | null, eta: number | null, now: number): Promise<void> {
+    const h = msg.headers;
     if (!task) {
       const err = new TaskNotRegistered(`received unregistered task ${JSON.stringify(h.task)} [${h.id}]; message dropped`);
       this.log.error(err.message);
@@ -230,8 +251,6 @@ export class Worker extends EventEmitter implements Controllable {
       await this.broker.ack([delivery]);
       return;
     }
-    const now = Date.now();
-    const expires = parseIsoTime(h.expires);
     if (expires !== null && expires <= now) {
       this.log.info(`task ${h.task}[${h.id}] expired at ${h.expires}: not run`);
       this.events?.received(msg);
@@ -241,18 +260,12 @@ export class Worker extends EventEmitter implements Controllable {
       await this.broker.ack([delivery]);
       return;
     }
-    const eta = parseIsoTime(h.eta);
     if (eta !== null && eta > now + 5) {
       // A message that is not due yet (a Python producer puts ETA tasks straight
       // in the queue): hand it back to the broker's schedule instead of holding it here.
       await this.broker.publish({ queue: delivery.queue }, delivery.message, { eta, priority: delivery.message.properties.priority });
       await this.broker.ack([delivery]);
-      return;
     }
-    const acksLate = task.options.acksLate ?? this.app.settings.taskAcksLate;
-    if (this.logInfo) this.log.info(`task ${h.task}[${h.id}] received`);
-    this.events?.received(msg);
-    this.reserved.push({ delivery, msg, task, request: this.requestOf(msg, delivery), acksLate, acked: false });
   }
 
   private async dropUndecodable(delivery: Delivery, err: Error): Promise<void> {
@@ -434,7 +447,7 @@ export class Worker extends EventEmitter implements Controllable {
         if (this.logInfo) this.log.info(`task ${name} succeeded in ${outcome.runtime.toFixed(4)}s: ${repr(outcome.value, 200)}`);
         this.events?.succeeded(request.id, outcome.value, outcome.runtime);
         await this.store(msg, delivery, States.SUCCESS, outcome.value, null);
-        await continueAfterSuccess(this.app, msg, outcome.value);
+        if (hasSuccessContinuation(msg)) await continueAfterSuccess(this.app, msg, outcome.value);
         break;
       case "failure":
         if (outcome.exc.exc_type === "TaskRevokedError") {
