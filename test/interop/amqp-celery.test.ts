@@ -110,8 +110,13 @@ function interop(backend: string, skipIt: string | null): void {
         await r.sent;
         marks.push(r);
       }
-      await blocker.get({ timeout: 20_000 });
-      const ran = (await Promise.all(marks.map((m) => m.get({ timeout: 20_000 })))).sort((a, b) => a[0] - b[0]);
+      let ran: [number, string][];
+      try {
+        await blocker.get({ timeout: 20_000 });
+        ran = (await Promise.all(marks.map((m) => m.get({ timeout: 20_000 })))).sort((a, b) => a[0] - b[0]);
+      } catch (err) {
+        throw new Error(`${(err as Error).message}; Python worker output:\n${worker.output().slice(-4000)}`);
+      }
       // The filler only takes up the prefetch window (where it runs depends on the worker's prefetch timing).
       assert.deepEqual(ran.map(([, tag]) => tag).filter((t) => t !== "filler"), ["high1", "high2", "mid", "low1", "low2"]);
     });
