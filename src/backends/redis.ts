@@ -7,7 +7,7 @@ import { TimeoutError } from "../errors.js";
 import { createLogger } from "../log.js";
 import { READY_STATES } from "../states.js";
 import { maskUrl } from "../url.js";
-import { loadLua, openRedis } from "../brokers/redis/connection.js";
+import { connectAll, loadLua, openRedis, openSubscriber } from "../brokers/redis/connection.js";
 import type { BackendOptions, ResultBackend, ResultMeta } from "./backend.js";
 
 export const TASK_KEY_PREFIX = "celery-task-meta-";
@@ -67,12 +67,7 @@ export class RedisBackend implements ResultBackend {
       const client = openRedis(this.url, report, { autoPipelining: false }) as ScriptedRedis;
       client.defineCommand("celeriacStore", { numberOfKeys: 1, lua: STORE_LUA });
       client.defineCommand("celeriacChordJoin", { numberOfKeys: 3, lua: CHORD_JOIN_LUA });
-      try {
-        await client.connect();
-      } catch (err) {
-        client.disconnect();
-        throw new Error(`cannot connect to ${this.displayUrl}: ${maskUrl((err as Error).message)}`);
-      }
+      await connectAll(this.displayUrl, [client]);
       this.client = client;
     })();
     try {
@@ -213,12 +208,7 @@ export class RedisBackend implements ResultBackend {
   }
 
   private async openSubscriber(): Promise<Redis> {
-    const client = await this.conn();
-    const sub = client.duplicate({ enableAutoPipelining: false });
-    sub.on("error", () => {}); // reported by the main connection's handler
-    // Connected before the first SUBSCRIBE: a lazy connect would run its ready check
-    // (INFO) on a connection already in subscriber mode, which ioredis refuses.
-    await sub.connect();
+    const sub = await openSubscriber(await this.conn());
     sub.on("message", (channel: string, text: string) => {
       const meta = parseMeta(text);
       if (meta && READY_STATES.has(meta.status)) this.settle(channel.slice(TASK_KEY_PREFIX.length), meta);

@@ -92,3 +92,25 @@ export function loadLua(file: URL): string {
   for (const p of candidates) if (existsSync(p)) return readFileSync(p, "utf8");
   throw new Error(`Lua script not found (looked in ${candidates.join(", ")})`);
 }
+
+/** Connects every client or none: on a failure all are dropped, and the error names the masked URL only. */
+export async function connectAll(displayUrl: string, clients: Redis[]): Promise<void> {
+  try {
+    await Promise.all(clients.map((c) => c.connect()));
+  } catch (err) {
+    for (const c of clients) c.disconnect();
+    throw new Error(`cannot connect to ${displayUrl}: ${maskUrl((err as Error).message)}`);
+  }
+}
+
+/**
+ * A pub/sub connection beside `client`. It is connected before its first
+ * (P)SUBSCRIBE: a lazy connect would run its ready check (INFO) on a
+ * connection already in subscriber mode, which ioredis refuses.
+ */
+export async function openSubscriber(client: Redis): Promise<Redis> {
+  const sub = client.duplicate({ enableAutoPipelining: false });
+  sub.on("error", () => {}); // reported by the main connection's handler
+  await sub.connect();
+  return sub;
+}

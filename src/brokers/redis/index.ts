@@ -21,7 +21,7 @@ import { fromEnvelope, toEnvelope, type Message } from "../../protocol/message.j
 import { maskUrl } from "../../url.js";
 import { WriteBatcher } from "../../util/batcher.js";
 import type { Broker, BrokerOptions, Delivery, FetchOptions, PublishOptions, Route } from "../broker.js";
-import { loadLua, openRedis, redisOptionsFromUrl } from "./connection.js";
+import { connectAll, loadLua, openRedis, openSubscriber, redisOptionsFromUrl } from "./connection.js";
 import { RedisFanout } from "./fanout.js";
 
 export interface RedisBrokerOptions extends BrokerOptions {
@@ -132,13 +132,7 @@ export class RedisBroker implements Broker {
     this.publishes = new WriteBatcher((batch) => this.writePublishes(batch), 10_000, "microtask");
     this.fanout = new RedisFanout(
       redisOptionsFromUrl(url).db ?? 0,
-      async () => {
-        const client = await this.conn();
-        const sub = client.duplicate({ enableAutoPipelining: false });
-        sub.on("error", () => {}); // reported by the main connection's handler
-        await sub.connect(); // before PSUBSCRIBE: see RedisBackend.openSubscriber
-        return sub;
-      },
+      async () => openSubscriber(await this.conn()),
       (reason) => this.log.warn(reason),
     );
   }
@@ -155,13 +149,7 @@ export class RedisBroker implements Broker {
       client.defineCommand("celeriacRestore", { lua: RESTORE_LUA });
       client.defineCommand("celeriacTakeToken", { numberOfKeys: 1, lua: TAKE_TOKEN_LUA });
       const blocker = openRedis(this.url, report, { offlineQueue: false });
-      try {
-        await Promise.all([client.connect(), blocker.connect()]);
-      } catch (err) {
-        client.disconnect();
-        blocker.disconnect();
-        throw new Error(`cannot connect to ${this.displayUrl}: ${maskUrl((err as Error).message)}`);
-      }
+      await connectAll(this.displayUrl, [client, blocker]);
       this.client = client;
       this.blocker = blocker;
     })();
