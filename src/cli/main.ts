@@ -74,21 +74,21 @@ program
       heartbeat: o.withoutHeartbeat ? false : undefined,
     });
     const beat = o.beat ? new Beat(app) : null;
-    worker.on("shutdown-requested", () => {
+    // Warm shutdown: beat, then the worker (running tasks finish), then the
+    // connections. Closing a connection to a broker that is misbehaving must not
+    // keep a stopped worker alive: it gets a few seconds, then the process exits.
+    const warmShutdown = () =>
       void (beat ? beat.stop() : Promise.resolve())
         .then(() => worker.stop(true))
-        .then(() => app.close())
+        .then(() => Promise.race([app.close(), new Promise((r) => setTimeout(r, 5000).unref())]))
         .then(() => process.exit(0));
-    });
+    worker.on("shutdown-requested", warmShutdown);
     let signals = 0;
     const onSignal = (sig: string) => {
       signals++;
       if (signals === 1) {
         app.log.info(`${sig} received: warm shutdown (a second signal stops at once)`);
-        void (beat ? beat.stop() : Promise.resolve())
-          .then(() => worker.stop(true))
-          .then(() => app.close())
-          .then(() => process.exit(0));
+        warmShutdown();
       } else {
         app.log.warn(`${sig} received again: cold shutdown`);
         void worker.stop(false).finally(() => process.exit(1));

@@ -65,6 +65,12 @@ interface Job {
   timeStart?: number;
 }
 
+/** Waits for a shutdown step, but at most `ms`; its failure is not the shutdown's. */
+function bounded(step: Promise<unknown> | undefined, ms = 3000): Promise<unknown> {
+  if (!step) return Promise.resolve();
+  return Promise.race([step.catch(() => {}), new Promise((r) => setTimeout(r, ms).unref())]);
+}
+
 /** Celery writes date_done as a naive UTC isoformat (six fraction digits: Celery's parser reads them as microseconds). */
 function dateDone(): string {
   return new Date().toISOString().replace("Z", "000");
@@ -664,19 +670,22 @@ export class Worker extends EventEmitter implements Controllable {
     this.wake();
     this.finished = (async () => {
       if (this.rateTimer) clearTimeout(this.rateTimer);
-      await this.stopControl?.().catch(() => {});
+      await bounded(this.stopControl?.());
       this.stopControl = null;
       this.log.info(`${this.hostname}: ${graceful ? "warm" : "cold"} shutdown (${this.active.size} running, ${this.reserved.length} reserved)`);
       const giveBack = this.reserved.splice(0);
-      for (const job of giveBack) await this.broker.reject(job.delivery, true).catch(() => {});
+      await bounded(Promise.all(giveBack.map((job) => this.broker.reject(job.delivery, true))));
       if (!graceful) {
-        for (const job of this.active.values()) if (!job.acked) await this.broker.reject(job.delivery, true).catch(() => {});
+        await bounded(Promise.all([...this.active.values()].filter((j) => !j.acked).map((j) => this.broker.reject(j.delivery, true))));
       }
       await this.pool.close(graceful);
       if (graceful) while (this.active.size) await new Promise((r) => this.once("drained", r));
-      await this.loopDone;
-      await this.acks.flush();
-      await this.events?.stop().catch(() => {});
+      // The consume loop ends within one fetch wait. Broker calls are bounded: a
+      // broker that is reconnecting must not hold the shutdown forever (what is
+      // not acked comes back to the queue anyway).
+      await bounded(this.loopDone);
+      await bounded(this.acks.flush());
+      await bounded(this.events?.stop());
       if (this.leaseTimer) clearInterval(this.leaseTimer);
       this.revoked.save();
       this.emit("stopped");
