@@ -129,7 +129,7 @@ async function celeriacRow(pool: "async" | "process", concurrency: number): Prom
   try {
     const enq = await enqueue(app, N);
     const { rate: processed, worker } = await processing(app, queue, () =>
-      startCeleriacWorker(`${ROOT}/bench/app.ts`, ["-P", pool, "-c", String(concurrency), "-l", "warning"], env),
+      startCeleriacWorker(`${ROOT}/bench/app.mjs`, ["-P", pool, "-c", String(concurrency), "-l", "warning"], env),
     );
     const rt = await roundTrips(app);
     const rss = rssKb(worker.pid!);

@@ -202,7 +202,7 @@ async function celeriac(redis: Redis): Promise<Subject> {
     startWorker: () =>
       start(
         process.execPath,
-        ["--import", "tsx", "src/cli/main.ts", "-A", "bench/redis/celeriac-app.ts", "worker", "-P", "async", "-c", String(CONCURRENCY), "-l", "warning", "-Q", queue],
+        ["bin/celeriac.js", "-A", "bench/redis/celeriac-app.mjs", "worker", "-P", "async", "-c", String(CONCURRENCY), "-l", "warning", "-Q", queue],
         { BENCH_REDIS_URL: URL_, CELERIAC_LOG_LEVEL: "warning" },
         null,
       ),
@@ -246,7 +246,7 @@ async function bullmq(redis: Redis): Promise<Subject> {
       return (n / (performance.now() - t0)) * 1000;
     },
     startWorker: () =>
-      start(process.execPath, ["--import", "tsx", "bench/redis/bullmq-worker.ts"], {
+      start(process.execPath, ["bench/redis/bullmq-worker.mjs"], {
         BENCH_REDIS_URL: URL_,
         BENCH_QUEUE: name,
         BENCH_CONCURRENCY: String(CONCURRENCY),
@@ -333,7 +333,7 @@ async function scheduledRss(): Promise<string> {
     const app = new Celeriac({ name: "bench-eta", broker: url, backend: url });
     const worker = await start(
       process.execPath,
-      ["--import", "tsx", "src/cli/main.ts", "-A", "bench/redis/celeriac-app.ts", "worker", "-P", "async", "-c", String(CONCURRENCY), "-l", "info", "-Q", "eta"],
+      ["bin/celeriac.js", "-A", "bench/redis/celeriac-app.mjs", "worker", "-P", "async", "-c", String(CONCURRENCY), "-l", "info", "-Q", "eta"],
       { BENCH_REDIS_URL: url },
       / ready: /,
     );

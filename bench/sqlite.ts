@@ -39,7 +39,7 @@ async function sqliteRow(pool: "async" | "process" | "thread", concurrency: numb
     const db = new Database(join(dir, "bench.db"));
     const count = db.prepare("SELECT count(*) FROM celeriac_results").pluck();
     const env = { CELERIAC_BROKER_URL: url, CELERIAC_RESULT_BACKEND: url };
-    const worker = await startCeleriacWorker(`${ROOT}/bench/app.ts`, ["-P", pool, "-c", String(concurrency), "-l", "warning"], env);
+    const worker = await startCeleriacWorker(`${ROOT}/bench/app.mjs`, ["-P", pool, "-c", String(concurrency), "-l", "warning"], env);
     // Timed from "ready": worker start-up (loading TypeScript, forking children) is not processing.
     const t0 = performance.now();
     while ((count.get() as number) < N) await new Promise((r) => setTimeout(r, 20));

@@ -14,7 +14,7 @@ export const rate = (n: number, ms: number) => Math.round((n / ms) * 1000);
 
 /** Starts a Celeriac worker process; resolves once it is ready. */
 export function startCeleriacWorker(appModule: string, args: string[], env: Record<string, string>): Promise<ChildProcess> {
-  const p = spawn(process.execPath, ["--import", import.meta.resolve("tsx"), `${ROOT}/src/cli/main.ts`, "-A", appModule, "worker", ...args], {
+  const p = spawn(process.execPath, [`${ROOT}/bin/celeriac.js`, "-A", appModule, "worker", ...args], {
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "pipe"],

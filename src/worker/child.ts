@@ -36,7 +36,7 @@ try {
     }
     abort = new AbortController();
     current = m.request.id;
-    void executeTask(app, m.request, { signal: abort.signal }).then((outcome) => {
+    void Promise.resolve(executeTask(app, m.request, { signal: abort.signal })).then((outcome) => {
       current = null;
       send({ type: "done", id: m.request.id, outcome, rss: process.memoryUsage.rss() });
     });

@@ -48,66 +48,145 @@ function retryCountdown(app: Celeriac, task: Task, req: TaskRequest, explicit: n
   return o.defaultRetryDelay ?? app.settings.taskDefaultRetryDelay;
 }
 
-export async function executeTask(app: Celeriac, req: TaskRequest, control: ExecuteControl = {}): Promise<Outcome> {
-  const started = performance.now();
-  const runtime = () => (performance.now() - started) / 1000;
+/** Whether a value is a promise or promise-like (a task may return either). */
+export function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return typeof (value as { then?: unknown } | null)?.then === "function";
+}
+
+/**
+ * One call of a task: its context (`this` in the task function) and what the
+ * call holds while it runs. One object per call, methods on the prototype:
+ * for a short task, per-call closures were a large part of the cost.
+ */
+class TaskCall implements TaskContext {
+  readonly name: string;
+  readonly #started = performance.now();
+  // The AbortController is made when first needed (the task reads this.signal, or a
+  // soft limit is set): most tasks never look, and making one (and listening on the
+  // pool's) costs several µs per task, a large part of a short task's overhead.
+  #abort: AbortController | null = null;
+  #softTimer: NodeJS.Timeout | null = null;
+
+  readonly #app: Celeriac;
+  /** The pool's signal (terminate, shutdown), passed on to the task's. */
+  readonly #outer: AbortSignal | undefined;
+
+  constructor(
+    readonly request: TaskRequest,
+    readonly task: Task,
+    app: Celeriac,
+    outer: AbortSignal | undefined,
+  ) {
+    this.name = task.name;
+    this.#app = app;
+    this.#outer = outer;
+  }
+
+  get signal(): AbortSignal {
+    return this.controller().signal;
+  }
+
+  retry(opts: RetryOptions = {}): never {
+    throw new Retry(`retry in ${opts.countdown ?? "default delay"}`, opts);
+  }
+
+  runtime(): number {
+    return (performance.now() - this.#started) / 1000;
+  }
+
+  private controller(): AbortController {
+    if (!this.#abort) {
+      this.#abort = new AbortController();
+      if (this.#outer?.aborted) this.#abort.abort(this.#outer.reason);
+      else this.#outer?.addEventListener("abort", this.#onOuterAbort, { once: true });
+    }
+    return this.#abort;
+  }
+
+  readonly #onOuterAbort = () => this.#abort!.abort(this.#outer?.reason);
+
+  startSoftLimit(seconds: number): void {
+    this.#softTimer = setTimeout(() => this.controller().abort(new SoftTimeLimitExceeded(`soft time limit (${seconds}s) exceeded`)), seconds * 1000);
+  }
+
+  /** Runs the task function in this call's context (so tasks it sends get parent/root ids). */
+  call(): unknown {
+    const { request: req, task } = this;
+    const app = this.#app;
+    // Signals cost nothing when no one listens: the payloads are built only for listeners.
+    if (app.listenerCount("taskPrerun")) app.emit("taskPrerun", { taskId: req.id, task: req.task, args: req.args, kwargs: req.kwargs });
+    return currentTask.run(this, applyTask, task, this, hasKeys(req.kwargs) ? [...req.args, req.kwargs] : req.args);
+  }
+
+  /** After the value (awaited when a promise): success hooks, then success. */
+  async finishAsync(value: unknown): Promise<Outcome> {
+    const hooks = this.task.options;
+    const req = this.request;
+    // A task that ignores its abort signal still ends at its soft limit, so a
+    // plain async function cannot hang past it. The hard limit belongs to the pool.
+    const result = this.#softTimer ? await raceAbort(Promise.resolve(value), this.controller().signal) : await value;
+    await hooks.onSuccess?.call(this, result, req.id, req.args, req.kwargs);
+    await hooks.afterReturn?.call(this, States.SUCCESS, result, req.id, req.args, req.kwargs);
+    return this.succeeded(result);
+  }
+
+  succeeded(value: unknown): Outcome {
+    const app = this.#app;
+    const req = this.request;
+    if (app.listenerCount("taskSuccess")) app.emit("taskSuccess", { taskId: req.id, task: req.task, result: value });
+    if (app.listenerCount("taskPostrun")) app.emit("taskPostrun", { taskId: req.id, task: req.task, state: States.SUCCESS, retval: value });
+    this.end();
+    return { kind: "success", value, runtime: this.runtime() };
+  }
+
+  async failed(thrown: unknown): Promise<Outcome> {
+    try {
+      const outcome = await handleError(this.#app, this.task, this, thrown, () => this.runtime());
+      const state = outcome.kind === "retry" ? States.RETRY : outcome.kind === "failure" ? States.FAILURE : outcome.kind.toUpperCase();
+      this.#app.emit("taskPostrun", { taskId: this.request.id, task: this.request.task, state, retval: thrown });
+      return outcome;
+    } finally {
+      this.end();
+    }
+  }
+
+  private end(): void {
+    if (this.#softTimer) clearTimeout(this.#softTimer);
+    if (this.#abort) this.#outer?.removeEventListener("abort", this.#onOuterAbort);
+  }
+}
+
+function applyTask(task: Task, ctx: TaskContext, args: unknown[]): unknown {
+  return task.fn.apply(ctx, args);
+}
+
+function hasKeys(o: object): boolean {
+  for (const _ in o) return true;
+  return false;
+}
+
+/**
+ * Runs a task. A synchronous task with no success hooks and no soft limit ends
+ * here synchronously, with no promise made: for short tasks the promises, not
+ * the task, were most of the cost. Anything else returns a promise.
+ */
+export function executeTask(app: Celeriac, req: TaskRequest, control: ExecuteControl = {}): Outcome | Promise<Outcome> {
   const task = app.tasks.get(req.task);
   if (!task) {
     const err = new TaskNotRegistered(`task ${JSON.stringify(req.task)} is not registered in this worker`);
     return { kind: "failure", exc: serializeError(err), traceback: tracebackOf(err), runtime: 0 };
   }
-  // The task's AbortController is made when first needed (the task reads this.signal,
-  // or a soft limit is set): most tasks never look, and making one (and listening on
-  // the pool's) costs several µs per task, a large part of a short task's overhead.
-  let abort: AbortController | null = null;
-  const onOuterAbort = () => abort!.abort(control.signal?.reason);
-  const controller = (): AbortController => {
-    if (!abort) {
-      abort = new AbortController();
-      const outer = control.signal;
-      if (outer?.aborted) abort.abort(outer.reason);
-      else outer?.addEventListener("abort", onOuterAbort, { once: true });
-    }
-    return abort;
-  };
+  const run = new TaskCall(req, task, app, control.signal);
   const soft = req.timeLimit[1] ?? task.options.softTimeLimit ?? app.settings.taskSoftTimeLimit;
-  const softTimer = soft
-    ? setTimeout(() => controller().abort(new SoftTimeLimitExceeded(`soft time limit (${soft}s) exceeded`)), soft * 1000)
-    : null;
-
-  const ctx: TaskContext = {
-    name: task.name,
-    request: req,
-    get signal() {
-      return controller().signal;
-    },
-    retry(opts: RetryOptions = {}): never {
-      throw new Retry(`retry in ${opts.countdown ?? "default delay"}`, opts);
-    },
-  };
-  const hooks = task.options;
-  const callArgs = Object.keys(req.kwargs).length ? [...req.args, req.kwargs] : req.args;
+  if (soft) run.startSoftLimit(soft);
+  let value: unknown;
   try {
-    // A task that ignores its abort signal still ends at its soft limit, so a
-    // plain async function cannot hang past it. The hard limit belongs to the pool.
-    // Signals cost nothing when no one listens: the payloads are built only for listeners.
-    if (app.listenerCount("taskPrerun")) app.emit("taskPrerun", { taskId: req.id, task: req.task, args: req.args, kwargs: req.kwargs });
-    const run = Promise.resolve().then(() => currentTask.run(ctx, () => task.fn.apply(ctx, callArgs)));
-    const value = await (soft ? raceAbort(run, controller().signal) : run);
-    await hooks.onSuccess?.call(ctx, value, req.id, req.args, req.kwargs);
-    await hooks.afterReturn?.call(ctx, States.SUCCESS, value, req.id, req.args, req.kwargs);
-    if (app.listenerCount("taskSuccess")) app.emit("taskSuccess", { taskId: req.id, task: req.task, result: value });
-    if (app.listenerCount("taskPostrun")) app.emit("taskPostrun", { taskId: req.id, task: req.task, state: States.SUCCESS, retval: value });
-    return { kind: "success", value, runtime: runtime() };
+    value = run.call();
   } catch (thrown) {
-    const outcome = await handleError(app, task, ctx, thrown, runtime);
-    const state = outcome.kind === "retry" ? States.RETRY : outcome.kind === "failure" ? States.FAILURE : outcome.kind.toUpperCase();
-    app.emit("taskPostrun", { taskId: req.id, task: req.task, state, retval: thrown });
-    return outcome;
-  } finally {
-    if (softTimer) clearTimeout(softTimer);
-    if (abort) control.signal?.removeEventListener("abort", onOuterAbort);
+    return run.failed(thrown);
   }
+  if (!soft && !task.options.onSuccess && !task.options.afterReturn && !isThenable(value)) return run.succeeded(value);
+  return run.finishAsync(value).catch((thrown: unknown) => run.failed(thrown));
 }
 
 function raceAbort<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {

@@ -21,7 +21,8 @@ export interface Pool {
   start(): Promise<void>;
   /** Free slots right now. */
   idle(): number;
-  run(job: PoolJob): Promise<PoolOutcome>;
+  /** A pool may answer at once (the async pool, for a task that finished synchronously). */
+  run(job: PoolJob): PoolOutcome | Promise<PoolOutcome>;
   /** Stops a running task (revoke with terminate). Returns false when it is not running here. */
   terminate(taskId: string): boolean;
   /** Waits for running tasks (graceful) or kills them, then stops. */

@@ -88,6 +88,9 @@ export class Worker extends EventEmitter implements Controllable {
   private readonly active = new Map<string, Job>();
   private readonly prefetchLimit: number;
   private readonly refillBatch: number;
+  private readonly fetchBatch: number;
+  /** Set while pump() runs: a task that ends inside it (synchronously) frees a slot pump is already looking at. */
+  private pumping = false;
   private stopping = false;
   private loopDone: Promise<void> = Promise.resolve();
   private wakeLoop: (() => void) | null = null;
@@ -116,7 +119,9 @@ export class Worker extends EventEmitter implements Controllable {
     this.poolKind = opts.pool ?? s.workerPool;
     this.prefetchLimit = Math.max(this.concurrency, this.concurrency * (opts.prefetchMultiplier ?? s.workerPrefetchMultiplier));
     this.refillBatch = Math.max(1, Math.floor(this.prefetchLimit / 4));
-    this.acks = new WriteBatcher((batch) => this.broker.ack(batch));
+    this.fetchBatch = Math.max(1, Math.ceil(this.prefetchLimit / 2));
+    // Ack failures are reported here, once per batch (the message comes back: at-least-once).
+    this.acks = new WriteBatcher((batch) => this.broker.ack(batch).catch((err: Error) => this.log.error(`ack failed: ${err.message}`)));
     this.revoked = new RevokedSet(opts.stateDb ?? s.workerStateDb);
   }
 
@@ -173,17 +178,18 @@ export class Worker extends EventEmitter implements Controllable {
 
   private async consume(): Promise<void> {
     let failures = 0;
+    // The fetch in flight. The next one is asked for before the batch in hand is
+    // run, so the broker works on it while we run tasks, instead of taking turns.
+    let next: Promise<Delivery[]> | null = null;
     while (!this.stopping) {
-      const room = this.prefetchLimit - this.reserved.length - this.active.size;
-      // While reserved work remains, refill in batches (a quarter of the prefetch at a
-      // time), not one message per round trip each time a task finishes.
-      if (room <= 0 || (this.reserved.length > 0 && room < this.refillBatch)) {
+      next ??= this.fetchMore();
+      if (!next) {
         await new Promise<void>((r) => (this.wakeLoop = r));
         continue;
       }
       let deliveries: Delivery[];
       try {
-        deliveries = await this.broker.fetch(this.queues, { max: room, waitMs: 1000, lease: true });
+        deliveries = await next;
         failures = 0;
       } catch (err) {
         // The broker went away: back off and try again; the broker reconnects by itself.
@@ -192,6 +198,8 @@ export class Worker extends EventEmitter implements Controllable {
         this.log.error(`cannot fetch from ${this.broker.displayUrl}: ${(err as Error).message}; retrying in ${pause} ms`);
         await new Promise((r) => setTimeout(r, pause));
         continue;
+      } finally {
+        next = null;
       }
       if (this.stopping) {
         for (const d of deliveries) await this.broker.reject(d, true).catch(() => {});
@@ -201,8 +209,22 @@ export class Worker extends EventEmitter implements Controllable {
         const settling = this.receive(d);
         if (settling) await settling;
       }
+      if (deliveries.length) next = this.fetchMore();
       this.pump();
     }
+  }
+
+  /**
+   * Asks the broker for as many messages as the prefetch window has room for,
+   * at most half the window at once (so one batch can run while the next comes),
+   * or null when there is too little room to be worth a round trip.
+   */
+  private fetchMore(): Promise<Delivery[]> | null {
+    const room = Math.min(this.prefetchLimit - this.reserved.length - this.active.size, this.fetchBatch);
+    // While reserved work remains, refill in batches, not one message per round trip
+    // each time a task finishes.
+    if (room <= 0 || (this.reserved.length > 0 && room < this.refillBatch)) return null;
+    return this.broker.fetch(this.queues, { max: room, waitMs: 1000, lease: true });
   }
 
   private wake(): void {
@@ -340,7 +362,16 @@ export class Worker extends EventEmitter implements Controllable {
    * bucket is empty waits in place; the jobs behind it are not held back.
    */
   private pump(): void {
-    if (this.stopping && this.reserved.length === 0) return;
+    if (this.pumping || (this.stopping && this.reserved.length === 0)) return;
+    this.pumping = true;
+    try {
+      this.startReserved();
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  private startReserved(): void {
     let wait = Infinity;
     for (let i = 0; i < this.reserved.length && this.pool.idle() - this.gating > 0; ) {
       const job = this.reserved[i]!;
@@ -408,43 +439,85 @@ export class Worker extends EventEmitter implements Controllable {
     this.wake();
   }
 
-  private async execute(job: Job): Promise<void> {
+  private execute(job: Job): void {
     const { request, task } = job;
     job.timeStart = Date.now() / 1000;
     this.active.set(request.id, job);
     this.events?.started(request.id);
     if (!job.acksLate) {
       job.acked = true;
-      void this.acks.add(job.delivery).catch((err: Error) => this.log.error(`ack failed: ${err.message}`));
+      void this.acks.add(job.delivery);
     }
     if (task.options.trackStarted ?? this.app.settings.taskTrackStarted) {
-      await this.store(job.msg, job.delivery, States.STARTED, { pid: process.pid, hostname: this.hostname }, null);
+      // STARTED is advisory: a backend that cannot take it does not stop the task.
+      this.store(job.msg, job.delivery, States.STARTED, { pid: process.pid, hostname: this.hostname }, null)
+        .catch((err: Error) => this.log.warn(`task ${request.task}[${request.id}]: cannot record STARTED: ${err.message}`))
+        .then(() => this.runInPool(job));
+      return;
     }
+    this.runInPool(job);
+  }
+
+  private runInPool(job: Job): void {
+    const { request, task } = job;
     const override = this.timeLimits.get(task.name);
     if (override?.soft && request.timeLimit[1] === null) request.timeLimit = [request.timeLimit[0], override.soft];
     const hard = request.timeLimit[0] ?? override?.hard ?? task.options.timeLimit ?? this.app.settings.taskTimeLimit ?? this.opts.timeLimit ?? null;
-    let outcome: PoolOutcome;
+    let outcome: PoolOutcome | Promise<PoolOutcome>;
     try {
-      outcome = await this.pool.run({ request, hardTimeLimit: hard });
+      outcome = this.pool.run({ request, hardTimeLimit: hard });
     } catch (err) {
       outcome = { kind: "lost", reason: (err as Error).message, runtime: 0 };
     }
-    try {
-      await this.settle(job, outcome);
-    } catch (err) {
-      this.log.error(`task ${request.task}[${request.id}]: cannot record its outcome: ${(err as Error).message}`);
-    } finally {
-      this.active.delete(request.id);
-      this.counts.processed++;
-      this.processedByName.set(request.task, (this.processedByName.get(request.task) ?? 0) + 1);
-      this.pump();
-      this.wake();
-      if (this.stopping && this.active.size === 0) this.emit("drained");
+    if (outcome instanceof Promise) {
+      outcome.then(
+        (o) => this.finish(job, this.settle(job, o)),
+        (err: Error) => this.finish(job, this.settle(job, { kind: "lost", reason: err.message, runtime: 0 })),
+      );
+    } else {
+      this.finish(job, this.settle(job, outcome));
     }
   }
 
+  /** Once the outcome is recorded (`settling`, or at once when there was nothing to wait for): the slot is free. */
+  private finish(job: Job, settling: Promise<void> | undefined): void {
+    if (settling) {
+      settling.then(
+        () => this.finish(job, undefined),
+        (err: Error) => {
+          this.log.error(`task ${job.request.task}[${job.request.id}]: cannot record its outcome: ${err.message}`);
+          this.finish(job, undefined);
+        },
+      );
+      return;
+    }
+    this.active.delete(job.request.id);
+    this.counts.processed++;
+    this.processedByName.set(job.request.task, (this.processedByName.get(job.request.task) ?? 0) + 1);
+    this.pump();
+    this.wake();
+    if (this.stopping && this.active.size === 0) this.emit("drained");
+  }
+
+  /**
+   * Records an outcome. The common case of a fire-and-forget task (it
+   * succeeded, nothing to store, nothing to continue, acked) is done here at
+   * once; the rest in recordOutcome.
+   */
+  private settle(job: Job, outcome: PoolOutcome): Promise<void> | undefined {
+    if (outcome.kind !== "success" || !this.resultIgnored(job.msg, false) || hasSuccessContinuation(job.msg)) {
+      return this.recordOutcome(job, outcome);
+    }
+    this.counts.succeeded++;
+    if (this.logInfo) this.log.info(`task ${job.request.task}[${job.request.id}] succeeded in ${outcome.runtime.toFixed(4)}s: ${repr(outcome.value, 200)}`);
+    this.events?.succeeded(job.request.id, outcome.value, outcome.runtime);
+    if (job.acked) return undefined;
+    job.acked = true;
+    return this.acks.add(job.delivery);
+  }
+
   /** Records an outcome: result, retry message, workflow continuation, ack. */
-  private async settle(job: Job, outcome: PoolOutcome): Promise<void> {
+  private async recordOutcome(job: Job, outcome: PoolOutcome): Promise<void> {
     const { msg, delivery, request } = job;
     const name = this.logInfo || outcome.kind !== "success" ? `${request.task}[${request.id}]` : "";
     switch (outcome.kind) {
@@ -519,14 +592,16 @@ export class Worker extends EventEmitter implements Controllable {
     await this.broker.publish({ queue: delivery.queue }, next, { eta, priority: m.properties.priority });
   }
 
+  /** Whether this outcome's result is not stored (ignoreResult, unless it is an error to store anyway). */
+  private resultIgnored(msg: TaskMessage, isError: boolean): boolean {
+    const task = this.app.tasks.get(msg.headers.task);
+    if (!(msg.headers.ignore_result || (task?.options.ignoreResult ?? false))) return false;
+    return !(isError && (task?.options.storeErrorsEvenIfIgnored ?? this.app.settings.taskStoreErrorsEvenIfIgnored));
+  }
+
   private async store(msg: TaskMessage, delivery: Delivery, status: string, result: unknown, traceback: string | null, isError = false): Promise<void> {
+    if (this.resultIgnored(msg, isError)) return;
     const h = msg.headers;
-    const task = this.app.tasks.get(h.task);
-    const ignore = h.ignore_result || (task?.options.ignoreResult ?? false);
-    if (ignore) {
-      const storeErrors = task?.options.storeErrorsEvenIfIgnored ?? this.app.settings.taskStoreErrorsEvenIfIgnored;
-      if (!(isError && storeErrors)) return;
-    }
     const meta: ResultMeta = {
       status,
       result,

@@ -3,7 +3,7 @@
 // task at once and aborts its signal, but cannot stop code that ignores it.
 import type { Celeriac } from "../../app.js";
 import { TaskRevokedError, TimeLimitExceeded, serializeError } from "../../errors.js";
-import { executeTask } from "../executor.js";
+import { executeTask, type Outcome } from "../executor.js";
 import type { Pool, PoolJob, PoolOutcome } from "../pool.js";
 
 export class AsyncPool implements Pool {
@@ -23,7 +23,7 @@ export class AsyncPool implements Pool {
     return this.size - this.running.size;
   }
 
-  run(job: PoolJob): Promise<PoolOutcome> {
+  run(job: PoolJob): PoolOutcome | Promise<PoolOutcome> {
     // Made only when a task listens to its signal, or is stopped (see executeTask).
     let controller: AbortController | null = null;
     const abort = () => (controller ??= new AbortController());
@@ -32,6 +32,15 @@ export class AsyncPool implements Pool {
         return abort().signal;
       },
     };
+    const started = performance.now();
+    let running: Outcome | Promise<Outcome>;
+    try {
+      running = executeTask(this.app, job.request, control);
+    } catch (err) {
+      running = Promise.reject(err);
+    }
+    // Finished already (a synchronous task): nothing to track or time out.
+    if (!(running instanceof Promise)) return running;
     const id = job.request.id;
     return new Promise<PoolOutcome>((resolve) => {
       let settled = false;
@@ -42,7 +51,6 @@ export class AsyncPool implements Pool {
         this.running.delete(id);
         resolve(o);
       };
-      const started = performance.now();
       const timer = job.hardTimeLimit
         ? setTimeout(() => {
             const err = new TimeLimitExceeded(`hard time limit (${job.hardTimeLimit}s) exceeded`);
@@ -51,7 +59,7 @@ export class AsyncPool implements Pool {
           }, job.hardTimeLimit * 1000)
         : null;
       this.running.set(id, { abort, finish, started });
-      executeTask(this.app, job.request, control).then(finish, (err: unknown) =>
+      running.then(finish, (err: unknown) =>
         finish({ kind: "failure", exc: serializeError(err), traceback: null, runtime: (performance.now() - started) / 1000 }),
       );
     });

@@ -1,5 +1,6 @@
 // The benchmark's tasks: a no-op, so the figures measure the queue itself.
-import { Celeriac } from "../src/index.js";
+// Plain JavaScript importing the built package, as a deployed app runs.
+import { Celeriac } from "celeriac";
 
 export const app = new Celeriac({ name: "bench" });
 export const noop = app.task("bench.noop", () => null);

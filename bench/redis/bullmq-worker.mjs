@@ -1,4 +1,5 @@
-// One BullMQ worker process for the benchmark: no-op jobs, like the others.
+// One BullMQ worker process for the benchmark: no-op jobs, like the others
+// (plain JavaScript, run by node as the Celeriac worker is).
 import { Worker } from "bullmq";
 
 const url = new URL(process.env.BENCH_REDIS_URL!);
