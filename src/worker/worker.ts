@@ -89,6 +89,8 @@ export class Worker extends EventEmitter implements Controllable {
   private readonly prefetchLimit: number;
   private readonly refillBatch: number;
   private readonly fetchBatch: number;
+  /** How many messages the last fetch asked for. */
+  private lastAsked = 1;
   /** Set while pump() runs: a task that ends inside it (synchronously) frees a slot pump is already looking at. */
   private pumping = false;
   private stopping = false;
@@ -209,7 +211,9 @@ export class Worker extends EventEmitter implements Controllable {
         const settling = this.receive(d);
         if (settling) await settling;
       }
-      if (deliveries.length) next = this.fetchMore();
+      // A full batch means more are probably waiting; after a partial one the next
+      // fetch can wait until these have run (and not delay their results).
+      if (deliveries.length >= this.lastAsked) next = this.fetchMore();
       this.pump();
     }
   }
@@ -224,6 +228,7 @@ export class Worker extends EventEmitter implements Controllable {
     // While reserved work remains, refill in batches, not one message per round trip
     // each time a task finishes.
     if (room <= 0 || (this.reserved.length > 0 && room < this.refillBatch)) return null;
+    this.lastAsked = room;
     return this.broker.fetch(this.queues, { max: room, waitMs: 1000, lease: true });
   }
 
