@@ -103,4 +103,11 @@ describe("ack batching", () => {
     t.delivered(7);
     assert.deepEqual(t.ack([7]), { upTo: 7, singles: [] });
   });
+  it("a multiple-ack never names a tag acked one by one before (RabbitMQ: unknown delivery tag)", () => {
+    const t = new AckTracker();
+    for (let i = 1; i <= 6; i++) t.delivered(i);
+    assert.deepEqual(t.ack([5, 6]), { upTo: null, singles: [5, 6] });
+    assert.deepEqual(t.ack([2, 4]), { upTo: null, singles: [2, 4] }, "1 is still held");
+    assert.deepEqual(t.ack([3, 1]), { upTo: 3, singles: [] }, "up to 3, not to 6: 4, 5 and 6 are acked already");
+  });
 });

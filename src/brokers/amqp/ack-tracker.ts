@@ -17,9 +17,14 @@ export class AckTracker {
   /** Records acks; returns the tag to ack with `multiple` (or null) and the tags to ack one by one. */
   ack(tags: readonly number[]): { upTo: number | null; singles: number[] } {
     for (const t of tags) this.settled.add(t);
-    const upTo = this.advance();
-    const singles = upTo === null ? [...tags] : tags.filter((t) => t > upTo);
-    return { upTo, singles };
+    const through = this.advance();
+    if (through === null) return { upTo: null, singles: [...tags] };
+    // The multiple-ack must name a tag still unacked in RabbitMQ (else it closes
+    // the channel: "unknown delivery tag"). Tags of the run acked one by one
+    // earlier are not: name the highest tag of this batch within the run.
+    let upTo: number | null = null;
+    for (const t of tags) if (t <= through && (upTo === null || t > upTo)) upTo = t;
+    return { upTo, singles: tags.filter((t) => t > through) };
   }
 
   /** Records a tag settled otherwise (nacked): nothing to send for it. */

@@ -24,6 +24,7 @@ import { bindDelayTarget, declareDelayCascade, DELAY_EXCHANGE, delayRoutingKey }
 import { AmqpSession, type Live } from "./session.js";
 import { Topology, type QueueSpec } from "./topology.js";
 import { parseAmqpUrl } from "./url.js";
+import { RateBuckets } from "./rate-bucket.js";
 
 interface Buffered {
   generation: number;
@@ -64,6 +65,7 @@ export class AmqpBroker implements Broker {
   readonly higherPriorityFirst = true;
   readonly topology: Topology;
   private readonly session: AmqpSession;
+  private readonly rates: RateBuckets;
   /** Declarations done on the current connection, by queue name (a promise, so concurrent publishes share one). */
   private declared = new Map<string, Promise<void>>();
   private delayDeclared: Promise<void> | null = null;
@@ -101,6 +103,7 @@ export class AmqpBroker implements Broker {
       setup: (live) => this.onConnected(live),
     });
     this.session.on("lost", () => this.onLost());
+    this.rates = new RateBuckets(this.session);
   }
 
   async connect(): Promise<void> {
@@ -581,8 +584,16 @@ export class AmqpBroker implements Broker {
     return this.session.withChannel(async (ch) => (await ch.deleteQueue(queue)).messageCount);
   }
 
+  // ---- global rate limits -------------------------------------------------------------
+
+  /** A token from the bucket `key` shared by every process on this RabbitMQ (rate-bucket.ts). */
+  takeToken(key: string, perSecond: number): Promise<number> {
+    return this.rates.take(key, perSecond);
+  }
+
   async close(): Promise<void> {
     this.closed = true;
+    this.rates.close();
     if (this.leaseTimer) clearInterval(this.leaseTimer);
     this.leaseTimer = null;
     for (const wake of this.waiters) wake();
