@@ -15,6 +15,8 @@ export const GROUP_KEY_PREFIX = "celery-taskset-meta-";
 
 const STORE_LUA = loadLua(new URL("./redis-scripts/store.lua", import.meta.url));
 const CHORD_JOIN_LUA = loadLua(new URL("./redis-scripts/chord-join.lua", import.meta.url));
+/** How long settled ids wait to be unsubscribed together (ms). */
+const UNSUBSCRIBE_DELAY_MS = 50;
 
 interface ScriptedRedis extends Redis {
   celeriacStore(key: string, meta: string, ttl: number): Promise<number>;
@@ -49,6 +51,7 @@ export class RedisBackend implements ResultBackend {
   private toSubscribe = new Set<string>();
   private toUnsubscribe = new Set<string>();
   private flushScheduled = false;
+  private unsubscribeTimer: NodeJS.Timeout | null = null;
   private readonly log = createLogger("celeriac.redis");
 
   constructor(url: string, opts: BackendOptions = {}) {
@@ -124,7 +127,7 @@ export class RedisBackend implements ResultBackend {
     this.waiters.delete(taskId);
     this.toSubscribe.delete(taskId);
     this.toUnsubscribe.add(taskId);
-    this.scheduleFlush();
+    this.scheduleUnsubscribe();
   }
 
   private settle(taskId: string, meta: ResultMeta): void {
@@ -137,7 +140,21 @@ export class RedisBackend implements ResultBackend {
     }
     this.toSubscribe.delete(taskId);
     this.toUnsubscribe.add(taskId);
-    this.scheduleFlush();
+    this.scheduleUnsubscribe();
+  }
+
+  /**
+   * Unsubscribing is not urgent (a result is published once), so unsubscribes
+   * go out together a little later, not one command per result on the way to
+   * the caller's next send.
+   */
+  private scheduleUnsubscribe(): void {
+    if (this.unsubscribeTimer) return;
+    this.unsubscribeTimer = setTimeout(() => {
+      this.unsubscribeTimer = null;
+      this.scheduleFlush();
+    }, UNSUBSCRIBE_DELAY_MS);
+    this.unsubscribeTimer.unref();
   }
 
   private failAll(err: unknown): void {
@@ -278,6 +295,7 @@ export class RedisBackend implements ResultBackend {
   }
 
   async close(): Promise<void> {
+    if (this.unsubscribeTimer) clearTimeout(this.unsubscribeTimer);
     if (this.connecting) await this.connecting.catch(() => {});
     const { client, subscriber } = this;
     this.client = null;

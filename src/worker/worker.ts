@@ -123,7 +123,13 @@ export class Worker extends EventEmitter implements Controllable {
     this.refillBatch = Math.max(1, Math.floor(this.prefetchLimit / 4));
     this.fetchBatch = Math.max(1, Math.ceil(this.prefetchLimit / 2));
     // Ack failures are reported here, once per batch (the message comes back: at-least-once).
-    this.acks = new WriteBatcher((batch) => this.broker.ack(batch).catch((err: Error) => this.log.error(`ack failed: ${err.message}`)));
+    // Acks go at the end of the current job: a burst of tasks started together still
+    // shares one, and a broker can tell a message acked at once from one held.
+    this.acks = new WriteBatcher(
+      (batch) => this.broker.ack(batch).catch((err: Error) => this.log.error(`ack failed: ${err.message}`)),
+      5000,
+      "microtask",
+    );
     this.revoked = new RevokedSet(opts.stateDb ?? s.workerStateDb);
   }
 

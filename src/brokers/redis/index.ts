@@ -117,6 +117,8 @@ export class RedisBroker implements Broker {
   private readonly restoreEveryMs: number;
   private rotation = 0;
   private readonly fanout: RedisFanout;
+  /** Leases of messages taken by BRPOP, not yet written: tag → unacked entry. */
+  private readonly pendingLeases = new Map<string, string>();
 
   constructor(url: string, opts: RedisBrokerOptions = {}) {
     this.url = url;
@@ -300,21 +302,43 @@ export class RedisBroker implements Broker {
         // batch). The lease is written on the same connection, so it reaches Redis before
         // any ack or renewal of the message.
         const deliveries = this.toDeliveries([lists.indexOf(popped[0]), popped[1]], order, opts.lease);
-        if (opts.lease) this.recordLease(client, deliveries[0]!, popped[1]);
+        if (opts.lease) this.recordLease(deliveries[0]!, popped[1]);
         return deliveries;
       }
     }
   }
 
-  /** kombu's QoS.append: the unacked entry [envelope, exchange, routing_key] and its index score. */
-  private recordLease(client: ScriptedRedis, delivery: Delivery, envelope: string): void {
-    const entry = `[${envelope}, "", ${JSON.stringify(delivery.queue)}]`;
+  /**
+   * kombu's QoS.append: the unacked entry [envelope, exchange, routing_key] and
+   * its index score, written at the end of this event-loop turn. A message
+   * acked before then (an early-ack task that started at once, the common case
+   * for a message that arrives at an idle worker) needs neither write.
+   */
+  private recordLease(delivery: Delivery, envelope: string): void {
+    this.pendingLeases.set(delivery.tag, `[${envelope}, "", ${JSON.stringify(delivery.queue)}]`);
+    if (this.pendingLeases.size === 1) setImmediate(() => this.writePendingLeases());
+  }
+
+  private writePendingLeases(): void {
+    const client = this.client;
+    if (!this.pendingLeases.size || !client) return;
+    const now = (Date.now() / 1000).toFixed(6);
+    const index: string[] = [];
+    const entries: string[] = [];
+    for (const [tag, entry] of this.pendingLeases) index.push(now, tag), entries.push(tag, entry);
+    this.pendingLeases.clear();
+    // The same connection as acks and renewals, so the lease reaches Redis before them.
     client
       .multi()
-      .zadd(this.indexKey, (Date.now() / 1000).toFixed(6), delivery.tag)
-      .hset(this.unackedKey, delivery.tag, entry)
+      .zadd(this.indexKey, ...index)
+      .hset(this.unackedKey, ...entries)
       .exec()
-      .catch((err: Error) => this.log.error(`cannot record the lease of ${delivery.tag}: ${maskUrl(err.message)}`));
+      .catch((err: Error) => this.log.error(`cannot record the lease of ${entries.length / 2} message(s): ${maskUrl(err.message)}`));
+  }
+
+  /** Takes a tag out of the leases not yet written; true when it was there (nothing in Redis to undo). */
+  private dropPendingLease(tag: string): boolean {
+    return this.pendingLeases.delete(tag);
   }
 
   private toDeliveries(flat: (string | number)[], order: readonly string[], lease: boolean): Delivery[] {
@@ -350,7 +374,7 @@ export class RedisBroker implements Broker {
   // ---- settling --------------------------------------------------------------
 
   async ack(deliveries: readonly Delivery[]): Promise<void> {
-    const tags = deliveries.filter((d) => (d as RedisDelivery).leased !== false).map((d) => d.tag);
+    const tags = deliveries.filter((d) => (d as RedisDelivery).leased !== false && !this.dropPendingLease(d.tag)).map((d) => d.tag);
     if (!tags.length) return;
     const client = await this.conn();
     // As kombu's QoS.ack: ZREM from the index, HDEL from the hash (one round trip).
@@ -360,7 +384,7 @@ export class RedisBroker implements Broker {
 
   async reject(delivery: Delivery, requeue: boolean): Promise<void> {
     const client = await this.conn();
-    const leased = (delivery as RedisDelivery).leased !== false;
+    const leased = (delivery as RedisDelivery).leased !== false && !this.dropPendingLease(delivery.tag);
     if (!requeue) {
       if (leased) await this.ack([delivery]);
       return;
@@ -542,6 +566,7 @@ export class RedisBroker implements Broker {
     this.closed = true;
     if (this.connecting) await this.connecting.catch(() => {});
     await this.publishes.flush().catch(() => {});
+    this.writePendingLeases();
     const client = this.client;
     const blocker = this.blocker;
     this.client = null;
