@@ -310,6 +310,31 @@ async function celery(redis: Redis, pool: "solo" | "prefork"): Promise<Subject> 
   };
 }
 
+/** Sequential round trips through bench/redis/raw-worker.mjs: the machine's floor for p50/p99. */
+async function rawRoundTrips(): Promise<number[]> {
+  const worker = await start(process.execPath, ["bench/redis/raw-worker.mjs"], { BENCH_REDIS_URL: URL_ }, /ready/);
+  const client = new Redis(URL_);
+  const sub = new Redis(URL_);
+  try {
+    let done: () => void = () => {};
+    sub.on("message", () => done());
+    await sub.subscribe("bench-raw-done");
+    const samples: number[] = [];
+    for (let i = 0; i < 200 + ROUND_TRIPS; i++) {
+      const t0 = performance.now();
+      const result = new Promise<void>((r) => (done = r));
+      await client.lpush("bench-raw", String(i));
+      await result;
+      if (i >= 200) samples.push(performance.now() - t0);
+    }
+    return samples;
+  } finally {
+    sub.disconnect();
+    client.disconnect();
+    await worker.stop();
+  }
+}
+
 /**
  * Worker RSS before and after scheduling BENCH_ETA_N (default 1,000,000) tasks an
  * hour ahead, on a private redis-server (port 6393), so the shared one is spared ~1 GB.
@@ -375,10 +400,20 @@ export async function run(): Promise<void> {
       rows.push({ name, enqueue: null, processing: null, p50: null, p99: null, rssMb: null, note: (err as Error).message.slice(0, 200) });
     }
   };
+  // BENCH_SKIP_CELERY=1 leaves the (slow) Python rows out, for a quick look.
   await attempt("Celeriac", async () => measure(redis, await celeriac(redis), N));
   await attempt("BullMQ", async () => measure(redis, await bullmq(redis), N));
-  await attempt("Celery solo", async () => measure(redis, await celery(redis, "solo"), N_PY));
-  await attempt("Celery prefork", async () => measure(redis, await celery(redis, "prefork"), N_PY));
+  if (!process.env.BENCH_SKIP_CELERY) {
+    await attempt("Celery solo", async () => measure(redis, await celery(redis, "solo"), N_PY));
+    await attempt("Celery prefork", async () => measure(redis, await celery(redis, "prefork"), N_PY));
+  }
+  let floor = "";
+  try {
+    const raw = await rawRoundTrips();
+    floor = `Floor on this machine (bare ioredis: LPUSH → BRPOP in another process → SET + PUBLISH → subscriber, ${ROUND_TRIPS} sequential): p50 ${percentile(raw, 50).toFixed(3)} ms, p99 ${percentile(raw, 99).toFixed(3)} ms`;
+  } catch (err) {
+    floor = `round-trip floor: failed: ${(err as Error).message}`;
+  }
   await redis.flushdb();
   redis.disconnect();
   let eta = "";
@@ -409,5 +444,6 @@ export async function run(): Promise<void> {
       `| vs ${r.name} | ${ratio(us.enqueue, r.enqueue)} | ${ratio(us.processing, r.processing)} | ${ratio(us.cpuUs ?? null, r.cpuUs ?? null, true)} | ${ratio(us.p50, r.p50, true)} | ${ratio(us.p99, r.p99, true)} | ${ratio(us.rssMb, r.rssMb, true)} |`,
     );
   }
+  console.log(`\n${floor}`);
   console.log(`\n${eta}`);
 }
