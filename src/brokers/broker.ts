@@ -36,6 +36,11 @@ export interface FetchOptions {
    * true: they are leased for the visibility timeout and must be acked, or they come back.
    */
   lease: boolean;
+  /**
+   * The most this consumer holds at once, counting what it has already (its
+   * prefetch window; default `max`). A push broker sets its prefetch from it.
+   */
+  window?: number;
 }
 
 export interface Broker {

@@ -68,18 +68,18 @@ class TaskCall implements TaskContext {
   #softTimer: NodeJS.Timeout | null = null;
 
   readonly #app: Celeriac;
-  /** The pool's signal (terminate, shutdown), passed on to the task's. */
-  readonly #outer: AbortSignal | undefined;
+  /** Holds the pool's signal (terminate, shutdown), passed on to the task's; read only when needed (a pool may make it lazily). */
+  readonly #control: ExecuteControl;
 
   constructor(
     readonly request: TaskRequest,
     readonly task: Task,
     app: Celeriac,
-    outer: AbortSignal | undefined,
+    control: ExecuteControl,
   ) {
     this.name = task.name;
     this.#app = app;
-    this.#outer = outer;
+    this.#control = control;
   }
 
   get signal(): AbortSignal {
@@ -97,13 +97,17 @@ class TaskCall implements TaskContext {
   private controller(): AbortController {
     if (!this.#abort) {
       this.#abort = new AbortController();
-      if (this.#outer?.aborted) this.#abort.abort(this.#outer.reason);
-      else this.#outer?.addEventListener("abort", this.#onOuterAbort, { once: true });
+      const outer = this.#control.signal;
+      if (outer?.aborted) this.#abort.abort(outer.reason);
+      else if (outer) {
+        this.#onOuterAbort = () => this.#abort!.abort(outer.reason);
+        outer.addEventListener("abort", this.#onOuterAbort, { once: true });
+      }
     }
     return this.#abort;
   }
 
-  readonly #onOuterAbort = () => this.#abort!.abort(this.#outer?.reason);
+  #onOuterAbort: (() => void) | null = null;
 
   startSoftLimit(seconds: number): void {
     this.#softTimer = setTimeout(() => this.controller().abort(new SoftTimeLimitExceeded(`soft time limit (${seconds}s) exceeded`)), seconds * 1000);
@@ -152,7 +156,7 @@ class TaskCall implements TaskContext {
 
   private end(): void {
     if (this.#softTimer) clearTimeout(this.#softTimer);
-    if (this.#abort) this.#outer?.removeEventListener("abort", this.#onOuterAbort);
+    if (this.#onOuterAbort) this.#control.signal?.removeEventListener("abort", this.#onOuterAbort);
   }
 }
 
@@ -176,7 +180,7 @@ export function executeTask(app: Celeriac, req: TaskRequest, control: ExecuteCon
     const err = new TaskNotRegistered(`task ${JSON.stringify(req.task)} is not registered in this worker`);
     return { kind: "failure", exc: serializeError(err), traceback: tracebackOf(err), runtime: 0 };
   }
-  const run = new TaskCall(req, task, app, control.signal);
+  const run = new TaskCall(req, task, app, control);
   const soft = req.timeLimit[1] ?? task.options.softTimeLimit ?? app.settings.taskSoftTimeLimit;
   if (soft) run.startSoftLimit(soft);
   let value: unknown;

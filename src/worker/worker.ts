@@ -235,7 +235,7 @@ export class Worker extends EventEmitter implements Controllable {
     // each time a task finishes.
     if (room <= 0 || (this.reserved.length > 0 && room < this.refillBatch)) return null;
     this.lastAsked = room;
-    return this.broker.fetch(this.queues, { max: room, waitMs: 1000, lease: true });
+    return this.broker.fetch(this.queues, { max: room, waitMs: 1000, lease: true, window: this.prefetchLimit });
   }
 
   private wake(): void {

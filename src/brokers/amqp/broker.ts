@@ -5,9 +5,9 @@
 // message. ETA: into the delay cascade (delay.ts), never held by a worker.
 //
 // Consuming: the pull-style fetch() is served from a basic.consume buffer.
-// basic.qos prefetch is set from the first fetch's `max` (the worker asks for
-// its whole prefetch window first), so RabbitMQ never pushes more than the
-// worker may hold. A delivery stays unacked in RabbitMQ until ack/reject:
+// basic.qos prefetch is set from the first fetch's `window` (the worker's
+// whole prefetch window), so RabbitMQ never pushes more than the worker may
+// hold. A delivery stays unacked in RabbitMQ until ack/reject:
 // that is the lease. If the channel or connection goes, RabbitMQ requeues it.
 // Leases also expire here after visibilityTimeout (nack + requeue) unless
 // extended, like on every other broker; the worker renews them while it holds
@@ -340,7 +340,7 @@ export class AmqpBroker implements Broker {
     const deadline = Date.now() + opts.waitMs;
     if (queues.length && queues.every((q) => this.replyQueues.has(q))) return this.pollReplies(queues, opts, deadline);
     try {
-      await this.ensureConsuming(queues, opts.max);
+      await this.ensureConsuming(queues, opts.window ?? opts.max);
     } catch (err) {
       // Not connected right now: wait (the session reconnects by itself) rather than spin.
       if (!this.session.isOpen && !this.closed) {
