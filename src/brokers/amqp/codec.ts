@@ -52,8 +52,10 @@ export function publishOptions(message: Message, priority: number | undefined): 
 const DEAD_LETTER_HEADERS = /^x-(death|first-death-|last-death-)/;
 
 function plainValue(v: unknown): unknown {
+  // Most header values are strings, numbers or null: nothing to convert.
+  if (v === null || typeof v !== "object") return v;
   // amqplib decodes timestamps and decimals as {"!": type, value}.
-  if (v && typeof v === "object" && !Array.isArray(v) && !Buffer.isBuffer(v)) {
+  if (!Array.isArray(v) && !Buffer.isBuffer(v)) {
     if ("!" in v && "value" in v) {
       const t = v as { "!": string; value: unknown };
       if (t["!"] === "timestamp") return new Date(Number(t.value) * 1000).toISOString();
@@ -76,7 +78,11 @@ function plainValue(v: unknown): unknown {
 export function fromAmqp(msg: { content: Buffer; fields: { exchange: string; routingKey: string }; properties: ConsumeMessage["properties"] }): Message {
   const p = msg.properties;
   const headers: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(p.headers ?? {})) if (!DEAD_LETTER_HEADERS.test(k)) headers[k] = plainValue(v);
+  const raw = p.headers ?? {};
+  for (const k in raw) {
+    if (k.startsWith("x-") && DEAD_LETTER_HEADERS.test(k)) continue;
+    headers[k] = plainValue(raw[k]);
+  }
   const properties: MessageProperties = {
     delivery_info: { exchange: msg.fields.exchange, routing_key: msg.fields.routingKey },
   };
