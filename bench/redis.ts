@@ -10,7 +10,7 @@ import { once } from "node:events";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { Queue, QueueEvents } from "bullmq";
+import { Queue } from "bullmq";
 import { Redis } from "ioredis";
 import { Celeriac } from "../src/index.js";
 
@@ -207,16 +207,7 @@ async function celeriac(redis: Redis): Promise<Subject> {
         null,
       ),
     pending: () => listAndUnacked(redis, queue),
-    async roundTrips() {
-      for (let i = 0; i < 200; i++) await app.sendTask("bench.echo", [i], undefined, { queue }).get({ timeout: 10_000 });
-      const samples: number[] = [];
-      for (let i = 0; i < ROUND_TRIPS; i++) {
-        const t0 = performance.now();
-        await app.sendTask("bench.echo", [i], undefined, { queue }).get({ timeout: 10_000 });
-        samples.push(performance.now() - t0);
-      }
-      return samples;
-    },
+    roundTrips: () => roundTripsFrom("celeriac", queue),
     close: () => app.close(),
   };
 }
@@ -232,7 +223,6 @@ async function bullmq(redis: Redis): Promise<Subject> {
   // Warm up (JIT, connections, Lua scripts), then empty the queue.
   await queue.addBulk(Array.from({ length: 5000 }, () => ({ name: "noop", data: { x: null }, opts })));
   await queue.drain();
-  let events: QueueEvents | null = null;
   return {
     name: `BullMQ ${bullmqVersion()} (c=${CONCURRENCY})`,
     async enqueue(n) {
@@ -255,22 +245,8 @@ async function bullmq(redis: Redis): Promise<Subject> {
       const c = await queue.getJobCounts("wait", "active", "paused", "prioritized");
       return (c.wait ?? 0) + (c.active ?? 0) + (c.paused ?? 0) + (c.prioritized ?? 0);
     },
-    async roundTrips() {
-      events = new QueueEvents(name, { connection });
-      await events.waitUntilReady();
-      const samples: number[] = [];
-      for (let i = 0; i < 200 + ROUND_TRIPS; i++) {
-        const t0 = performance.now();
-        const job = await queue.add("echo", { x: i }, { removeOnComplete: 1000 });
-        await job.waitUntilFinished(events, 10_000);
-        if (i >= 200) samples.push(performance.now() - t0);
-      }
-      return samples;
-    },
-    async close() {
-      await events?.close();
-      await queue.close();
-    },
+    roundTrips: () => roundTripsFrom("bullmq", name),
+    close: () => queue.close(),
   };
 }
 
@@ -313,26 +289,21 @@ async function celery(redis: Redis, pool: "solo" | "prefork"): Promise<Subject> 
 /** Sequential round trips through bench/redis/raw-worker.mjs: the machine's floor for p50/p99. */
 async function rawRoundTrips(): Promise<number[]> {
   const worker = await start(process.execPath, ["bench/redis/raw-worker.mjs"], { BENCH_REDIS_URL: URL_ }, /ready/);
-  const client = new Redis(URL_);
-  const sub = new Redis(URL_);
   try {
-    let done: () => void = () => {};
-    sub.on("message", () => done());
-    await sub.subscribe("bench-raw-done");
-    const samples: number[] = [];
-    for (let i = 0; i < 200 + ROUND_TRIPS; i++) {
-      const t0 = performance.now();
-      const result = new Promise<void>((r) => (done = r));
-      await client.lpush("bench-raw", String(i));
-      await result;
-      if (i >= 200) samples.push(performance.now() - t0);
-    }
-    return samples;
+    return await roundTripsFrom("raw", "bench-raw");
   } finally {
-    sub.disconnect();
-    client.disconnect();
     await worker.stop();
   }
+}
+
+/** Sequential delay→get round trips, from a producer process of its own (bench/redis/roundtrip.mjs). */
+async function roundTripsFrom(system: "celeriac" | "bullmq" | "raw", queue: string): Promise<number[]> {
+  const { stdout } = await run$(process.execPath, ["bench/redis/roundtrip.mjs", system, queue, String(ROUND_TRIPS)], {
+    cwd: ROOT,
+    env: { ...process.env, BENCH_REDIS_URL: URL_ },
+    maxBuffer: 1 << 26,
+  });
+  return (JSON.parse(stdout) as { samples_ms: number[] }).samples_ms;
 }
 
 /**

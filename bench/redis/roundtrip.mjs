@@ -1,0 +1,68 @@
+// delay→get round trips from a producer process of its own, as Python's
+// client.py does for Celery: the bench process itself holds the heaps of the
+// enqueue rounds, and its collector would show in the tails.
+//
+//   node bench/redis/roundtrip.mjs <celeriac|bullmq|raw> <queue> <n>   prints {"samples_ms": […]}
+import { Queue, QueueEvents } from "bullmq";
+import { Celeriac } from "celeriac";
+import { Redis } from "ioredis";
+
+const [system, queue, n] = [process.argv[2], process.argv[3], Number(process.argv[4])];
+const url = process.env.BENCH_REDIS_URL;
+const WARM_UP = 200;
+
+/** Runs `once` WARM_UP + n times, one after another; the times of the last n, ms. */
+async function measure(once) {
+  const samples = [];
+  for (let i = 0; i < WARM_UP + n; i++) {
+    const t0 = performance.now();
+    await once(i);
+    if (i >= WARM_UP) samples.push(performance.now() - t0);
+  }
+  return samples;
+}
+
+async function celeriac() {
+  const app = new Celeriac({ name: "bench-roundtrip", broker: url, backend: url });
+  try {
+    return await measure((i) => app.sendTask("bench.echo", [i], undefined, { queue }).get({ timeout: 10_000 }));
+  } finally {
+    await app.close();
+  }
+}
+
+async function bullmq() {
+  const u = new URL(url);
+  const connection = { host: u.hostname, port: Number(u.port || 6379), db: Number(u.pathname.slice(1) || 0) };
+  const q = new Queue(queue, { connection });
+  const events = new QueueEvents(queue, { connection });
+  await Promise.all([q.waitUntilReady(), events.waitUntilReady()]);
+  try {
+    return await measure(async (i) => (await q.add("echo", { x: i }, { removeOnComplete: 1000 })).waitUntilFinished(events, 10_000));
+  } finally {
+    await events.close();
+    await q.close();
+  }
+}
+
+/** The floor: bench/redis/raw-worker.mjs answers each LPUSH with a PUBLISH. */
+async function raw() {
+  const client = new Redis(url);
+  const sub = new Redis(url);
+  let done = () => {};
+  sub.on("message", () => done());
+  await sub.subscribe("bench-raw-done");
+  try {
+    return await measure(async (i) => {
+      const answered = new Promise((r) => (done = r));
+      await client.lpush("bench-raw", String(i));
+      await answered;
+    });
+  } finally {
+    sub.disconnect();
+    client.disconnect();
+  }
+}
+
+const samples = await { celeriac, bullmq, raw }[system]();
+console.log(JSON.stringify({ samples_ms: samples }));
