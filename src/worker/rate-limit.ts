@@ -11,13 +11,8 @@ export function parseRate(rate: string | number): number {
   return n / per;
 }
 
-/** Takes a token locally; replaced by the broker's shared bucket for global limits. */
-export interface RateGate {
-  take(): number | Promise<number>;
-}
-
 /** Tokens refill continuously at `perSecond`; capacity 1 spaces tasks evenly, as Celery does. */
-export class TokenBucket implements RateGate {
+export class TokenBucket {
   private tokens: number;
   private last = performance.now();
 

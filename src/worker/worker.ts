@@ -25,7 +25,7 @@ import { WriteBatcher } from "../util/batcher.js";
 import type { Pool, PoolOutcome } from "./pool.js";
 import { AsyncPool } from "./pools/async.js";
 import { IsolatedPool } from "./pools/isolated.js";
-import { TokenBucket, parseRate } from "./rate-limit.js";
+import { RateGate } from "./rate-gate.js";
 import { listenForControl, type Controllable } from "./remote-control.js";
 import { RevokedSet } from "./revoked.js";
 import { TaskEvents } from "./task-events.js";
@@ -99,12 +99,9 @@ export class Worker extends EventEmitter implements Controllable {
   private leaseTimer: NodeJS.Timeout | null = null;
   private readonly acks: WriteBatcher<Delivery>;
   private readonly revoked: RevokedSet;
-  private readonly rateLimits = new Map<string, TokenBucket | null>();
+  private readonly rateGate: RateGate<Job>;
   private readonly timeLimits = new Map<string, { soft: number | null; hard: number | null }>();
   private readonly processedByName = new Map<string, number>();
-  private rateTimer: NodeJS.Timeout | null = null;
-  /** Jobs waiting for a global rate-limit token: their pool slot is spoken for. */
-  private gating = 0;
   private stopControl: (() => Promise<void>) | null = null;
   /** Events for monitors; null until started. */
   events: TaskEvents | null = null;
@@ -131,6 +128,12 @@ export class Worker extends EventEmitter implements Controllable {
       "microtask",
     );
     this.revoked = new RevokedSet(opts.stateDb ?? s.workerStateDb);
+    this.rateGate = new RateGate<Job>(s, opts.disableRateLimits ?? false, app.log, {
+      broker: () => this.broker,
+      start: (job) => this.execute(job),
+      putBack: (job) => this.reserved.unshift(job),
+      pump: () => this.pump(),
+    });
   }
 
   private get log() {
@@ -356,18 +359,6 @@ export class Worker extends EventEmitter implements Controllable {
     };
   }
 
-  /** The token bucket for a task's rate limit, or null when it has none. */
-  private bucketFor(task: Task): TokenBucket | null {
-    if (this.opts.disableRateLimits || this.app.settings.workerDisableRateLimits) return null;
-    let bucket = this.rateLimits.get(task.name);
-    if (bucket === undefined) {
-      const rate = task.options.rateLimit ?? this.app.settings.taskDefaultRateLimit;
-      bucket = rate ? new TokenBucket(parseRate(rate)) : null;
-      this.rateLimits.set(task.name, bucket);
-    }
-    return bucket;
-  }
-
   /**
    * Starts reserved jobs while the pool has room. A rate-limited job whose
    * bucket is empty waits in place; the jobs behind it are not held back.
@@ -384,61 +375,27 @@ export class Worker extends EventEmitter implements Controllable {
 
   private startReserved(): void {
     let wait = Infinity;
-    for (let i = 0; i < this.reserved.length && this.pool.idle() - this.gating > 0; ) {
+    for (let i = 0; i < this.reserved.length && this.pool.idle() - this.rateGate.slotsHeld > 0; ) {
       const job = this.reserved[i]!;
       if (this.revoked.has(job.request.id)) {
         this.reserved.splice(i, 1);
         void this.discardRevoked(job);
         continue;
       }
-      const bucket = this.bucketFor(job.task);
-      const due = bucket ? bucket.take() : 0;
+      const due = this.rateGate.takeLocalToken(job.task);
       if (due > 0) {
         wait = Math.min(wait, due);
         i++;
         continue;
       }
       this.reserved.splice(i, 1);
-      const global = job.task.options.globalRateLimit;
-      if (global && this.broker.takeToken && !this.opts.disableRateLimits && !this.app.settings.workerDisableRateLimits) {
-        void this.passGlobalLimit(job, global);
+      if (this.rateGate.needsGlobalToken(job.task)) {
+        void this.rateGate.passGlobalLimit(job);
         continue;
       }
       void this.execute(job);
     }
-    this.schedulePump(wait);
-  }
-
-  private schedulePump(wait: number): void {
-    if (wait !== Infinity && !this.rateTimer) {
-      this.rateTimer = setTimeout(() => {
-        this.rateTimer = null;
-        this.pump();
-      }, wait);
-    }
-  }
-
-  /**
-   * Asks the broker's shared bucket before starting a job with a global rate
-   * limit. The pool slot stays counted as taken (`gating`) while we ask.
-   */
-  private async passGlobalLimit(job: Job, rate: string): Promise<void> {
-    this.gating++;
-    let wait: number;
-    try {
-      wait = await this.broker.takeToken!(`celeriac.rate.${job.task.name}`, parseRate(rate));
-    } catch (err) {
-      this.log.warn(`global rate limit of ${job.task.name} unavailable (${(err as Error).message}); retrying`);
-      wait = 1000;
-    } finally {
-      this.gating--;
-    }
-    if (wait === 0 && !this.stopping) {
-      void this.execute(job);
-      return;
-    }
-    this.reserved.unshift(job);
-    this.schedulePump(wait || 100);
+    this.rateGate.retryIn(wait);
   }
 
   private async discardRevoked(job: Job): Promise<void> {
@@ -715,7 +672,7 @@ export class Worker extends EventEmitter implements Controllable {
   }
 
   setRateLimit(taskName: string, rate: string | null): void {
-    this.rateLimits.set(taskName, rate ? new TokenBucket(parseRate(rate)) : null);
+    this.rateGate.setRate(taskName, rate);
     this.pump();
   }
 
@@ -755,7 +712,7 @@ export class Worker extends EventEmitter implements Controllable {
     this.stopping = true;
     this.wake();
     this.finished = (async () => {
-      if (this.rateTimer) clearTimeout(this.rateTimer);
+      this.rateGate.stop();
       await bounded(this.stopControl?.());
       this.stopControl = null;
       this.log.info(`${this.hostname}: ${graceful ? "warm" : "cold"} shutdown (${this.active.size} running, ${this.reserved.length} reserved)`);
