@@ -131,7 +131,8 @@ export class Worker extends EventEmitter implements Controllable {
     this.rateGate = new RateGate<Job>(s, opts.disableRateLimits ?? false, app.log, {
       broker: () => this.broker,
       start: (job) => this.execute(job),
-      putBack: (job) => this.reserved.unshift(job),
+      // Once stopping, the reserved jobs have been given back already: this one goes back too.
+      putBack: (job) => (this.stopping ? void this.broker.reject(job.delivery, true).catch(() => {}) : this.reserved.unshift(job)),
       pump: () => this.pump(),
     });
   }
