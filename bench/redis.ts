@@ -368,7 +368,7 @@ export async function run(): Promise<void> {
       console.log(`… ${name}`);
       rows.push(await f());
     } catch (err) {
-      rows.push({ name, enqueue: null, processing: null, p50: null, p99: null, rssMb: null, note: (err as Error).message.slice(0, 200) });
+      rows.push({ name, enqueue: null, processing: null, p50: null, p99: null, rssMb: null, note: (err as Error).message.slice(0, 600).replace(/\n/g, " ") });
     }
   };
   // BENCH_SKIP_CELERY=1 leaves the (slow) Python rows out, for a quick look.

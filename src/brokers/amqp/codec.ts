@@ -77,11 +77,15 @@ function plainValue(v: unknown): unknown {
 /** A received AMQP message as a broker-neutral Message. */
 export function fromAmqp(msg: { content: Buffer; fields: { exchange: string; routingKey: string }; properties: ConsumeMessage["properties"] }): Message {
   const p = msg.properties;
-  const headers: Record<string, unknown> = {};
-  const raw = p.headers ?? {};
-  for (const k in raw) {
-    if (k.startsWith("x-") && DEAD_LETTER_HEADERS.test(k)) continue;
-    headers[k] = plainValue(raw[k]);
+  // amqplib's decoded table is ours alone: converted in place rather than copied.
+  const headers: Record<string, unknown> = p.headers ?? {};
+  for (const k in headers) {
+    if (k.startsWith("x-") && DEAD_LETTER_HEADERS.test(k)) {
+      delete headers[k];
+      continue;
+    }
+    const v = headers[k];
+    if (v !== null && typeof v === "object") headers[k] = plainValue(v);
   }
   const properties: MessageProperties = {
     delivery_info: { exchange: msg.fields.exchange, routing_key: msg.fields.routingKey },
