@@ -226,6 +226,9 @@ export class Worker extends EventEmitter implements Controllable {
       if (deliveries.length >= this.lastAsked) next = this.fetchMore();
       this.pump();
     }
+    // Stopped with a fetch ahead in flight: what it brings goes straight back
+    // (left leased, it would wait out the visibility timeout).
+    if (next) for (const d of await next.catch(() => [])) await this.broker.reject(d, true).catch(() => {});
   }
 
   /**

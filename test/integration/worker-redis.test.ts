@@ -57,6 +57,36 @@ describe("worker on redis", { skip: !available }, () => {
     assert.equal(runs, 1, "ran exactly once");
   });
 
+  it("warm shutdown with a backlog: what the worker held goes back to the queue at once, none waits in unacked", async () => {
+    // Its own queue and worker, with kombu's default visibility timeout (1 h): a
+    // message left leased would not come back during the test. Short tasks and a
+    // deep backlog, so the worker is mid-fetch (it asks for the next batch before
+    // running the last) when it is told to stop.
+    const own = `wr-stop-${randomUUID().slice(0, 8)}`;
+    const n = 5000;
+    const w = await startWorker("test/fixtures/app.ts", ["-P", "async", "-c", "50", "-Q", own, "-n", "stopper@%h"], {
+      CELERIAC_BROKER_URL: redisUrl(DB),
+      CELERIAC_RESULT_BACKEND: redisUrl(DB),
+    });
+    const results = Array.from({ length: n }, (_, i) => app.sendTask("fixture.add", [i, 1], undefined, { queue: own }));
+    await Promise.all(results.map((r) => r.sent));
+    await w.waitFor(/fixture\.add\[[^\]]+\] succeeded/, 10_000);
+    assert.equal(await w.stop(), 0);
+    const redis = rawClient(DB);
+    try {
+      const leased = (await redis.hvals("unacked")).filter((entry) => entry.endsWith(`"${own}"]`)).length;
+      assert.equal(leased, 0, "no message of the stopped worker left in unacked");
+      const stored = await redis.mget(...results.map((r) => `celery-task-meta-${r.id}`));
+      const done = stored.filter(Boolean).length;
+      const waiting = await redis.llen(own);
+      assert.ok(done > 0 && done < n, `some ran (${done}), the rest waits`);
+      assert.equal(done + waiting, n, `${done} done + ${waiting} back in the queue`);
+      await redis.del(own);
+    } finally {
+      redis.disconnect();
+    }
+  });
+
   it("scheduled tasks wait in Redis, not in the worker: RSS stays flat with 50,000 of them", async () => {
     const rss = async (pid: number) => {
       const { readFileSync } = await import("node:fs");
