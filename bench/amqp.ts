@@ -12,7 +12,7 @@ import { Celeriac } from "../src/index.js";
 import { publishOptions } from "../src/brokers/amqp/codec.js";
 import { encodeTask } from "../src/protocol/message.js";
 import type { AmqpBroker } from "../src/brokers/amqp/index.js";
-import { percentile, printTable, rate, rssKb, ROOT, startCeleriacWorker, stopProcess } from "./util.js";
+import { noopRoundTrips, printTable, rate, rssKb, ROOT, startCeleriacWorker, stopProcess } from "./util.js";
 
 const AMQP_URL = process.env.BENCH_AMQP_URL ?? "amqp://guest:guest@127.0.0.1:5672//";
 const PYTHON = process.env.CELERIAC_TEST_PYTHON ?? "/usr/bin/python3";
@@ -72,14 +72,7 @@ async function roundTrips(app: Celeriac): Promise<{ p50: number; p99: number }> 
   await app.sendTask("bench.noop", []).get({ timeout: 30_000 });
   let best = { p50: Infinity, p99: Infinity };
   for (let round = 0; round < ROUNDS; round++) {
-    const times: number[] = [];
-    for (let i = 0; i < ROUND_TRIPS; i++) {
-      const t0 = performance.now();
-      await app.sendTask("bench.noop", []).get({ timeout: 30_000 });
-      times.push(performance.now() - t0);
-    }
-    times.sort((a, b) => a - b);
-    const r = { p50: percentile(times, 50), p99: percentile(times, 99) };
+    const r = await noopRoundTrips(app, ROUND_TRIPS, 30_000);
     if (r.p50 < best.p50) best = r;
   }
   return best;

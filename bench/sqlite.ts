@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Celeriac, Worker } from "../src/index.js";
-import { percentile, printTable, rate, rssKb, ROOT, startCeleriacWorker, stopProcess } from "./util.js";
+import { noopRoundTrips, printTable, rate, rssKb, ROOT, startCeleriacWorker, stopProcess } from "./util.js";
 
 const N = Number(process.env.BENCH_N ?? 20_000);
 const ROUND_TRIPS = 500;
@@ -18,16 +18,7 @@ async function enqueue(app: Celeriac, n: number): Promise<number> {
   return rate(n, performance.now() - t0);
 }
 
-async function roundTrips(app: Celeriac): Promise<{ p50: number; p99: number }> {
-  const times: number[] = [];
-  for (let i = 0; i < ROUND_TRIPS; i++) {
-    const t0 = performance.now();
-    await app.sendTask("bench.noop", []).get({ timeout: 10_000 });
-    times.push(performance.now() - t0);
-  }
-  times.sort((a, b) => a - b);
-  return { p50: percentile(times, 50), p99: percentile(times, 99) };
-}
+const roundTrips = (app: Celeriac) => noopRoundTrips(app, ROUND_TRIPS, 10_000);
 
 async function sqliteRow(pool: "async" | "process" | "thread", concurrency: number): Promise<(string | number)[]> {
   const dir = mkdtempSync(join(tmpdir(), "celeriac-bench-"));

@@ -2,6 +2,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import type { Celeriac } from "../src/index.js";
 
 export const ROOT = fileURLToPath(new URL("..", import.meta.url));
 
@@ -11,6 +12,18 @@ export function percentile(sorted: number[], p: number): number {
 }
 
 export const rate = (n: number, ms: number) => Math.round((n / ms) * 1000);
+
+/** `n` sequential delay→get round trips of the no-op task: p50 and p99, ms. */
+export async function noopRoundTrips(app: Celeriac, n: number, timeout: number): Promise<{ p50: number; p99: number }> {
+  const times: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now();
+    await app.sendTask("bench.noop", []).get({ timeout });
+    times.push(performance.now() - t0);
+  }
+  times.sort((a, b) => a - b);
+  return { p50: percentile(times, 50), p99: percentile(times, 99) };
+}
 
 /** Starts a Celeriac worker process; resolves once it is ready. */
 export function startCeleriacWorker(appModule: string, args: string[], env: Record<string, string>): Promise<ChildProcess> {

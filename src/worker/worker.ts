@@ -477,7 +477,7 @@ export class Worker extends EventEmitter implements Controllable {
    * once; the rest in recordOutcome.
    */
   private settle(job: Job, outcome: PoolOutcome): Promise<void> | undefined {
-    if (outcome.kind !== "success" || !this.resultIgnored(job.msg, false) || hasSuccessContinuation(job.msg)) {
+    if (outcome.kind !== "success" || !this.resultIgnored(job.msg, false, job.task) || hasSuccessContinuation(job.msg)) {
       return this.recordOutcome(job, outcome);
     }
     this.counts.succeeded++;
@@ -565,8 +565,7 @@ export class Worker extends EventEmitter implements Controllable {
   }
 
   /** Whether this outcome's result is not stored (ignoreResult, unless it is an error to store anyway). */
-  private resultIgnored(msg: TaskMessage, isError: boolean): boolean {
-    const task = this.app.tasks.get(msg.headers.task);
+  private resultIgnored(msg: TaskMessage, isError: boolean, task = this.app.tasks.get(msg.headers.task)): boolean {
     if (!(msg.headers.ignore_result || (task?.options.ignoreResult ?? false))) return false;
     return !(isError && (task?.options.storeErrorsEvenIfIgnored ?? this.app.settings.taskStoreErrorsEvenIfIgnored));
   }

@@ -38,23 +38,28 @@ function cleanup(n: ReturnType<typeof names>) {
   return deleteAmqpEntities({ queues: [n.INTEROP_QUEUE, n.INTEROP_TOPIC_QUEUE], exchanges: [n.INTEROP_QUEUE, n.INTEROP_TOPIC_EXCHANGE] });
 }
 
+/** An app routing to the run's queues as the Python side's config does (a topic queue, priorities up to 10). */
+function interopApp(name: string, backend: string, n: ReturnType<typeof names>): Celeriac {
+  return new Celeriac({
+    name,
+    broker: AMQP_URL,
+    backend,
+    taskDefaultQueue: n.INTEROP_QUEUE,
+    taskDefaultExchange: n.INTEROP_QUEUE,
+    taskDefaultRoutingKey: n.INTEROP_QUEUE,
+    taskQueueMaxPriority: 10,
+    taskQueues: [
+      { name: n.INTEROP_QUEUE, exchange: n.INTEROP_QUEUE, routingKey: n.INTEROP_QUEUE },
+      { name: n.INTEROP_TOPIC_QUEUE, exchange: n.INTEROP_TOPIC_EXCHANGE, exchangeType: "topic", routingKey: "reports.#" },
+    ],
+  });
+}
+
 function interop(backend: string, skipIt: string | null): void {
   describe(`Celeriac producer → Python Celery worker (AMQP, ${backend} results)`, { skip: skipIt ?? false }, () => {
     const n = { ...names("py"), INTEROP_BACKEND: backend };
     let worker: PythonProcess;
-    const app = new Celeriac({
-      name: "producer",
-      broker: AMQP_URL,
-      backend,
-      taskDefaultQueue: n.INTEROP_QUEUE,
-      taskDefaultExchange: n.INTEROP_QUEUE,
-      taskDefaultRoutingKey: n.INTEROP_QUEUE,
-      taskQueueMaxPriority: 10,
-      taskQueues: [
-        { name: n.INTEROP_QUEUE, exchange: n.INTEROP_QUEUE, routingKey: n.INTEROP_QUEUE },
-        { name: n.INTEROP_TOPIC_QUEUE, exchange: n.INTEROP_TOPIC_EXCHANGE, exchangeType: "topic", routingKey: "reports.#" },
-      ],
-    });
+    const app = interopApp("producer", backend, n);
 
     before(async () => {
       worker = startPython(
@@ -177,19 +182,7 @@ describe("remote control (celery.pidbox) and events (celeryev) over RabbitMQ, bo
   const n = names("ctl");
   let ours: RunningProcess;
   let theirs: PythonProcess;
-  const app = new Celeriac({
-    name: "controller",
-    broker: AMQP_URL,
-    backend: "rpc://",
-    taskDefaultQueue: n.INTEROP_QUEUE,
-    taskDefaultExchange: n.INTEROP_QUEUE,
-    taskDefaultRoutingKey: n.INTEROP_QUEUE,
-    taskQueueMaxPriority: 10,
-    taskQueues: [
-      { name: n.INTEROP_QUEUE, exchange: n.INTEROP_QUEUE, routingKey: n.INTEROP_QUEUE },
-      { name: n.INTEROP_TOPIC_QUEUE, exchange: n.INTEROP_TOPIC_EXCHANGE, exchangeType: "topic", routingKey: "reports.#" },
-    ],
-  });
+  const app = interopApp("controller", "rpc://", n);
   /** A queue both workers consume: each declares it (Celery's rules for a queue named nowhere), neither fails. */
   const shared = `${n.INTEROP_QUEUE}-shared`;
   const jsHost = `js-${n.INTEROP_QUEUE}@${hostname()}`;

@@ -544,23 +544,21 @@ export class AmqpBroker implements Broker {
   // ---- queue management -------------------------------------------------------------
 
   async size(queue: string): Promise<number> {
-    return this.session.withChannel(async (ch) => {
-      try {
-        return (await ch.checkQueue(queue)).messageCount;
-      } catch (err) {
-        if (/NOT_FOUND/.test((err as Error).message)) return 0;
-        throw err;
-      }
-    });
+    return (await this.checkQueue(queue)).messageCount;
   }
 
   /** How many consumers a queue has (0 when it does not exist). */
   async consumers(queue: string): Promise<number> {
+    return (await this.checkQueue(queue)).consumerCount;
+  }
+
+  /** A queue's counts; zeros when it does not exist. */
+  private checkQueue(queue: string): Promise<{ messageCount: number; consumerCount: number }> {
     return this.session.withChannel(async (ch) => {
       try {
-        return (await ch.checkQueue(queue)).consumerCount;
+        return await ch.checkQueue(queue);
       } catch (err) {
-        if (/NOT_FOUND/.test((err as Error).message)) return 0;
+        if (/NOT_FOUND/.test((err as Error).message)) return { messageCount: 0, consumerCount: 0 };
         throw err;
       }
     });

@@ -117,7 +117,7 @@ export class RedisBroker implements Broker {
   private readonly restoreEveryMs: number;
   private rotation = 0;
   private readonly fanout: RedisFanout;
-  /** Leases of messages taken by BRPOP, not yet written: tag → unacked entry. */
+  /** Leases of messages taken by BRPOP, not yet written: tag → unacked entry. Ack and reject delete a tag from it first: one found there has nothing in Redis to undo. */
   private readonly pendingLeases = new Map<string, string>();
 
   constructor(url: string, opts: RedisBrokerOptions = {}) {
@@ -325,7 +325,10 @@ export class RedisBroker implements Broker {
     const now = (Date.now() / 1000).toFixed(6);
     const index: string[] = [];
     const entries: string[] = [];
-    for (const [tag, entry] of this.pendingLeases) index.push(now, tag), entries.push(tag, entry);
+    for (const [tag, entry] of this.pendingLeases) {
+      index.push(now, tag);
+      entries.push(tag, entry);
+    }
     this.pendingLeases.clear();
     // The same connection as acks and renewals, so the lease reaches Redis before them.
     client
@@ -334,11 +337,6 @@ export class RedisBroker implements Broker {
       .hset(this.unackedKey, ...entries)
       .exec()
       .catch((err: Error) => this.log.error(`cannot record the lease of ${entries.length / 2} message(s): ${maskUrl(err.message)}`));
-  }
-
-  /** Takes a tag out of the leases not yet written; true when it was there (nothing in Redis to undo). */
-  private dropPendingLease(tag: string): boolean {
-    return this.pendingLeases.delete(tag);
   }
 
   private toDeliveries(flat: (string | number)[], order: readonly string[], lease: boolean): Delivery[] {
@@ -374,7 +372,7 @@ export class RedisBroker implements Broker {
   // ---- settling --------------------------------------------------------------
 
   async ack(deliveries: readonly Delivery[]): Promise<void> {
-    const tags = deliveries.filter((d) => (d as RedisDelivery).leased !== false && !this.dropPendingLease(d.tag)).map((d) => d.tag);
+    const tags = deliveries.filter((d) => (d as RedisDelivery).leased !== false && !this.pendingLeases.delete(d.tag)).map((d) => d.tag);
     if (!tags.length) return;
     const client = await this.conn();
     // As kombu's QoS.ack: ZREM from the index, HDEL from the hash (one round trip).
@@ -384,7 +382,7 @@ export class RedisBroker implements Broker {
 
   async reject(delivery: Delivery, requeue: boolean): Promise<void> {
     const client = await this.conn();
-    const leased = (delivery as RedisDelivery).leased !== false && !this.dropPendingLease(delivery.tag);
+    const leased = (delivery as RedisDelivery).leased !== false && !this.pendingLeases.delete(delivery.tag);
     if (!requeue) {
       if (leased) await this.ack([delivery]);
       return;
