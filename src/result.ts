@@ -29,13 +29,16 @@ export class AsyncResult<T = unknown> {
   /** Resolves once the task message is in the broker; rejects if sending failed. */
   readonly sent: Promise<void>;
   private meta: ResultMeta | null = null;
+  /** True until `sent` settles: a get() meanwhile can start listening before the task can finish. */
+  private sending: boolean;
 
   constructor(id: string, private readonly source: ResultSource, sent?: Promise<void>, parent: AsyncResult | GroupResult | null = null) {
     this.id = id;
     this.parent = parent;
     this.sent = sent ?? Promise.resolve();
+    this.sending = sent !== undefined;
     // A failed send is reported through get()/sent; do not crash the process on it.
-    this.sent.catch(() => {});
+    if (sent) sent.then(() => (this.sending = false), () => (this.sending = false));
   }
 
   get state(): State | string {
@@ -91,10 +94,15 @@ export class AsyncResult<T = unknown> {
   /** Waits for the task to finish and returns its value (or throws its error). */
   async get(opts: GetOptions = {}): Promise<T> {
     const started = Date.now();
-    await this.sent;
     const backend = await this.source.backend();
-    const timeout = opts.timeout === undefined ? undefined : Math.max(0, opts.timeout - (Date.now() - started));
-    this.meta = await backend.waitFor(this.id, timeout);
+    const timeoutMs = opts.timeout === undefined ? undefined : Math.max(0, opts.timeout - (Date.now() - started));
+    if (this.sending) {
+      // Listen while the message travels (a round trip saved); a failed send ends the wait with its error.
+      this.meta = await backend.waitFor(this.id, { timeoutMs, sending: this.sent });
+    } else {
+      await this.sent;
+      this.meta = await backend.waitFor(this.id, { timeoutMs });
+    }
     if (this.meta.status === States.SUCCESS) return this.meta.result as T;
     const err = deserializeError(this.meta.result, this.meta.traceback);
     if (opts.propagate === false) return err as unknown as T;

@@ -1,5 +1,8 @@
 // The ResultBackend interface: where task states and results are kept.
 import type { State } from "../states.js";
+import type { WaitOptions } from "./waiters.js";
+
+export type { WaitOptions } from "./waiters.js";
 
 /** Celery's result meta, exactly as Celery stores it (snake_case on purpose: it is the wire format). */
 export interface ResultMeta {
@@ -39,8 +42,11 @@ export interface ResultBackend {
   store(meta: ResultMeta, request?: StoreRequest): Promise<void>;
   /** The stored meta, or null for an unknown (PENDING) task. */
   get(taskId: string): Promise<ResultMeta | null>;
-  /** Resolves with the meta once the task is in a ready state; rejects with TimeoutError after `timeoutMs`. */
-  waitFor(taskId: string, timeoutMs?: number): Promise<ResultMeta>;
+  /**
+   * Resolves with the meta once the task is in a ready state; rejects with
+   * TimeoutError after `opts.timeoutMs`, or with the reason of `opts.signal`.
+   */
+  waitFor(taskId: string, opts?: WaitOptions): Promise<ResultMeta>;
   forget(taskId: string): Promise<void>;
   saveGroup(groupId: string, taskIds: readonly string[]): Promise<void>;
   restoreGroup(groupId: string): Promise<string[] | null>;

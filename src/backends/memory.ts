@@ -1,14 +1,14 @@
 // memory:// — results kept in this process (tests, single-process apps).
 // Backends with the same URL in one process share their results.
-import { TimeoutError } from "../errors.js";
 import { READY_STATES } from "../states.js";
 import type { BackendOptions, ResultBackend, ResultMeta } from "./backend.js";
+import { Waiters, type WaitOptions } from "./waiters.js";
 
 interface MemoryResults {
   results: Map<string, { meta: ResultMeta; expiresAt: number }>;
   groups: Map<string, string[]>;
   chords: Map<string, Map<number, ResultMeta>>;
-  listeners: Map<string, Set<(m: ResultMeta) => void>>;
+  waiters: Waiters;
 }
 
 const stores = new Map<string, MemoryResults>();
@@ -23,7 +23,7 @@ export class MemoryBackend implements ResultBackend {
     this.expiresMs = opts.resultExpires ? opts.resultExpires * 1000 : Infinity;
     let s = stores.get(url);
     if (!s) {
-      s = { results: new Map(), groups: new Map(), chords: new Map(), listeners: new Map() };
+      s = { results: new Map(), groups: new Map(), chords: new Map(), waiters: new Waiters() };
       stores.set(url, s);
     }
     this.s = s;
@@ -33,10 +33,7 @@ export class MemoryBackend implements ResultBackend {
 
   async store(meta: ResultMeta): Promise<void> {
     this.s.results.set(meta.task_id, { meta, expiresAt: Date.now() + this.expiresMs });
-    if (READY_STATES.has(meta.status)) {
-      const listeners = this.s.listeners.get(meta.task_id);
-      if (listeners) for (const l of listeners) l(meta);
-    }
+    if (READY_STATES.has(meta.status)) this.s.waiters.settle(meta.task_id, meta);
   }
 
   async get(taskId: string): Promise<ResultMeta | null> {
@@ -53,29 +50,11 @@ export class MemoryBackend implements ResultBackend {
     return entry.meta;
   }
 
-  waitFor(taskId: string, timeoutMs?: number): Promise<ResultMeta> {
-    // Checked and subscribed in one synchronous step, so no store can slip between.
+  waitFor(taskId: string, opts?: WaitOptions): Promise<ResultMeta> {
+    // Checked and registered in one synchronous step, so no store can slip between.
     const now = this.read(taskId);
     if (now && READY_STATES.has(now.status)) return Promise.resolve(now);
-    return new Promise((resolve, reject) => {
-      let set = this.s.listeners.get(taskId);
-      if (!set) this.s.listeners.set(taskId, (set = new Set()));
-      const listeners = set;
-      const done = (m: ResultMeta) => {
-        listeners.delete(done);
-        if (!listeners.size) this.s.listeners.delete(taskId);
-        if (timer) clearTimeout(timer);
-        resolve(m);
-      };
-      const timer =
-        timeoutMs === undefined
-          ? null
-          : setTimeout(() => {
-              listeners.delete(done);
-              reject(new TimeoutError(`task ${taskId} did not finish in ${timeoutMs} ms`));
-            }, timeoutMs);
-      listeners.add(done);
-    });
+    return this.s.waiters.add(taskId, opts);
   }
 
   async forget(taskId: string): Promise<void> {

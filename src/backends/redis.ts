@@ -3,12 +3,12 @@
 // published on a channel of the same name after each write, so a waiting
 // get() — ours or Python's AsyncResult.get() — is told instead of polling.
 import type { Redis } from "ioredis";
-import { TimeoutError } from "../errors.js";
 import { createLogger } from "../log.js";
 import { READY_STATES } from "../states.js";
 import { maskUrl } from "../url.js";
 import { connectAll, loadLua, openRedis, openSubscriber } from "../brokers/redis/connection.js";
 import type { BackendOptions, ResultBackend, ResultMeta } from "./backend.js";
+import { Waiters, type WaitOptions } from "./waiters.js";
 
 export const TASK_KEY_PREFIX = "celery-task-meta-";
 export const GROUP_KEY_PREFIX = "celery-taskset-meta-";
@@ -17,16 +17,12 @@ const STORE_LUA = loadLua(new URL("./redis-scripts/store.lua", import.meta.url))
 const CHORD_JOIN_LUA = loadLua(new URL("./redis-scripts/chord-join.lua", import.meta.url));
 /** How long settled ids wait to be unsubscribed together (ms). */
 const UNSUBSCRIBE_DELAY_MS = 50;
+/** How long after subscribing the keys of the ids still waiting are read once (ms). */
+const LATE_READ_MS = 5;
 
 interface ScriptedRedis extends Redis {
   celeriacStore(key: string, meta: string, ttl: number): Promise<number>;
   celeriacChordJoin(j: string, t: string, s: string, part: string, index: number, size: number | string, ttl: number): Promise<string[] | null>;
-}
-
-interface Waiter {
-  resolve: (m: ResultMeta) => void;
-  reject: (e: unknown) => void;
-  timer: NodeJS.Timeout | null;
 }
 
 function parseMeta(text: string | null | undefined): ResultMeta | null {
@@ -46,12 +42,22 @@ export class RedisBackend implements ResultBackend {
   /** One subscriber connection for every waiter of this backend. */
   private subscriber: Promise<Redis> | null = null;
   private connecting: Promise<void> | null = null;
-  private readonly waiters = new Map<string, Waiter[]>();
+  private readonly waiters = new Waiters(
+    (id, opts) => this.listen(id, opts),
+    (id) => this.stopListening(id),
+  );
   /** Ids whose channel is to be subscribed on the next flush (batched per tick). */
-  private toSubscribe = new Set<string>();
-  private toUnsubscribe = new Set<string>();
+  private readonly toSubscribe = new Set<string>();
+  /** Of those, the ids whose result may be stored already: their keys are read as they are subscribed. */
+  private readonly toReadFirst = new Set<string>();
+  private readonly toUnsubscribe = new Set<string>();
   private flushScheduled = false;
   private unsubscribeTimer: NodeJS.Timeout | null = null;
+  /** Batches of subscribed ids whose keys are to be read once more, oldest first. */
+  private lateReads: { due: number; ids: string[] }[] = [];
+  private lateReadTimer: NodeJS.Timeout | null = null;
+  /** Set while close() runs: the waits it ends need no unsubscribing. */
+  private closing = false;
   private readonly log = createLogger("celeriac.redis");
 
   constructor(url: string, opts: BackendOptions = {}) {
@@ -97,104 +103,83 @@ export class RedisBackend implements ResultBackend {
 
   // ---- waiting ---------------------------------------------------------------
 
-  waitFor(taskId: string, timeoutMs?: number): Promise<ResultMeta> {
-    return new Promise<ResultMeta>((resolve, reject) => {
-      const waiter: Waiter = { resolve, reject, timer: null };
-      if (timeoutMs !== undefined) {
-        waiter.timer = setTimeout(() => {
-          this.dropWaiter(taskId, waiter);
-          reject(new TimeoutError(`task ${taskId} did not finish within ${timeoutMs} ms`));
-        }, timeoutMs);
-      }
-      const list = this.waiters.get(taskId);
-      if (list) {
-        list.push(waiter);
-        return;
-      }
-      this.waiters.set(taskId, [waiter]);
-      this.toUnsubscribe.delete(taskId);
-      this.toSubscribe.add(taskId);
-      this.scheduleFlush();
-    });
+  waitFor(taskId: string, opts?: WaitOptions): Promise<ResultMeta> {
+    return this.waiters.add(taskId, opts);
   }
 
-  private dropWaiter(taskId: string, waiter: Waiter): void {
-    const list = this.waiters.get(taskId);
-    if (!list) return;
-    const i = list.indexOf(waiter);
-    if (i >= 0) list.splice(i, 1);
-    if (list.length) return;
-    this.waiters.delete(taskId);
-    this.toSubscribe.delete(taskId);
+  private listen(taskId: string, opts: WaitOptions): void {
+    this.toUnsubscribe.delete(taskId);
+    this.toSubscribe.add(taskId);
+    if (!opts.sending) this.toReadFirst.add(taskId);
+    this.scheduleFlush();
+  }
+
+  private stopListening(taskId: string): void {
+    this.toReadFirst.delete(taskId);
+    if (this.toSubscribe.delete(taskId) || this.closing) return;
     this.toUnsubscribe.add(taskId);
-    this.scheduleUnsubscribe();
-  }
-
-  private settle(taskId: string, meta: ResultMeta): void {
-    const list = this.waiters.get(taskId);
-    if (!list) return;
-    this.waiters.delete(taskId);
-    for (const w of list) {
-      if (w.timer) clearTimeout(w.timer);
-      w.resolve(meta);
-    }
-    this.toSubscribe.delete(taskId);
-    this.toUnsubscribe.add(taskId);
-    this.scheduleUnsubscribe();
-  }
-
-  /**
-   * Unsubscribing is not urgent (a result is published once), so unsubscribes
-   * go out together a little later, not one command per result on the way to
-   * the caller's next send.
-   */
-  private scheduleUnsubscribe(): void {
-    if (this.unsubscribeTimer) return;
-    this.unsubscribeTimer = setTimeout(() => {
-      this.unsubscribeTimer = null;
-      this.scheduleFlush();
-    }, UNSUBSCRIBE_DELAY_MS);
-    this.unsubscribeTimer.unref();
-  }
-
-  private failAll(err: unknown): void {
-    for (const [id, list] of this.waiters) {
-      this.waiters.delete(id);
-      for (const w of list) {
-        if (w.timer) clearTimeout(w.timer);
-        w.reject(err);
-      }
-    }
+    // Not urgent (a result is published once): unsubscribes go out together a
+    // little later, not one command per result on the way to the caller's next send.
+    this.unsubscribeTimer ??= setTimeout(() => void this.flushUnsubscribes(), UNSUBSCRIBE_DELAY_MS).unref();
   }
 
   private scheduleFlush(): void {
     if (this.flushScheduled) return;
     this.flushScheduled = true;
-    // Every waitFor of this tick shares one SUBSCRIBE and one MGET.
+    // Every waitFor of this tick shares one SUBSCRIBE (and one MGET).
     queueMicrotask(() => void this.flushSubscriptions());
   }
 
+  /**
+   * Subscribes the channels of new waits. A get() called right after its send
+   * subscribes while the message is still on its way, as Celery does, and costs
+   * one command: its result cannot be stored before the worker has it, which
+   * takes longer than Redis takes to see the SUBSCRIBE sent with it. For a late
+   * get() the key is read while the SUBSCRIBE travels. Either way, a result
+   * stored before the subscription took effect (a rare race) is in its key:
+   * each batch's keys are read once more a little later, for the ids still waiting.
+   */
   private async flushSubscriptions(): Promise<void> {
     this.flushScheduled = false;
     const subscribe = [...this.toSubscribe];
-    const unsubscribe = [...this.toUnsubscribe];
+    const readFirst = [...this.toReadFirst];
     this.toSubscribe.clear();
-    this.toUnsubscribe.clear();
+    this.toReadFirst.clear();
+    if (!subscribe.length) return;
     try {
       const sub = await this.subscriberConn();
-      if (unsubscribe.length) void sub.unsubscribe(...unsubscribe.map((id) => TASK_KEY_PREFIX + id)).catch(() => {});
-      if (!subscribe.length) return;
-      // Read the keys while the SUBSCRIBE travels: a result already stored (the common
-      // case for a fast task) settles without waiting for the subscription.
-      const early = this.checkStored(subscribe);
+      const early = readFirst.length ? this.checkStored(readFirst) : null;
       await sub.subscribe(...subscribe.map((id) => TASK_KEY_PREFIX + id));
       await early;
-      // Read again once subscribed: a result stored after the early read but before the
-      // subscription took effect is in its key, one stored after it comes as a message.
-      await this.checkStored(subscribe);
+      this.readLater(subscribe);
     } catch (err) {
-      this.failAll(err);
+      this.waiters.failAll(err);
     }
+  }
+
+  private async flushUnsubscribes(): Promise<void> {
+    this.unsubscribeTimer = null;
+    const ids = [...this.toUnsubscribe];
+    this.toUnsubscribe.clear();
+    if (!ids.length || !this.subscriber) return;
+    const sub = await this.subscriber.catch(() => null);
+    await sub?.unsubscribe(...ids.map((id) => TASK_KEY_PREFIX + id)).catch(() => {});
+  }
+
+  /** Queues a batch for its late read; one timer serves every batch queued. */
+  private readLater(ids: string[]): void {
+    this.lateReads.push({ due: Date.now() + LATE_READ_MS, ids });
+    this.lateReadTimer ??= setTimeout(() => this.readDue(), LATE_READ_MS).unref();
+  }
+
+  private readDue(): void {
+    this.lateReadTimer = null;
+    const now = Date.now();
+    let n = 0;
+    while (n < this.lateReads.length && this.lateReads[n]!.due <= now) n++;
+    const due = this.lateReads.splice(0, n).flatMap((batch) => batch.ids);
+    if (due.length) void this.checkStored(due).catch(() => {});
+    if (this.lateReads.length) this.lateReadTimer = setTimeout(() => this.readDue(), this.lateReads[0]!.due - now).unref();
   }
 
   /** Settles the waiters of the given ids whose result is already stored and ready. */
@@ -207,7 +192,7 @@ export class RedisBackend implements ResultBackend {
       const values = await client.mget(...chunk.map((id) => TASK_KEY_PREFIX + id));
       chunk.forEach((id, j) => {
         const meta = parseMeta(values[j]);
-        if (meta && READY_STATES.has(meta.status)) this.settle(id, meta);
+        if (meta && READY_STATES.has(meta.status)) this.waiters.settle(id, meta);
       });
     }
   }
@@ -228,12 +213,12 @@ export class RedisBackend implements ResultBackend {
     const sub = await openSubscriber(await this.conn());
     sub.on("message", (channel: string, text: string) => {
       const meta = parseMeta(text);
-      if (meta && READY_STATES.has(meta.status)) this.settle(channel.slice(TASK_KEY_PREFIX.length), meta);
+      if (meta && READY_STATES.has(meta.status)) this.waiters.settle(channel.slice(TASK_KEY_PREFIX.length), meta);
     });
     let readyBefore = false;
     sub.on("ready", () => {
       // After a reconnect ioredis subscribes again; results published meanwhile are in their keys.
-      if (readyBefore) void this.checkStored([...this.waiters.keys()]).catch(() => {});
+      if (readyBefore) void this.checkStored(this.waiters.ids()).catch(() => {});
       readyBefore = true;
     });
     return sub;
@@ -295,12 +280,18 @@ export class RedisBackend implements ResultBackend {
   }
 
   async close(): Promise<void> {
+    this.closing = true;
     if (this.unsubscribeTimer) clearTimeout(this.unsubscribeTimer);
+    if (this.lateReadTimer) clearTimeout(this.lateReadTimer);
+    this.unsubscribeTimer = this.lateReadTimer = null;
+    this.lateReads = [];
     if (this.connecting) await this.connecting.catch(() => {});
     const { client, subscriber } = this;
     this.client = null;
     this.subscriber = null;
-    this.failAll(new Error(`result backend ${this.displayUrl} closed`));
+    this.waiters.failAll(new Error(`result backend ${this.displayUrl} closed`));
+    this.toUnsubscribe.clear();
+    this.closing = false;
     if (subscriber) void subscriber.then((s) => s.disconnect(), () => {});
     if (client) await client.quit().catch(() => client.disconnect());
   }

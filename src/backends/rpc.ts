@@ -11,11 +11,12 @@ import { randomUUID } from "node:crypto";
 import type { ConsumeMessage } from "amqplib";
 import { AmqpSession, type Live } from "../brokers/amqp/session.js";
 import { parseAmqpUrl } from "../brokers/amqp/url.js";
-import { ConfigurationError, DecodeError, TimeoutError } from "../errors.js";
+import { ConfigurationError, DecodeError } from "../errors.js";
 import { decodeBody } from "../protocol/serializers.js";
 import { READY_STATES } from "../states.js";
 import { schemeOf } from "../url.js";
 import type { BackendOptions, ResultBackend, ResultMeta, StoreRequest } from "./backend.js";
+import { Waiters, type WaitOptions } from "./waiters.js";
 
 const NO_CHORDS =
   'the "rpc://" result backend does not support chords (a group chained with a task is a chord too): ' +
@@ -23,12 +24,6 @@ const NO_CHORDS =
 
 /** How many task states are remembered (the latest per task); the oldest are forgotten first. */
 const CACHE_SIZE = 100_000;
-
-interface Waiter {
-  resolve: (m: ResultMeta) => void;
-  reject: (e: unknown) => void;
-  timer: NodeJS.Timeout | null;
-}
 
 export class RpcBackend implements ResultBackend {
   readonly displayUrl = "rpc://";
@@ -39,7 +34,7 @@ export class RpcBackend implements ResultBackend {
   private readonly session: AmqpSession;
   private readonly expiresMs: number | null;
   private readonly latest = new Map<string, ResultMeta>();
-  private readonly waiters = new Map<string, Waiter[]>();
+  private readonly waiters = new Waiters();
   private readonly groups = new Map<string, string[]>();
   /** Set once a reply queue is wanted; re-declared and consumed after every reconnect. */
   private replying: Promise<void> | null = null;
@@ -110,14 +105,7 @@ export class RpcBackend implements ResultBackend {
     if (!id) return;
     meta.task_id ??= id;
     this.remember(id, meta);
-    if (!READY_STATES.has(meta.status)) return;
-    const list = this.waiters.get(id);
-    if (!list) return;
-    this.waiters.delete(id);
-    for (const w of list) {
-      if (w.timer) clearTimeout(w.timer);
-      w.resolve(meta);
-    }
+    if (READY_STATES.has(meta.status)) this.waiters.settle(id, meta);
   }
 
   private remember(id: string, meta: ResultMeta): void {
@@ -152,24 +140,11 @@ export class RpcBackend implements ResultBackend {
     return this.latest.get(taskId) ?? null;
   }
 
-  async waitFor(taskId: string, timeoutMs?: number): Promise<ResultMeta> {
+  async waitFor(taskId: string, opts?: WaitOptions): Promise<ResultMeta> {
     await this.ensureReplies();
     const now = this.latest.get(taskId);
     if (now && READY_STATES.has(now.status)) return now;
-    return new Promise((resolve, reject) => {
-      const list = this.waiters.get(taskId) ?? [];
-      const w: Waiter = { resolve, reject, timer: null };
-      if (timeoutMs !== undefined) {
-        w.timer = setTimeout(() => {
-          const rest = (this.waiters.get(taskId) ?? []).filter((x) => x !== w);
-          if (rest.length) this.waiters.set(taskId, rest);
-          else this.waiters.delete(taskId);
-          reject(new TimeoutError(`task ${taskId} did not finish in ${timeoutMs} ms (state ${this.latest.get(taskId)?.status ?? "PENDING"})`));
-        }, timeoutMs);
-      }
-      list.push(w);
-      this.waiters.set(taskId, list);
-    });
+    return this.waiters.add(taskId, opts);
   }
 
   async forget(taskId: string): Promise<void> {
@@ -194,8 +169,7 @@ export class RpcBackend implements ResultBackend {
   }
 
   async close(): Promise<void> {
-    for (const list of this.waiters.values()) for (const w of list) if (w.timer) clearTimeout(w.timer);
-    this.waiters.clear();
+    this.waiters.failAll(new Error("rpc:// result backend closed"));
     await this.session.close();
   }
 }

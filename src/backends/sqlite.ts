@@ -5,7 +5,7 @@ import { maskUrl, sqlitePath } from "../url.js";
 import { openDatabase } from "../util/sqlite.js";
 import { WriteBatcher } from "../util/batcher.js";
 import { PollingWaiter } from "./polling-waiter.js";
-import type { BackendOptions, ResultBackend, ResultMeta } from "./backend.js";
+import type { BackendOptions, ResultBackend, ResultMeta, WaitOptions } from "./backend.js";
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS celeriac_results (
@@ -128,8 +128,8 @@ export class SqliteBackend implements ResultBackend {
     return out;
   }
 
-  waitFor(taskId: string, timeoutMs?: number): Promise<ResultMeta> {
-    return this.waiter.wait(taskId, timeoutMs);
+  waitFor(taskId: string, opts?: WaitOptions): Promise<ResultMeta> {
+    return this.waiter.wait(taskId, opts);
   }
 
   async forget(taskId: string): Promise<void> {

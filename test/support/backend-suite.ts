@@ -61,7 +61,7 @@ export function backendConformance(name: string, { make }: BackendSuiteOptions):
       const b = await backend();
       const other = await backend();
       const id = randomUUID();
-      const waiting = b.waitFor(id, 5000);
+      const waiting = b.waitFor(id, { timeoutMs: 5000 });
       await other.store(meta(id, "STARTED", null));
       setTimeout(() => void other.store(meta(id, "FAILURE", { exc_type: "ValueError", exc_message: ["x"], exc_module: "builtins" })), 100);
       const got = await waiting;
@@ -72,7 +72,7 @@ export function backendConformance(name: string, { make }: BackendSuiteOptions):
       const b = await backend();
       const other = await backend();
       const ids = Array.from({ length: 50 }, () => randomUUID());
-      const waits = ids.map((id) => b.waitFor(id, 5000));
+      const waits = ids.map((id) => b.waitFor(id, { timeoutMs: 5000 }));
       for (const id of ids) await other.store(meta(id, "SUCCESS", id));
       const got = await Promise.all(waits);
       assert.deepEqual(got.map((m) => m.result), ids);
@@ -80,7 +80,31 @@ export function backendConformance(name: string, { make }: BackendSuiteOptions):
 
     it("waitFor rejects with TimeoutError", async () => {
       const b = await backend();
-      await assert.rejects(b.waitFor(randomUUID(), 200), TimeoutError);
+      await assert.rejects(b.waitFor(randomUUID(), { timeoutMs: 200 }), TimeoutError);
+    });
+
+    it("waitFor ends with the error of a failed send, and a later wait for the same id still resolves", async () => {
+      const b = await backend();
+      const other = await backend();
+      const id = randomUUID();
+      const reason = new Error("send failed");
+      const failedSend = Promise.reject(reason);
+      const given = b.waitFor(id, { sending: failedSend });
+      const kept = b.waitFor(id, { timeoutMs: 5000 });
+      await assert.rejects(given, (err) => err === reason);
+      await other.store(meta(id, "SUCCESS", "after"));
+      assert.equal((await kept).result, "after");
+      const again = await b.waitFor(id, { timeoutMs: 5000, sending: Promise.resolve() });
+      assert.equal(again.result, "after");
+    });
+
+    it("waitFor while sending still finds a result stored before it was called", async () => {
+      // A caller may be wrong about the send; the backend must not lose the result for it.
+      const b = await backend();
+      const other = await backend();
+      const id = randomUUID();
+      await other.store(meta(id, "SUCCESS", "early"));
+      assert.equal((await b.waitFor(id, { timeoutMs: 5000, sending: Promise.resolve() })).result, "early");
     });
 
     it("forget removes a result", async () => {
