@@ -20,8 +20,8 @@ const PY_DIR = fileURLToPath(new URL("./redis/py", import.meta.url));
 const URL_ = process.env.BENCH_REDIS_URL ?? "redis://127.0.0.1:6379/5";
 const N = Number(process.env.BENCH_N ?? 50_000);
 const N_PY = Number(process.env.BENCH_N_PY ?? 10_000);
-const ROUND_TRIPS = Number(process.env.BENCH_ROUND_TRIPS ?? 2000);
-const ROUND_TRIPS_PY = Number(process.env.BENCH_ROUND_TRIPS_PY ?? 300);
+const ROUND_TRIPS = Number(process.env.BENCH_ROUND_TRIPS ?? 5000);
+const ROUND_TRIPS_PY = Number(process.env.BENCH_ROUND_TRIPS_PY ?? 1000);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 100);
 const PYTHON = "/usr/bin/python3";
 
@@ -396,7 +396,7 @@ export async function run(): Promise<void> {
   }
 
   console.log(
-    `\nRedis ${URL_.replace(/\/\/[^@]*@/, "//***@")}; ${N} tasks (Python: ${N_PY}), best of ${ROUNDS} rounds; round trips: ${ROUND_TRIPS} (Python: ${ROUND_TRIPS_PY})\n`,
+    `\nRedis ${URL_.replace(/\/\/[^@]*@/, "//***@")}; ${N} tasks (Python: ${N_PY}), best of ${ROUNDS} rounds; round trips: ${ROUND_TRIPS} (Python: ${ROUND_TRIPS_PY}), each after ${Number(process.env.BENCH_WARM_UP_MS ?? 3000) / 1000} s of unmeasured ones\n`,
   );
   console.log(
     "| system | bulk enqueue tasks/s | no-op processing tasks/s (1 worker process) | CPU µs/task (worker + Redis) | delay→get p50 ms | p99 ms | idle worker RSS MB |",

@@ -59,6 +59,14 @@ export interface Broker {
   reject(delivery: Delivery, requeue: boolean): Promise<void>;
   /** Renews the lease of deliveries still being worked on, so they are not delivered twice. */
   extendLease(deliveries: readonly Delivery[]): Promise<void>;
+  /**
+   * Writes now the leases a broker put off to the end of the event-loop turn
+   * (Redis, for messages taken by a blocking pop), but for `acked`, whose ack
+   * is on its way and which needs none. The worker calls it before it runs a
+   * task on its own thread: a synchronous task would hold the thread past that
+   * turn, and a message unleased meanwhile is lost if the process dies.
+   */
+  flushLeases?(acked: Delivery | null): void;
   /** Ready messages in a queue (scheduled and leased ones not counted). */
   size(queue: string): Promise<number>;
   /** Removes every message of a queue; returns how many. */

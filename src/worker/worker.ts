@@ -435,6 +435,7 @@ export class Worker extends EventEmitter implements Controllable {
     const override = this.timeLimits.get(task.name);
     if (override?.soft && request.timeLimit[1] === null) request.timeLimit = [request.timeLimit[0], override.soft];
     const hard = request.timeLimit[0] ?? override?.hard ?? task.options.timeLimit ?? this.app.settings.taskTimeLimit ?? this.opts.timeLimit ?? null;
+    this.broker.flushLeases?.(job.acked ? job.delivery : null);
     let outcome: PoolOutcome | Promise<PoolOutcome>;
     try {
       outcome = this.pool.run({ request, hardTimeLimit: hard });

@@ -21,14 +21,16 @@ describe("redis faults", { skip: !available }, () => {
     const url = redis.url(0);
     const env = { CELERIAC_BROKER_URL: url, CELERIAC_RESULT_BACKEND: url, CELERIAC_BROKER_TRANSPORT_OPTIONS: '{"visibilityTimeout":2}' };
     const app = new Celeriac({ name: "producer", broker: url, backend: url });
+    const raw = new Redis(redis.port);
     try {
       const first = await startWorker("test/fixtures/app.ts", ["-P", "async", "-c", "4", "-n", "first@%h"], env);
       const results = Array.from({ length: 4 }, (_, i) => app.sendTask<string>("fixture.sleep", [1500, `t${i}`]));
       await Promise.all(results.map((r) => r.sent));
       for (const r of results) await first.waitFor(new RegExp(`fixture\\.sleep\\[${r.id}\\] received`), 10_000);
+      // Leases are written as the tasks start, just after "received": kill once they are all in.
+      for (let i = 0; i < 100 && (await raw.hlen("unacked")) < 4; i++) await new Promise((r) => setTimeout(r, 10));
       first.proc.kill("SIGKILL");
       await first.exited;
-      const raw = new Redis(redis.port);
       assert.equal(await raw.hlen("unacked"), 4, "the dead worker's messages wait in the unacked hash");
       const second = await startWorker("test/fixtures/app.ts", ["-P", "async", "-c", "4", "-n", "second@%h"], env);
       const values = await Promise.all(results.map((r) => r.get({ timeout: 20_000 })));
@@ -36,9 +38,9 @@ describe("redis faults", { skip: !available }, () => {
       assert.match(second.output(), /restored 4 unacked message/);
       await new Promise((r) => setTimeout(r, 300));
       assert.equal(await raw.hlen("unacked"), 0, "acked after completion");
-      raw.disconnect();
       await second.stop();
     } finally {
+      raw.disconnect();
       await app.close();
       await redis.stop();
     }

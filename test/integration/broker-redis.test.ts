@@ -1,8 +1,93 @@
+import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
+import { after, describe, it } from "node:test";
+import type { Delivery } from "../../src/brokers/broker.js";
 import { RedisBroker } from "../../src/brokers/redis/index.js";
+import { encodeTask } from "../../src/protocol/message.js";
 import { brokerConformance } from "../support/broker-suite.js";
-import { redisAvailable, redisUrl } from "../support/redis.js";
+import { rawClient, redisAvailable, redisUrl, startOwnRedis } from "../support/redis.js";
 
 // Database 1: the queues have random names, so runs never see each other's messages.
-if (await redisAvailable()) {
+const available = await redisAvailable();
+if (available) {
   brokerConformance("redis", { make: async (opts) => new RedisBroker(redisUrl(1), opts) });
+
+  // Redis 6.2 has no BLMPOP: the broker falls back to BRPOP, one message per blocking pop.
+  const withoutBlmpop = await startOwnRedis(6394, ["--rename-command", "BLMPOP", ""]);
+  brokerConformance("redis without BLMPOP", { make: async (opts) => new RedisBroker(withoutBlmpop.url(0), opts) });
 }
+
+describe("redis broker: fetching after a blocking pop", { skip: !available }, () => {
+  const brokers: RedisBroker[] = [];
+  const broker = () => {
+    const b = new RedisBroker(redisUrl(1));
+    brokers.push(b);
+    return b;
+  };
+  const raw = rawClient(1);
+  after(async () => {
+    for (const b of brokers) await b.close();
+    raw.disconnect();
+  });
+  const msg = () => encodeTask({ task: "t.noop", args: [] });
+
+  it("a backlog arriving after the queue was emptied comes in leased batches", async () => {
+    const consumer = broker();
+    const producer = broker();
+    const queue = `pop-${randomUUID().slice(0, 8)}`;
+    const waiting = consumer.fetch([queue], { max: 100, waitMs: 3000, lease: true });
+    await new Promise((r) => setTimeout(r, 100));
+    await producer.publish({ queue }, msg());
+    assert.equal((await waiting).length, 1, "the blocking pop hands over the one message");
+    const backlog = Array.from({ length: 300 }, () => msg());
+    await Promise.all(backlog.map((m) => producer.publish({ queue }, m)));
+    const sizes: number[] = [];
+    const taken: Delivery[] = [];
+    while (taken.length < backlog.length) {
+      const ds = await consumer.fetch([queue], { max: 100, waitMs: 1000, lease: true });
+      assert.ok(ds.length, "nothing left behind");
+      sizes.push(ds.length);
+      taken.push(...ds);
+    }
+    // At most one small unleased pop, then full batches from the script.
+    assert.ok(sizes[0]! <= 10, `first fetch took ${sizes[0]}`);
+    assert.deepEqual(sizes.slice(1, 3), [100, 100]);
+    await new Promise((r) => setTimeout(r, 50)); // the pop's leases are written at the end of its turn
+    const entries = await raw.hmget("unacked", ...taken.map((d) => d.tag));
+    assert.equal(entries.filter((e) => e === null).length, 0, "every message of the backlog is leased");
+    await consumer.ack(taken);
+    assert.deepEqual(await raw.hmget("unacked", ...taken.map((d) => d.tag)), taken.map(() => null));
+  });
+
+  it("a message scheduled elsewhere is moved to its queue on time while the fetch loop keeps popping", async () => {
+    const consumer = broker();
+    const producer = broker();
+    const scheduler = broker();
+    const queue = `pop-${randomUUID().slice(0, 8)}`;
+    const scheduled = msg();
+    let stop = false;
+    // A steady trickle: every fetch is answered by the blocking pop, so the loop skips its script.
+    const trickle = (async () => {
+      while (!stop) {
+        await producer.publish({ queue }, msg());
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    })();
+    let dueAt = 0;
+    setTimeout(() => {
+      dueAt = Date.now() + 300;
+      void scheduler.publish({ queue }, scheduled, { eta: dueAt });
+    }, 300);
+    let seenAt = 0;
+    const started = Date.now();
+    while (!seenAt && Date.now() - started < 5000) {
+      const ds = await consumer.fetch([queue], { max: 10, waitMs: 1000, lease: true });
+      if (ds.some((d) => d.message.headers.id === scheduled.headers.id)) seenAt = Date.now();
+      await consumer.ack(ds);
+    }
+    stop = true;
+    await trickle;
+    assert.ok(seenAt, "the scheduled message was delivered");
+    assert.ok(seenAt - dueAt < 1500, `delivered ${seenAt - dueAt} ms after its ETA`);
+  });
+});

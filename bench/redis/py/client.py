@@ -3,6 +3,7 @@
 client.py enqueue <n>     sends n no-op tasks; prints {"seconds": …}
 client.py roundtrip <n>   n sequential echo.delay(i).get(); prints {"samples_ms": […]}"""
 import json
+import os
 import sys
 import time
 
@@ -19,7 +20,10 @@ def main():
                 noop.apply_async((i,), producer=producer)
             print(json.dumps({"seconds": time.perf_counter() - t0}))
         return
-    echo.delay(0).get(timeout=30)  # warm up: connection and result consumer
+    # Warm up as the Node clients do (bench/redis/roundtrip.mjs): round trips for WARM_UP_MS first.
+    warm_until = time.perf_counter() + float(os.environ.get("BENCH_WARM_UP_MS", "3000")) / 1000
+    while time.perf_counter() < warm_until:
+        echo.delay(0).get(timeout=30)
     samples = []
     for i in range(n):
         t0 = time.perf_counter()

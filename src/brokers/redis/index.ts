@@ -44,6 +44,12 @@ export const PRIORITY_STEPS = [0, 3, 6, 9] as const;
 const MAX_BLOCK_MS = 1000;
 /** At most this many messages per fetch round trip. */
 const MAX_BATCH = 1000;
+/**
+ * At most this many messages per blocking pop. Their leases are written just
+ * after (kombu takes one at a time this way): a connection lost in between
+ * loses them, so the pop stays small and batches come from the fetch script.
+ */
+const MAX_UNLEASED_POP = 10;
 
 /** kombu's priority step for a priority: the largest step ≤ p. */
 export function priorityStep(priority: number | undefined): number {
@@ -77,6 +83,22 @@ interface Outgoing {
 }
 
 type FetchReply = [string, (string | number)[]];
+
+/** What one blocking pop returned: the list it took from, and the envelopes in the order they were queued. */
+interface Popped {
+  list: string;
+  envelopes: string[];
+}
+
+/** What the fetch loop knows of one set of queues between calls. */
+interface FetchState {
+  /** The last blocking pop took fewer messages than it asked for: the lists were likely empty. */
+  drained: boolean;
+  /** When the fetch script last ran (epoch ms). */
+  scriptRanAt: number;
+  /** The earliest ETA in the queues' schedules when the script last looked, or one published since (epoch ms). */
+  nextEtaAt: number;
+}
 
 interface ScriptedRedis extends Redis {
   celeriacFetch(numKeys: number, ...args: (string | number)[]): Promise<FetchReply>;
@@ -119,6 +141,9 @@ export class RedisBroker implements Broker {
   private readonly fanout: RedisFanout;
   /** Leases of messages taken by BRPOP, not yet written: tag → unacked entry. Ack and reject delete a tag from it first: one found there has nothing in Redis to undo. */
   private readonly pendingLeases = new Map<string, string>();
+  private readonly fetchStates = new Map<string, FetchState>();
+  /** Whether the server has BLMPOP (null: not tried yet). */
+  private hasBlmpop: boolean | null = null;
 
   constructor(url: string, opts: RedisBrokerOptions = {}) {
     this.url = url;
@@ -235,6 +260,8 @@ export class RedisBroker implements Broker {
       }
       if (o.eta) {
         pipe.zadd(scheduleKey(o.queue), o.eta, `${o.step}${o.envelope}`);
+        // A fetch loop of this process then runs the script by that time, without waiting its second.
+        for (const state of this.fetchStates.values()) state.nextEtaAt = Math.min(state.nextEtaAt, o.eta);
         continue;
       }
       const k = listKey(o.queue, o.step);
@@ -255,6 +282,7 @@ export class RedisBroker implements Broker {
     if (!queues.length) return [];
     const client = await this.conn();
     await this.publishes.flush();
+    const state = this.fetchStateOf(queues);
     // Rotate the queue order on each call, so that no queue starves another at equal priority.
     const nq = queues.length;
     const start = this.rotation++ % nq;
@@ -267,56 +295,100 @@ export class RedisBroker implements Broker {
     for (;;) {
       const now = Date.now();
       if (now >= this.nextRestoreAt) await this.restoreExpired(now);
-      const [nextEta, flat] = await client.celeriacFetch(
-        keys.length,
-        ...keys,
-        max,
-        opts.lease ? "1" : "0",
-        (now / 1000).toFixed(6),
-        now,
-        nq,
-        ...order,
-      );
-      if (flat.length || this.closed) return this.toDeliveries(flat, order, opts.lease);
+      // The script moves due ETA messages and takes a leased batch. Right after a blocking
+      // pop that emptied the lists it would find nothing: the pop is tried first then.
+      const skipScript = state.drained && now - state.scriptRanAt < MAX_BLOCK_MS && now < state.nextEtaAt;
+      state.drained = false;
+      if (!skipScript) {
+        const [nextEta, flat] = await client.celeriacFetch(
+          keys.length,
+          ...keys,
+          max,
+          opts.lease ? "1" : "0",
+          (now / 1000).toFixed(6),
+          now,
+          nq,
+          ...order,
+        );
+        state.scriptRanAt = now;
+        state.nextEtaAt = nextEta ? Number(nextEta) : Infinity;
+        if (flat.length || this.closed) return this.toDeliveries(flat, order, opts.lease);
+      }
       const left = deadline - Date.now();
       if (left <= 0) return [];
-      let block = Math.min(left, MAX_BLOCK_MS, this.nextRestoreAt - Date.now());
-      if (nextEta) block = Math.min(block, Number(nextEta) - Date.now());
+      const block = Math.min(left, MAX_BLOCK_MS, this.nextRestoreAt - Date.now(), state.nextEtaAt - Date.now());
       if (block <= 1) continue;
       // Wait for a push to any of the lists, without polling.
-      let popped: [string, string] | null = null;
+      const count = Math.min(max, MAX_UNLEASED_POP);
+      let popped: Popped | null = null;
       try {
-        popped = await this.blocker!.brpop(...lists, (block / 1000).toFixed(3));
+        popped = await this.blockingPop(lists, block, count);
       } catch (err) {
         if (this.closed) return [];
         throw err;
       }
-      if (popped) {
-        if (this.closed) {
-          // Closing while a message was in hand: put it back where it was.
-          await client.rpush(popped[0], popped[1]).catch(() => {});
-          return [];
-        }
-        // Hand it over at once, without another round trip (the queue was empty a moment
-        // ago, so this is the latency case; the caller's next fetch takes any others in a
-        // batch). The lease is written on the same connection, so it reaches Redis before
-        // any ack or renewal of the message.
-        const deliveries = this.toDeliveries([lists.indexOf(popped[0]), popped[1]], order, opts.lease);
-        if (opts.lease) this.recordLease(deliveries[0]!, popped[1]);
-        return deliveries;
+      if (!popped) continue;
+      if (this.closed) {
+        // Closing while messages were in hand: put them back where they were, in their order.
+        await client.rpush(popped.list, ...popped.envelopes.reverse()).catch(() => {});
+        return [];
+      }
+      // Fewer than asked for: that list is empty now (and the ones before it were).
+      state.drained = popped.envelopes.length < count;
+      // Hand them over at once, without another round trip (the lists were empty a moment
+      // ago, so this is the latency case). The leases are written on the same connection
+      // as acks, so they reach Redis before any ack or renewal of the messages.
+      const k = lists.indexOf(popped.list);
+      const deliveries = this.toDeliveries(popped.envelopes.flatMap((e) => [k, e]), order, opts.lease);
+      if (opts.lease) deliveries.forEach((d, i) => this.recordLease(d, popped.envelopes[i]!));
+      return deliveries;
+    }
+  }
+
+  private fetchStateOf(queues: readonly string[]): FetchState {
+    const key = queues.join("\n");
+    let state = this.fetchStates.get(key);
+    if (!state) this.fetchStates.set(key, (state = { drained: false, scriptRanAt: 0, nextEtaAt: Infinity }));
+    return state;
+  }
+
+  /**
+   * Up to `count` messages from the first of the lists that has any, waiting up
+   * to `blockMs` for one: BLMPOP where the server has it (Redis 7), else BRPOP
+   * (one message).
+   */
+  private async blockingPop(lists: string[], blockMs: number, count: number): Promise<Popped | null> {
+    const timeout = (blockMs / 1000).toFixed(3);
+    if (this.hasBlmpop !== false) {
+      try {
+        const reply = (await this.blocker!.call("BLMPOP", timeout, lists.length, ...lists, "RIGHT", "COUNT", count)) as [string, string[]] | null;
+        this.hasBlmpop = true;
+        return reply && { list: reply[0], envelopes: reply[1] };
+      } catch (err) {
+        if (this.hasBlmpop || !/unknown command/i.test((err as Error).message)) throw err;
+        this.hasBlmpop = false;
       }
     }
+    const popped = await this.blocker!.brpop(...lists, timeout);
+    return popped && { list: popped[0], envelopes: [popped[1]] };
   }
 
   /**
    * kombu's QoS.append: the unacked entry [envelope, exchange, routing_key] and
-   * its index score, written at the end of this event-loop turn. A message
-   * acked before then (an early-ack task that started at once, the common case
-   * for a message that arrives at an idle worker) needs neither write.
+   * its index score, written at the end of this event-loop turn, or before a
+   * task runs (flushLeases). A message acked before then (an early-ack task
+   * that started at once, the common case for a message that arrives at an
+   * idle worker) needs neither write.
    */
   private recordLease(delivery: Delivery, envelope: string): void {
     this.pendingLeases.set(delivery.tag, `[${envelope}, "", ${JSON.stringify(delivery.queue)}]`);
     if (this.pendingLeases.size === 1) setImmediate(() => this.writePendingLeases());
+  }
+
+  flushLeases(acked: Delivery | null): void {
+    // Its ack, on its way, then has nothing to remove.
+    if (acked && this.pendingLeases.delete(acked.tag)) (acked as RedisDelivery).leased = false;
+    this.writePendingLeases();
   }
 
   private writePendingLeases(): void {
