@@ -68,6 +68,7 @@ export class Celeriac extends EventEmitter<CeleriacSignals> {
   private brokerPromise: Promise<Broker> | null = null;
   /** The broker once connected, for sending without waiting a tick. */
   private connectedBroker: Broker | null = null;
+  private connectedBackend: ResultBackend | null = null;
   private backendPromise: Promise<ResultBackend> | null = null;
 
   /** Remote control of workers: ping, inspect, revoke, rate limits… */
@@ -176,9 +177,22 @@ export class Celeriac extends EventEmitter<CeleriacSignals> {
         await b.connect();
         return b;
       })();
-      this.backendPromise.catch(() => (this.backendPromise = null));
+      const attempt = this.backendPromise;
+      attempt.then(
+        (b) => {
+          if (this.backendPromise === attempt) this.connectedBackend = b;
+        },
+        () => {
+          if (this.backendPromise === attempt) this.backendPromise = null;
+        },
+      );
     }
     return this.backendPromise;
+  }
+
+  /** The result backend if it is connected already: no await between a send and its get(). */
+  backendNow(): ResultBackend | null {
+    return this.connectedBackend;
   }
 
   async close(): Promise<void> {
@@ -186,6 +200,7 @@ export class Celeriac extends EventEmitter<CeleriacSignals> {
     this.brokerPromise = null;
     this.connectedBroker = null;
     this.backendPromise = null;
+    this.connectedBackend = null;
     await Promise.all([broker?.then((b) => b.close()).catch(() => {}), backend?.then((b) => b.close()).catch(() => {})]);
   }
 

@@ -19,6 +19,8 @@ export interface GetOptions {
 /** What an AsyncResult needs from the app: kept small so results can be made anywhere. */
 export interface ResultSource {
   backend(): Promise<ResultBackend>;
+  /** The backend if it is open already, without an await. */
+  backendNow?(): ResultBackend | null;
   revoke?(taskId: string, opts?: { terminate?: boolean; signal?: string }): Promise<void>;
 }
 
@@ -94,7 +96,9 @@ export class AsyncResult<T = unknown> {
   /** Waits for the task to finish and returns its value (or throws its error). */
   async get(opts: GetOptions = {}): Promise<T> {
     const started = Date.now();
-    const backend = await this.source.backend();
+    // With the backend at hand, a get() right after its send starts listening in the
+    // same tick, so its SUBSCRIBE goes out together with the message.
+    const backend = this.source.backendNow?.() ?? (await this.source.backend());
     const timeoutMs = opts.timeout === undefined ? undefined : Math.max(0, opts.timeout - (Date.now() - started));
     if (this.sending) {
       // Listen while the message travels (a round trip saved); a failed send ends the wait with its error.

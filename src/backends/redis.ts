@@ -137,7 +137,8 @@ export class RedisBackend implements ResultBackend {
    * takes longer than Redis takes to see the SUBSCRIBE sent with it. For a late
    * get() the key is read while the SUBSCRIBE travels. Either way, a result
    * stored before the subscription took effect (a rare race) is in its key:
-   * each batch's keys are read once more a little later, for the ids still waiting.
+   * each batch's keys are read once more a little later, for the ids still
+   * waiting; at once for the batch that had to open the connection first.
    */
   private async flushSubscriptions(): Promise<void> {
     this.flushScheduled = false;
@@ -147,11 +148,14 @@ export class RedisBackend implements ResultBackend {
     this.toReadFirst.clear();
     if (!subscribe.length) return;
     try {
+      // Opening the connection takes long enough for a task sent meanwhile to finish.
+      const opening = this.subscriber === null;
       const sub = await this.subscriberConn();
       const early = readFirst.length ? this.checkStored(readFirst) : null;
       await sub.subscribe(...subscribe.map((id) => TASK_KEY_PREFIX + id));
       await early;
-      this.readLater(subscribe);
+      if (opening) await this.checkStored(subscribe);
+      else this.readLater(subscribe);
     } catch (err) {
       this.waiters.failAll(err);
     }
