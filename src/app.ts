@@ -65,6 +65,13 @@ export class Celeriac extends EventEmitter<CeleriacSignals> {
   readonly log: Logger;
   /** This app's reply queue name, sent as reply_to with every task (Celery's app.oid): rpc:// results come back there. */
   readonly oid = randomUUID();
+  /**
+   * The first 14 characters of every task id this app makes ("xxxxxxxx-xxxx-";
+   * the rest is a fresh uuid4's, so ids stay uuid4s): a Redis result backend
+   * listens for all of them with one pattern subscription instead of one
+   * SUBSCRIBE per get().
+   */
+  readonly taskIdPrefix = randomUUID().slice(0, 14);
   private brokerPromise: Promise<Broker> | null = null;
   /** The broker once connected, for sending without waiting a tick. */
   private connectedBroker: Broker | null = null;
@@ -172,6 +179,7 @@ export class Celeriac extends EventEmitter<CeleriacSignals> {
           resultExpires: this.settings.resultExpires,
           brokerUrl: this.settings.brokerUrl,
           replyTo: this.oid,
+          taskIdPrefix: this.taskIdPrefix,
           ...this.settings.resultBackendTransportOptions,
         });
         await b.connect();
@@ -219,7 +227,7 @@ export class Celeriac extends EventEmitter<CeleriacSignals> {
 
   /** Sends a task by name. Returns at once; `result.sent` resolves when the broker has it. */
   sendTask<T = unknown>(name: string, args: unknown[] = [], kwargs?: Record<string, unknown>, options: ApplyOptions = {}): AsyncResult<T> {
-    const id = options.taskId ?? randomUUID();
+    const id = options.taskId ?? this.taskIdPrefix + randomUUID().slice(14);
     let sent: Promise<void>;
     try {
       const { message, route, eta } = this.buildMessage(id, name, args, kwargs ?? options.kwargs ?? {}, options);

@@ -81,4 +81,6 @@ export interface BackendOptions {
   brokerUrl?: string;
   /** The app's reply queue (the reply_to of the tasks it sends): rpc:// receives results there. */
   replyTo?: string;
+  /** How the ids of the tasks this app sends begin: a backend may listen for all of their results at once. */
+  taskIdPrefix?: string;
 }

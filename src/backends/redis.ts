@@ -19,6 +19,8 @@ const CHORD_JOIN_LUA = loadLua(new URL("./redis-scripts/chord-join.lua", import.
 const UNSUBSCRIBE_DELAY_MS = 50;
 /** How long after subscribing the keys of the ids still waiting are read once (ms). */
 const LATE_READ_MS = 5;
+/** How long the pattern subscription for this process's own tasks outlasts its last wait (ms). */
+const OWN_PATTERN_IDLE_MS = 1000;
 
 interface ScriptedRedis extends Redis {
   celeriacStore(key: string, meta: string, ttl: number): Promise<number>;
@@ -58,6 +60,13 @@ export class RedisBackend implements ResultBackend {
   private lateReadTimer: NodeJS.Timeout | null = null;
   /** Set while close() runs: the waits it ends need no unsubscribing. */
   private closing = false;
+  /** How the ids of this process's own tasks begin (BackendOptions.taskIdPrefix); "" if not known. */
+  private readonly ownPrefix: string;
+  /** The pattern subscription to every own task's channel: made at the first wait for one, resolved once in effect. */
+  private ownPattern: Promise<void> | null = null;
+  /** Own task ids being waited for. */
+  private ownWaits = 0;
+  private ownIdleTimer: NodeJS.Timeout | null = null;
   private readonly log = createLogger("celeriac.redis");
 
   constructor(url: string, opts: BackendOptions = {}) {
@@ -65,6 +74,7 @@ export class RedisBackend implements ResultBackend {
     this.displayUrl = maskUrl(url);
     const expires = opts.resultExpires === undefined ? 86_400 : opts.resultExpires;
     this.ttl = expires ? Math.max(1, Math.round(expires)) : 0;
+    this.ownPrefix = /^[0-9a-f-]+$/.test(opts.taskIdPrefix ?? "") ? opts.taskIdPrefix! : "";
   }
 
   async connect(): Promise<void> {
@@ -107,15 +117,30 @@ export class RedisBackend implements ResultBackend {
     return this.waiters.add(taskId, opts);
   }
 
+  private isOwn(taskId: string): boolean {
+    return this.ownPrefix !== "" && taskId.startsWith(this.ownPrefix);
+  }
+
   private listen(taskId: string, opts: WaitOptions): void {
-    this.toUnsubscribe.delete(taskId);
-    this.toSubscribe.add(taskId);
     if (!opts.sending) this.toReadFirst.add(taskId);
+    if (this.isOwn(taskId)) {
+      this.ownWaits++;
+      if (this.ownIdleTimer) clearTimeout(this.ownIdleTimer);
+      this.ownIdleTimer = null;
+      this.ownPattern ??= this.subscribeOwn();
+    } else {
+      this.toUnsubscribe.delete(taskId);
+      this.toSubscribe.add(taskId);
+    }
     this.scheduleFlush();
   }
 
   private stopListening(taskId: string): void {
     this.toReadFirst.delete(taskId);
+    if (this.isOwn(taskId)) {
+      if (--this.ownWaits === 0 && !this.closing) this.ownIdleTimer = setTimeout(() => this.releaseOwn(), OWN_PATTERN_IDLE_MS).unref();
+      return;
+    }
     if (this.toSubscribe.delete(taskId) || this.closing) return;
     this.toUnsubscribe.add(taskId);
     // Not urgent (a result is published once): unsubscribes go out together a
@@ -146,7 +171,11 @@ export class RedisBackend implements ResultBackend {
     const readFirst = [...this.toReadFirst];
     this.toSubscribe.clear();
     this.toReadFirst.clear();
-    if (!subscribe.length) return;
+    if (!subscribe.length) {
+      // Own tasks only: the pattern listens already; a late get() reads the key.
+      if (readFirst.length) await this.checkStored(readFirst).catch((err) => this.waiters.failAll(err));
+      return;
+    }
     try {
       // Opening the connection takes long enough for a task sent meanwhile to finish.
       const opening = this.subscriber === null;
@@ -168,6 +197,31 @@ export class RedisBackend implements ResultBackend {
     if (!ids.length || !this.subscriber) return;
     const sub = await this.subscriber.catch(() => null);
     await sub?.unsubscribe(...ids.map((id) => TASK_KEY_PREFIX + id)).catch(() => {});
+  }
+
+  /**
+   * One PSUBSCRIBE for the channels of every task this process sends: a get()
+   * right after its send then costs no command at all, and no result can slip
+   * past it (Celery's producers likewise hear of every task they send). Results
+   * stored before it took effect are read from their keys.
+   */
+  private async subscribeOwn(): Promise<void> {
+    try {
+      const sub = await this.subscriberConn();
+      await sub.psubscribe(`${TASK_KEY_PREFIX}${this.ownPrefix}*`);
+      await this.checkStored(this.waiters.ids().filter((id) => this.isOwn(id)));
+    } catch (err) {
+      this.ownPattern = null;
+      this.waiters.failAll(err);
+    }
+  }
+
+  /** Stops hearing of own results once nobody has waited for one for a while. */
+  private releaseOwn(): void {
+    this.ownIdleTimer = null;
+    if (this.ownWaits || !this.ownPattern || !this.subscriber) return;
+    this.ownPattern = null;
+    void this.subscriber.then((sub) => sub.punsubscribe(`${TASK_KEY_PREFIX}${this.ownPrefix}*`)).catch(() => {});
   }
 
   /** Queues a batch for its late read; one timer serves every batch queued. */
@@ -215,10 +269,14 @@ export class RedisBackend implements ResultBackend {
 
   private async openSubscriber(): Promise<Redis> {
     const sub = await openSubscriber(await this.conn());
-    sub.on("message", (channel: string, text: string) => {
+    const onResult = (channel: string, text: string) => {
+      const id = channel.slice(TASK_KEY_PREFIX.length);
+      if (!this.waiters.has(id)) return; // an own task nobody waits for, or one settled already
       const meta = parseMeta(text);
-      if (meta && READY_STATES.has(meta.status)) this.waiters.settle(channel.slice(TASK_KEY_PREFIX.length), meta);
-    });
+      if (meta && READY_STATES.has(meta.status)) this.waiters.settle(id, meta);
+    };
+    sub.on("message", onResult);
+    sub.on("pmessage", (_pattern: string, channel: string, text: string) => onResult(channel, text));
     let readyBefore = false;
     sub.on("ready", () => {
       // After a reconnect ioredis subscribes again; results published meanwhile are in their keys.
@@ -287,7 +345,8 @@ export class RedisBackend implements ResultBackend {
     this.closing = true;
     if (this.unsubscribeTimer) clearTimeout(this.unsubscribeTimer);
     if (this.lateReadTimer) clearTimeout(this.lateReadTimer);
-    this.unsubscribeTimer = this.lateReadTimer = null;
+    if (this.ownIdleTimer) clearTimeout(this.ownIdleTimer);
+    this.unsubscribeTimer = this.lateReadTimer = this.ownIdleTimer = null;
     this.lateReads = [];
     if (this.connecting) await this.connecting.catch(() => {});
     const { client, subscriber } = this;
@@ -295,6 +354,8 @@ export class RedisBackend implements ResultBackend {
     this.subscriber = null;
     this.waiters.failAll(new Error(`result backend ${this.displayUrl} closed`));
     this.toUnsubscribe.clear();
+    this.ownPattern = null;
+    this.ownWaits = 0;
     this.closing = false;
     if (subscriber) void subscriber.then((s) => s.disconnect(), () => {});
     if (client) await client.quit().catch(() => client.disconnect());

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
 import { describe, it } from "node:test";
 import { RedisBackend } from "../../src/backends/redis.js";
 import { Celeriac } from "../../src/index.js";
@@ -24,6 +25,47 @@ describe("redis result backend: waiting", { skip: !(await redisAvailable()) }, (
     } finally {
       raw.disconnect();
       await app.close();
+    }
+  });
+});
+
+describe("redis result backend: this process's own tasks", { skip: !(await redisAvailable()) }, () => {
+  const prefix = randomUUID().slice(0, 14);
+  const own = () => prefix + randomUUID().slice(14);
+  const meta = (id: string, result: unknown) => ({ task_id: id, status: "SUCCESS", result, traceback: null, children: [], date_done: null });
+  const numpat = async (raw: ReturnType<typeof rawClient>) => Number(await raw.pubsub("NUMPAT"));
+
+  it("one pattern subscription serves every get(), a late get() reads the key, and the pattern goes once idle", async () => {
+    const waiting = new RedisBackend(redisUrl(2), { taskIdPrefix: prefix });
+    const storing = new RedisBackend(redisUrl(2));
+    const raw = rawClient(2);
+    try {
+      const before = await numpat(raw);
+      const ids = [own(), own(), own()];
+      const waits = ids.map((id) => waiting.waitFor(id, { timeoutMs: 5000, sending: Promise.resolve() }));
+      await new Promise((r) => setTimeout(r, 100));
+      assert.equal(await numpat(raw), before + 1, "one pattern for all three");
+      const [, perTask] = (await raw.pubsub("NUMSUB", `celery-task-meta-${ids[0]}`)) as [string, number];
+      assert.equal(perTask, 0, "no SUBSCRIBE per task");
+      for (const id of ids) await storing.store(meta(id, id));
+      assert.deepEqual((await Promise.all(waits)).map((m) => m.result), ids);
+
+      // Published while nobody waited: the pattern heard it and let it go; the key has it.
+      const late = own();
+      await storing.store(meta(late, "late"));
+      assert.equal((await waiting.waitFor(late, { timeoutMs: 5000 })).result, "late");
+
+      await new Promise((r) => setTimeout(r, 1500));
+      assert.equal(await numpat(raw), before, "the pattern is dropped a second after the last wait");
+      // And made again for the next wait.
+      const again = own();
+      const wait = waiting.waitFor(again, { timeoutMs: 5000, sending: Promise.resolve() });
+      setTimeout(() => void storing.store(meta(again, "again")), 100);
+      assert.equal((await wait).result, "again");
+    } finally {
+      raw.disconnect();
+      await waiting.close();
+      await storing.close();
     }
   });
 });

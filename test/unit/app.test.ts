@@ -19,6 +19,18 @@ describe("app", () => {
     assert.deepEqual([...app.tasks.keys()].filter((n) => !n.startsWith("celery.")), ["custom.name", "proj.multiply", "opts.name"]);
   });
 
+  it("makes task ids that are uuid4s beginning with the app's taskIdPrefix", () => {
+    const app = new Celeriac({ name: "proj", broker: "memory://", backend: "memory://" });
+    const ids = [app.sendTask("a.b").id, app.sendTask("a.b").id];
+    for (const id of ids) {
+      assert.match(id, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+      assert.ok(id.startsWith(app.taskIdPrefix));
+    }
+    assert.notEqual(ids[0], ids[1]);
+    assert.notEqual(new Celeriac({ broker: "memory://" }).taskIdPrefix, app.taskIdPrefix);
+    assert.equal(app.sendTask("a.b", [], {}, { taskId: "mine" }).id, "mine");
+  });
+
   it("refuses two tasks under one name", () => {
     const app = new Celeriac({ name: "proj", broker: "memory://" });
     app.task("dup", () => 1);
