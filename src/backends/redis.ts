@@ -156,10 +156,11 @@ export class RedisBackend implements ResultBackend {
   }
 
   /**
-   * Subscribes the channels of new waits. A get() called right after its send
-   * subscribes while the message is still on its way, as Celery does, and costs
-   * one command: its result cannot be stored before the worker has it, which
-   * takes longer than Redis takes to see the SUBSCRIBE sent with it. For a late
+   * Subscribes the channels of new waits for tasks not this process's own (own
+   * ones are heard through the pattern). A get() called right after its send
+   * subscribes while the message is still on its way, as Celery does: its
+   * result cannot be stored before the worker has it, which takes longer than
+   * Redis takes to see the SUBSCRIBE sent with it. For a late
    * get() the key is read while the SUBSCRIBE travels. Either way, a result
    * stored before the subscription took effect (a rare race) is in its key:
    * each batch's keys are read once more a little later, for the ids still
