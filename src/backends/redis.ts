@@ -122,8 +122,8 @@ export class RedisBackend implements ResultBackend {
   }
 
   private listen(taskId: string, opts: WaitOptions): void {
-    if (!opts.sending) this.toReadFirst.add(taskId);
-    if (this.isOwn(taskId)) {
+    const own = this.isOwn(taskId);
+    if (own) {
       this.ownWaits++;
       if (this.ownIdleTimer) clearTimeout(this.ownIdleTimer);
       this.ownIdleTimer = null;
@@ -132,7 +132,9 @@ export class RedisBackend implements ResultBackend {
       this.toUnsubscribe.delete(taskId);
       this.toSubscribe.add(taskId);
     }
-    this.scheduleFlush();
+    if (!opts.sending) this.toReadFirst.add(taskId);
+    // An own task's get() right after its send has nothing to subscribe or read.
+    if (!own || !opts.sending) this.scheduleFlush();
   }
 
   private stopListening(taskId: string): void {
