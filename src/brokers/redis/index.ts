@@ -139,7 +139,7 @@ export class RedisBroker implements Broker {
   private readonly restoreEveryMs: number;
   private rotation = 0;
   private readonly fanout: RedisFanout;
-  /** Leases of messages taken by BRPOP, not yet written: tag → unacked entry. Ack and reject delete a tag from it first: one found there has nothing in Redis to undo. */
+  /** Leases of messages taken by a blocking pop, not yet written: tag → unacked entry. Ack and reject delete a tag from it first: one found there has nothing in Redis to undo. */
   private readonly pendingLeases = new Map<string, string>();
   private readonly fetchStates = new Map<string, FetchState>();
   /** Whether the server has BLMPOP (null: not tried yet). */
