@@ -241,38 +241,40 @@ export class RedisBroker implements Broker {
     await pipe.exec();
   }
 
-  /** One pipeline per batch; consecutive messages for one list go in one LPUSH. */
+  /**
+   * One pipeline per batch; consecutive messages for one list go in one LPUSH.
+   * A batch of one command (one message to a known queue: a send followed by
+   * its get()) goes without a pipeline object, most of such a send's garbage.
+   */
   private async writePublishes(batch: Outgoing[]): Promise<void> {
     const client = await this.conn();
-    const pipe = client.pipeline();
-    let key = "";
-    let values: string[] = [];
-    const flushList = () => {
-      if (values.length) pipe.lpush(key, ...values);
-      values = [];
-    };
+    const commands: (string | number)[][] = [];
+    let list: (string | number)[] | null = null;
     for (const o of batch) {
       if (o.binding && !this.bound.has(o.binding)) {
         if (this.bound.size >= MAX_BOUND_CACHE) this.bound.clear();
         const [exchange, routingKey, queue] = o.binding.split("\n") as [string, string, string];
-        pipe.sadd(`_kombu.binding.${exchange}`, [routingKey, "", queue].join(SEP));
+        commands.push(["sadd", `_kombu.binding.${exchange}`, [routingKey, "", queue].join(SEP)]);
         this.bound.add(o.binding);
+        list = null;
       }
       if (o.eta) {
-        pipe.zadd(scheduleKey(o.queue), o.eta, `${o.step}${o.envelope}`);
+        commands.push(["zadd", scheduleKey(o.queue), o.eta, `${o.step}${o.envelope}`]);
         // A fetch loop of this process then runs the script by that time, without waiting its second.
         for (const state of this.fetchStates.values()) state.nextEtaAt = Math.min(state.nextEtaAt, o.eta);
+        list = null;
         continue;
       }
-      const k = listKey(o.queue, o.step);
-      if (k !== key) {
-        flushList();
-        key = k;
-      }
-      values.push(o.envelope);
+      const key = listKey(o.queue, o.step);
+      if (list?.[1] === key) list.push(o.envelope);
+      else commands.push((list = ["lpush", key, o.envelope]));
     }
-    flushList();
-    const results = await pipe.exec();
+    if (commands.length === 1) {
+      const [name, ...args] = commands[0]!;
+      await client.call(name as string, ...args);
+      return;
+    }
+    const results = await client.pipeline(commands).exec();
     for (const [err] of results ?? []) if (err) throw err;
   }
 
