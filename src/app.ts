@@ -18,6 +18,7 @@ import { Control } from "./control/control.js";
 import { announceSent } from "./events/sent.js";
 import { createLogger, type Logger } from "./log.js";
 import { schemeOf } from "./url.js";
+import { OpenedOnce } from "./util/opened-once.js";
 import { encodeTask, type Embed, type SignatureDict } from "./protocol/message.js";
 import { AsyncResult } from "./result.js";
 import { Task, type ApplyOptions, type TaskContext, type TaskFunction, type TaskOptions } from "./task.js";
@@ -72,11 +73,27 @@ export class Celeriac extends EventEmitter<CeleriacSignals> {
    * SUBSCRIBE per get().
    */
   readonly taskIdPrefix = randomUUID().slice(0, 14);
-  private brokerPromise: Promise<Broker> | null = null;
-  /** The broker once connected, for sending without waiting a tick. */
-  private connectedBroker: Broker | null = null;
-  private connectedBackend: ResultBackend | null = null;
-  private backendPromise: Promise<ResultBackend> | null = null;
+  /** The broker, at hand once connected for sending without waiting a tick. */
+  private readonly brokerConnection = new OpenedOnce<Broker>(async () => {
+    const b = await createBroker(this.settings.brokerUrl, {
+      visibilityTimeout: this.settings.brokerTransportOptions.visibilityTimeout,
+      ...this.settings.brokerTransportOptions,
+      topology: this.settings,
+    });
+    await b.connect();
+    return b;
+  });
+  private readonly backendConnection = new OpenedOnce<ResultBackend>(async () => {
+    const b = await createBackend(this.settings.resultBackend, {
+      resultExpires: this.settings.resultExpires,
+      brokerUrl: this.settings.brokerUrl,
+      replyTo: this.oid,
+      taskIdPrefix: this.taskIdPrefix,
+      ...this.settings.resultBackendTransportOptions,
+    });
+    await b.connect();
+    return b;
+  });
 
   /** Remote control of workers: ping, inspect, revoke, rate limits… */
   readonly control: Control;
@@ -154,62 +171,20 @@ export class Celeriac extends EventEmitter<CeleriacSignals> {
   // ---- connections ---------------------------------------------------------
 
   broker(): Promise<Broker> {
-    if (!this.brokerPromise) {
-      const attempt: { promise: Promise<Broker> | null } = { promise: null };
-      this.brokerPromise = (async () => {
-        const b = await createBroker(this.settings.brokerUrl, {
-          visibilityTimeout: this.settings.brokerTransportOptions.visibilityTimeout,
-          ...this.settings.brokerTransportOptions,
-          topology: this.settings,
-        });
-        await b.connect();
-        if (this.brokerPromise === attempt.promise) this.connectedBroker = b;
-        return b;
-      })();
-      attempt.promise = this.brokerPromise;
-      this.brokerPromise.catch(() => (this.brokerPromise = null));
-    }
-    return this.brokerPromise;
+    return this.brokerConnection.get();
   }
 
   backend(): Promise<ResultBackend> {
-    if (!this.backendPromise) {
-      this.backendPromise = (async () => {
-        const b = await createBackend(this.settings.resultBackend, {
-          resultExpires: this.settings.resultExpires,
-          brokerUrl: this.settings.brokerUrl,
-          replyTo: this.oid,
-          taskIdPrefix: this.taskIdPrefix,
-          ...this.settings.resultBackendTransportOptions,
-        });
-        await b.connect();
-        return b;
-      })();
-      const attempt = this.backendPromise;
-      attempt.then(
-        (b) => {
-          if (this.backendPromise === attempt) this.connectedBackend = b;
-        },
-        () => {
-          if (this.backendPromise === attempt) this.backendPromise = null;
-        },
-      );
-    }
-    return this.backendPromise;
+    return this.backendConnection.get();
   }
 
   /** The result backend if it is connected already: no await between a send and its get(). */
   backendNow(): ResultBackend | null {
-    return this.connectedBackend;
+    return this.backendConnection.current;
   }
 
   async close(): Promise<void> {
-    const [broker, backend] = [this.brokerPromise, this.backendPromise];
-    this.brokerPromise = null;
-    this.connectedBroker = null;
-    this.backendPromise = null;
-    this.connectedBackend = null;
-    await Promise.all([broker?.then((b) => b.close()).catch(() => {}), backend?.then((b) => b.close()).catch(() => {})]);
+    await Promise.all([this.brokerConnection.close(), this.backendConnection.close()]);
   }
 
   // ---- sending ---------------------------------------------------------------
@@ -233,7 +208,7 @@ export class Celeriac extends EventEmitter<CeleriacSignals> {
       const { message, route, eta } = this.buildMessage(id, name, args, kwargs ?? options.kwargs ?? {}, options);
       // rpc:// receives the result on this app's reply queue: it must exist before the task is sent.
       const replyQueue = schemeOf(this.settings.resultBackend) === "rpc" ? this.backend().then((b) => b.onTaskCall?.()) : null;
-      const connected = this.connectedBroker;
+      const connected = this.brokerConnection.current;
       if (connected && !replyQueue && !this.settings.taskSendSentEvent) {
         // Connected already: publish now, not a tick later, so a loop of sends does not
         // keep every message alive until it ends (the broker encodes and batches at once).

@@ -44,7 +44,7 @@ export interface ResultBackend {
   get(taskId: string): Promise<ResultMeta | null>;
   /**
    * Resolves with the meta once the task is in a ready state; rejects with
-   * TimeoutError after `opts.timeoutMs`, or with the reason of `opts.signal`.
+   * TimeoutError after `opts.timeoutMs`, or with the error of a failed `opts.sending`.
    */
   waitFor(taskId: string, opts?: WaitOptions): Promise<ResultMeta>;
   forget(taskId: string): Promise<void>;
