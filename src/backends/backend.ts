@@ -52,13 +52,20 @@ export interface ResultBackend {
   restoreGroup(groupId: string): Promise<string[] | null>;
   deleteGroup(groupId: string): Promise<void>;
   /**
-   * Records one finished header task of a chord. Returns every header result in
-   * group order when this call completed the chord (for exactly one caller), else null.
+   * Records one finished header task of a chord (a part recorded again, by a
+   * redelivered task, replaces its earlier record). Returns every header
+   * result in group order to the part that completed the chord, else null.
+   * The completing part holds the chord until chordDone: called again by the
+   * same task id (its message redelivered because its worker died before it
+   * sent the callback), it gets the results again, so the callback is sent at
+   * least once; any other part gets null.
    * `size` is null when the message did not say (Celery 5.2 producers put no
    * `chord_size` in the callback): the backend then uses the size recorded
    * with setChordSize. Only backends with setChordSize are given null.
    */
   chordJoin(groupId: string, index: number, size: number | null, meta: ResultMeta): Promise<ResultMeta[] | null>;
+  /** Forgets a completed chord's parts: its callback was sent (or failed for good). */
+  chordDone(groupId: string): Promise<void>;
   /**
    * Called before a task is sent, for backends that must prepare to receive
    * its result (rpc:// declares its reply queue). Celery's on_task_call.

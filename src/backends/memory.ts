@@ -7,7 +7,7 @@ import { Waiters, type WaitOptions } from "./waiters.js";
 interface MemoryResults {
   results: Map<string, { meta: ResultMeta; expiresAt: number }>;
   groups: Map<string, string[]>;
-  chords: Map<string, Map<number, ResultMeta>>;
+  chords: Map<string, { parts: Map<number, ResultMeta>; completedBy: string | null }>;
   waiters: Waiters;
 }
 
@@ -74,12 +74,17 @@ export class MemoryBackend implements ResultBackend {
   }
 
   async chordJoin(groupId: string, index: number, size: number, meta: ResultMeta): Promise<ResultMeta[] | null> {
-    let parts = this.s.chords.get(groupId);
-    if (!parts) this.s.chords.set(groupId, (parts = new Map()));
-    parts.set(index, meta);
-    if (parts.size < size) return null;
+    let chord = this.s.chords.get(groupId);
+    if (!chord) this.s.chords.set(groupId, (chord = { parts: new Map(), completedBy: null }));
+    chord.parts.set(index, meta);
+    if (chord.parts.size < size) return null;
+    if (chord.completedBy !== null && chord.completedBy !== meta.task_id) return null;
+    chord.completedBy = meta.task_id;
+    return [...chord.parts.entries()].sort((a, b) => a[0] - b[0]).map(([, m]) => m);
+  }
+
+  async chordDone(groupId: string): Promise<void> {
     this.s.chords.delete(groupId);
-    return [...parts.entries()].sort((a, b) => a[0] - b[0]).map(([, m]) => m);
   }
 
   async close(): Promise<void> {}

@@ -24,7 +24,7 @@ const OWN_PATTERN_IDLE_MS = 1000;
 
 interface ScriptedRedis extends Redis {
   celeriacStore(key: string, meta: string, ttl: number): Promise<number>;
-  celeriacChordJoin(j: string, t: string, s: string, part: string, index: number, size: number | string, ttl: number): Promise<string[] | null>;
+  celeriacChordJoin(j: string, t: string, s: string, c: string, part: string, index: number, size: number | string, ttl: number, taskId: string): Promise<string[] | null>;
 }
 
 function parseMeta(text: string | null | undefined): ResultMeta | null {
@@ -85,7 +85,7 @@ export class RedisBackend implements ResultBackend {
       // stored result is what a waiting get() is waiting for.
       const client = openRedis(this.url, report, { autoPipelining: false }) as ScriptedRedis;
       client.defineCommand("celeriacStore", { numberOfKeys: 1, lua: STORE_LUA });
-      client.defineCommand("celeriacChordJoin", { numberOfKeys: 3, lua: CHORD_JOIN_LUA });
+      client.defineCommand("celeriacChordJoin", { numberOfKeys: 4, lua: CHORD_JOIN_LUA });
       await connectAll(this.displayUrl, [client]);
       this.client = client;
     })();
@@ -336,12 +336,18 @@ export class RedisBackend implements ResultBackend {
     const base = GROUP_KEY_PREFIX + groupId;
     const part = JSON.stringify([1, meta.task_id, meta.status, meta.result]);
     // size null: a Python producer recorded it in `.s` (Celery 5.2 sends no chord_size).
-    const parts = await client.celeriacChordJoin(`${base}.j`, `${base}.t`, `${base}.s`, part, index, size ?? "", this.ttl);
+    const parts = await client.celeriacChordJoin(`${base}.j`, `${base}.t`, `${base}.s`, `${base}.c`, part, index, size ?? "", this.ttl, meta.task_id);
     if (!parts) return null;
     return parts.map((text) => {
       const [, taskId, status, result] = JSON.parse(text) as [number, string, string, unknown];
       return { task_id: taskId, status, result, traceback: null, children: [], date_done: null };
     });
+  }
+
+  async chordDone(groupId: string): Promise<void> {
+    const client = await this.conn();
+    const base = GROUP_KEY_PREFIX + groupId;
+    await client.del(`${base}.j`, `${base}.t`, `${base}.s`, `${base}.c`);
   }
 
   async close(): Promise<void> {

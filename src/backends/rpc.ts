@@ -168,6 +168,10 @@ export class RpcBackend implements ResultBackend {
     throw new ConfigurationError(NO_CHORDS);
   }
 
+  async chordDone(): Promise<void> {
+    throw new ConfigurationError(NO_CHORDS);
+  }
+
   async close(): Promise<void> {
     this.waiters.failAll(new Error("rpc:// result backend closed"));
     await this.session.close();

@@ -25,6 +25,11 @@ CREATE TABLE IF NOT EXISTS celeriac_chord_parts (
   meta TEXT NOT NULL,
   PRIMARY KEY (group_id, idx)
 );
+-- The part that completed a chord, until its callback is sent (see chordJoin).
+CREATE TABLE IF NOT EXISTS celeriac_chord_completions (
+  group_id TEXT PRIMARY KEY,
+  task_id TEXT NOT NULL
+);
 `;
 
 /** How often expired rows are deleted (ms). */
@@ -74,6 +79,9 @@ export class SqliteBackend implements ResultBackend {
       countParts: db.prepare("SELECT count(*) FROM celeriac_chord_parts WHERE group_id = ?").pluck(),
       allParts: db.prepare("SELECT meta FROM celeriac_chord_parts WHERE group_id = ? ORDER BY idx").pluck(),
       deleteParts: db.prepare("DELETE FROM celeriac_chord_parts WHERE group_id = ?"),
+      completedBy: db.prepare("SELECT task_id FROM celeriac_chord_completions WHERE group_id = ?").pluck(),
+      complete: db.prepare("INSERT OR REPLACE INTO celeriac_chord_completions (group_id, task_id) VALUES (?, ?)"),
+      deleteCompletion: db.prepare("DELETE FROM celeriac_chord_completions WHERE group_id = ?"),
     };
   }
 
@@ -157,14 +165,26 @@ export class SqliteBackend implements ResultBackend {
   async chordJoin(groupId: string, index: number, size: number, meta: ResultMeta): Promise<ResultMeta[] | null> {
     if (!this.db) await this.connect();
     const s = this.stmts;
-    // IMMEDIATE: the count and the delete happen under one write lock, so one caller completes the chord.
+    // IMMEDIATE: the count and the completion happen under one write lock, so one part completes the chord.
     return this.conn
       .transaction((): ResultMeta[] | null => {
         s.addPart.run(groupId, index, JSON.stringify(meta));
         if ((s.countParts.get(groupId) as number) < size) return null;
-        const parts = (s.allParts.all(groupId) as string[]).map((t) => JSON.parse(t) as ResultMeta);
+        const by = s.completedBy.get(groupId) as string | undefined;
+        if (by !== undefined && by !== meta.task_id) return null;
+        s.complete.run(groupId, meta.task_id);
+        return (s.allParts.all(groupId) as string[]).map((t) => JSON.parse(t) as ResultMeta);
+      })
+      .immediate();
+  }
+
+  async chordDone(groupId: string): Promise<void> {
+    if (!this.db) await this.connect();
+    const s = this.stmts;
+    this.conn
+      .transaction(() => {
         s.deleteParts.run(groupId);
-        return parts;
+        s.deleteCompletion.run(groupId);
       })
       .immediate();
   }

@@ -2,6 +2,8 @@
 // with the result backend; the one call that completes the chord applies the
 // callback with every result in header order — or, when a header task failed,
 // fails the callback with a ChordError and runs the callback's errbacks.
+// The callback is sent at least once: the completing part's record is kept
+// until the send is done (see ResultBackend.chordJoin).
 import type { Celeriac } from "../app.js";
 import type { ResultBackend, ResultMeta } from "../backends/backend.js";
 import { ChordError, serializeError, tracebackOf, type ExceptionInfo } from "../errors.js";
@@ -58,6 +60,14 @@ export async function chordPartReturn(app: Celeriac, part: ChordPart, status: st
   const meta: ResultMeta = { task_id: part.taskId, status, result, traceback, children: [], date_done: dateDone(), group_id: part.groupId };
   const parts = await backend.chordJoin(part.groupId, part.groupIndex ?? fallbackIndex(part.taskId), size, meta);
   if (!parts) return;
+  await applyCallback(app, callback, parts, part);
+  // Only now: had this worker died before the send, the part's redelivered
+  // message (acksLate) would complete the chord again.
+  await backend.chordDone(part.groupId);
+}
+
+/** Sends the callback with every header result, or fails it when a header task failed or the send did. */
+async function applyCallback(app: Celeriac, callback: AnySignature, parts: ResultMeta[], part: ChordPart): Promise<void> {
   const culprit = parts.find((m) => PROPAGATE.has(m.status));
   if (culprit) {
     const exc = culprit.result as Partial<ExceptionInfo> | null;

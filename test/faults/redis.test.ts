@@ -2,12 +2,13 @@
 // Each test runs its own redis-server (never the shared one on 6379).
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { Redis } from "ioredis";
-import { Celeriac } from "../../src/index.js";
+import { Celeriac, chord, type GroupResult } from "../../src/index.js";
+import { defineCanvasTasks } from "../fixtures/canvas-app.js";
 import { startWorker } from "../support/processes.js";
 import { redisAvailable, startOwnRedis } from "../support/redis.js";
 
@@ -48,7 +49,6 @@ describe("redis faults", { skip: !available }, () => {
 
   it("Redis restarted during a run: the worker reconnects and no task is lost (appendonly)", async () => {
     const data = join(dir, "aof");
-    const { mkdirSync } = await import("node:fs");
     mkdirSync(data, { recursive: true });
     const redis = await startOwnRedis(6390, ["--appendonly", "yes", "--appendfsync", "always", "--dir", data]);
     const url = redis.url(0);
@@ -69,6 +69,61 @@ describe("redis faults", { skip: !available }, () => {
     } finally {
       await app.close();
       await redis.stop();
+    }
+  });
+
+  it("kill -9 of the worker that completed a chord before it sent the callback: the redelivered last part sends it", { timeout: 60_000 }, async () => {
+    // The broker on its own Redis (appendonly), so it can be down while the
+    // results' Redis is up: the last part is recorded, its callback cannot be sent.
+    const data = join(dir, "aof-chord");
+    mkdirSync(data, { recursive: true });
+    const brokerRedis = await startOwnRedis(6395, ["--appendonly", "yes", "--appendfsync", "always", "--dir", data]);
+    const backendRedis = await startOwnRedis(6396);
+    const env = {
+      CELERIAC_BROKER_URL: brokerRedis.url(0),
+      CELERIAC_RESULT_BACKEND: backendRedis.url(0),
+      CELERIAC_BROKER_TRANSPORT_OPTIONS: '{"visibilityTimeout":2}',
+    };
+    const app = new Celeriac({ name: "producer", broker: env.CELERIAC_BROKER_URL, backend: env.CELERIAC_RESULT_BACKEND });
+    const t = defineCanvasTasks(app);
+    const marker = join(dir, "chord-callback-calls.txt");
+    const brokerRaw = new Redis(brokerRedis.port);
+    brokerRaw.on("error", () => {}); // it is down for a while, on purpose
+    const backendRaw = new Redis(backendRedis.port);
+    const workerApp = "test/fixtures/canvas-app.ts";
+    try {
+      const first = await startWorker(workerApp, ["-P", "async", "-c", "4", "-n", "first@%h"], env);
+      // Part 0 is quick and acked; part 1 (acksLate) is still running when the broker goes away.
+      const res = chord([t.slowAdd.s(1, 1, 10), t.slowAdd.s(2, 2, 1500)], t.countedSum.s(marker)).applyAsync();
+      const header = res.parent as GroupResult<number>;
+      const [quick, slow] = header.results;
+      assert.equal(await quick!.get({ timeout: 10_000 }), 2);
+      for (let i = 0; i < 200 && (await brokerRaw.hlen("unacked")) !== 1; i++) await new Promise((r) => setTimeout(r, 10));
+      assert.equal(await brokerRaw.hlen("unacked"), 1, "only the slow part is unacked");
+      await brokerRedis.stop();
+      // The slow part finishes, completes the chord in the results' Redis, and its callback waits for the broker.
+      assert.equal(await slow!.get({ timeout: 10_000 }), 4);
+      const claim = `celery-taskset-meta-${header.id}.c`;
+      for (let i = 0; i < 200 && !(await backendRaw.exists(claim)); i++) await new Promise((r) => setTimeout(r, 10));
+      assert.equal(await backendRaw.get(claim), slow!.id, "the last part holds the completed chord");
+      first.proc.kill("SIGKILL");
+      await first.exited;
+      assert.ok(!existsSync(marker), "the callback has not run");
+
+      await brokerRedis.start();
+      const second = await startWorker(workerApp, ["-P", "async", "-c", "4", "-n", "second@%h"], env);
+      assert.equal(await res.get({ timeout: 20_000 }), 6, "the callback ran with both results");
+      await new Promise((r) => setTimeout(r, 500));
+      assert.deepEqual(readFileSync(marker, "utf8").trim().split("\n"), ["2"], "once, with both parts");
+      assert.match(second.output(), /restored 1 unacked message/);
+      assert.equal(await backendRaw.exists(claim, `celery-taskset-meta-${header.id}.j`), 0, "the chord's keys are gone once the callback is sent");
+      await second.stop();
+    } finally {
+      brokerRaw.disconnect();
+      backendRaw.disconnect();
+      await app.close();
+      await brokerRedis.stop();
+      await backendRedis.stop();
     }
   });
 

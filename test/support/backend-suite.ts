@@ -146,5 +146,32 @@ export function backendConformance(name: string, { make }: BackendSuiteOptions):
       assert.equal(completions.length, 1, "exactly one caller completes the chord");
       assert.deepEqual(completions[0]!.map((m) => m.result), Array.from({ length: size }, (_, i) => i));
     });
+
+    it("chordJoin: a part recorded again (a redelivered task) replaces its first record", async () => {
+      const b = await backend();
+      const gid = randomUUID();
+      const [a, c] = [randomUUID(), randomUUID()];
+      assert.equal(await b.chordJoin(gid, 0, 2, meta(a, "SUCCESS", "first run")), null);
+      assert.equal(await b.chordJoin(gid, 0, 2, meta(a, "SUCCESS", "second run")), null, "one part twice does not complete a chord of two");
+      const parts = await b.chordJoin(gid, 1, 2, meta(c, "SUCCESS", "other"));
+      assert.deepEqual(parts?.map((m) => m.result), ["second run", "other"]);
+      await b.chordDone(gid);
+    });
+
+    it("chordJoin: the completing part gets the results again until chordDone; other parts never", async () => {
+      const [b1, b2] = [await backend(), await backend()];
+      const gid = randomUUID();
+      const [a, last] = [randomUUID(), randomUUID()];
+      assert.equal(await b1.chordJoin(gid, 0, 2, meta(a, "SUCCESS", 1)), null);
+      assert.deepEqual((await b1.chordJoin(gid, 1, 2, meta(last, "SUCCESS", 2)))?.map((m) => m.result), [1, 2]);
+      // Its worker died before sending the callback: the redelivered last part, run elsewhere, completes it again…
+      assert.deepEqual((await b2.chordJoin(gid, 1, 2, meta(last, "SUCCESS", 2)))?.map((m) => m.result), [1, 2]);
+      // …but a redelivered earlier part does not send a second callback.
+      assert.equal(await b2.chordJoin(gid, 0, 2, meta(a, "SUCCESS", 1)), null);
+      await b2.chordDone(gid);
+      // Sent: a part that comes back after that completes nothing.
+      assert.equal(await b1.chordJoin(gid, 1, 2, meta(last, "SUCCESS", 2)), null);
+      await b1.chordDone(gid);
+    });
   });
 }

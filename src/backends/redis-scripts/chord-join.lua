@@ -1,11 +1,19 @@
 -- Records one finished chord header task with Celery's Redis layout, and tells
--- the one caller that completes the chord. Atomic, so exactly one caller sees
+-- the part that completes the chord. Atomic, so exactly one part sees
 -- count == size + adjustment.
 --
+-- Unlike Celery, the keys are not deleted here but by chordDone, once the
+-- callback is sent: the completing part holds the chord (KEYS[4]) until then,
+-- so if its worker dies first, its redelivered message completes it again.
+--
 -- KEYS[1] celery-taskset-meta-<gid>.j (zset of [1, task_id, state, result] by group_index)
--- KEYS[2] ….t (adjustment counter, default 0), KEYS[3] ….s (chord size, written by the producer).
--- ARGV: encoded part, group_index, size (used when the producer wrote none; '' when the message gave none), expiry s (0: none).
--- Returns the parts in group order when this call completed the chord, else false.
+-- KEYS[2] ….t (adjustment counter, default 0), KEYS[3] ….s (chord size, written by the producer),
+-- KEYS[4] ….c (the task id of the part that completed the chord).
+-- ARGV: encoded part, group_index, size (used when the producer wrote none; '' when the message gave none),
+-- expiry s (0: none), the part's task id.
+-- Returns the parts in group order to the completing part, else false.
+-- A part recorded again (a redelivered task) replaces its earlier record.
+redis.call('ZREMRANGEBYSCORE', KEYS[1], ARGV[2], ARGV[2])
 redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
 if ARGV[3] ~= '' then redis.call('SET', KEYS[3], ARGV[3], 'NX') end
 local count = redis.call('ZCARD', KEYS[1])
@@ -19,6 +27,7 @@ end
 if not size then return false end
 local total = size + tonumber(redis.call('GET', KEYS[2]) or '0')
 if count ~= total then return false end
-local parts = redis.call('ZRANGE', KEYS[1], 0, -1)
-redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
-return parts
+local holder = redis.call('GET', KEYS[4])
+if holder and holder ~= ARGV[5] then return false end
+if ttl > 0 then redis.call('SET', KEYS[4], ARGV[5], 'EX', ttl) else redis.call('SET', KEYS[4], ARGV[5]) end
+return redis.call('ZRANGE', KEYS[1], 0, -1)
