@@ -12,13 +12,13 @@ import { Celeriac } from "../src/index.js";
 import { publishOptions } from "../src/brokers/amqp/codec.js";
 import { encodeTask } from "../src/protocol/message.js";
 import type { AmqpBroker } from "../src/brokers/amqp/index.js";
-import { noopRoundTrips, printTable, rate, rssKb, ROOT, startCeleriacWorker, stopProcess } from "./util.js";
+import { latencies, printTable, rate, roundTripsFrom, rssKb, ROOT, startCeleriacWorker, stopProcess } from "./util.js";
 
 const AMQP_URL = process.env.BENCH_AMQP_URL ?? "amqp://guest:guest@127.0.0.1:5672//";
 const PYTHON = process.env.CELERIAC_TEST_PYTHON ?? "/usr/bin/python3";
 const N = Number(process.env.BENCH_N ?? 20_000);
-const ROUND_TRIPS = Number(process.env.BENCH_ROUND_TRIPS ?? 500);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const ROUND_TRIPS = Number(process.env.BENCH_ROUND_TRIPS ?? 5000);
+const ROUND_TRIPS_PY = Number(process.env.BENCH_ROUND_TRIPS_PY ?? 1000);
 const PY_DIR = `${ROOT}/bench/py-amqp`;
 
 interface Row {
@@ -67,15 +67,9 @@ async function processing(app: Celeriac, queue: string, start: () => Promise<Chi
   return { rate: rate(waiting, performance.now() - t0), worker };
 }
 
-/** Sequential round trips, in ROUNDS rounds; the best round counts (the machine may be shared). */
-async function roundTrips(app: Celeriac): Promise<{ p50: number; p99: number }> {
-  await app.sendTask("bench.noop", []).get({ timeout: 30_000 });
-  let best = { p50: Infinity, p99: Infinity };
-  for (let round = 0; round < ROUNDS; round++) {
-    const r = await noopRoundTrips(app, ROUND_TRIPS, 30_000);
-    if (r.p50 < best.p50) best = r;
-  }
-  return best;
+/** Sequential round trips from a producer process of its own, after its warm-up (bench/roundtrip.mjs). */
+async function roundTrips(queue: string): Promise<{ p50: number; p99: number }> {
+  return latencies(await roundTripsFrom("celeriac", queue, ROUND_TRIPS, { BENCH_BROKER_URL: AMQP_URL, BENCH_BACKEND_URL: "rpc://", BENCH_TASK: "bench.noop" }));
 }
 
 function startPython(args: string[], env: Record<string, string>): ChildProcess {
@@ -100,7 +94,7 @@ async function startCeleryWorker(env: Record<string, string>, pool: string, conc
 }
 
 async function pythonLatency(env: Record<string, string>): Promise<{ p50: number; p99: number }> {
-  const p = startPython(["latency.py", String(ROUND_TRIPS), String(ROUNDS)], env);
+  const p = startPython(["latency.py", String(ROUND_TRIPS_PY)], env);
   let out = "";
   p.stdout!.on("data", (b: Buffer) => (out += b.toString()));
   p.stderr!.on("data", (b: Buffer) => (out += b.toString()));
@@ -124,7 +118,7 @@ async function celeriacRow(pool: "async" | "process", concurrency: number): Prom
     const { rate: processed, worker } = await processing(app, queue, () =>
       startCeleriacWorker(`${ROOT}/bench/app.mjs`, ["-P", pool, "-c", String(concurrency), "-l", "warning"], env),
     );
-    const rt = await roundTrips(app);
+    const rt = await roundTrips(queue);
     const rss = rssKb(worker.pid!);
     await stopProcess(worker);
     return { stack: `Celeriac, ${pool} pool x${concurrency}`, enqueue: enq, processing: processed, ...rt, rssMb: rss / 1024 };
@@ -190,7 +184,7 @@ async function rawCeiling(): Promise<number> {
 
 export async function run(): Promise<void> {
   process.env.CELERIAC_LOG_LEVEL = "warn";
-  console.log(`RabbitMQ at ${AMQP_URL.replace(/:[^:@/]*@/, ":***@")}: ${N} no-op tasks drained by one worker process; ${ROUND_TRIPS} sequential delay→get round trips (rpc://), best of ${ROUNDS} rounds`);
+  console.log(`RabbitMQ at ${AMQP_URL.replace(/:[^:@/]*@/, ":***@")}: ${N} no-op tasks drained by one worker process; ${ROUND_TRIPS} sequential delay→get round trips (rpc://; Python: ${ROUND_TRIPS_PY}) from a producer process of their own, each after ${Number(process.env.BENCH_WARM_UP_MS ?? 3000) / 1000} s of unmeasured ones`);
   const ceiling = await rawCeiling();
   const js = await celeriacRow("async", 100);
   const py = await celeryRow("prefork", 2);

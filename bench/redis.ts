@@ -13,9 +13,9 @@ import { promisify } from "node:util";
 import { Queue } from "bullmq";
 import { Redis } from "ioredis";
 import { Celeriac } from "../src/index.js";
+import { latencies, ROOT, roundTripsFrom as roundTripsOf } from "./util.js";
 
 const run$ = promisify(execFile);
-const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const PY_DIR = fileURLToPath(new URL("./redis/py", import.meta.url));
 const URL_ = process.env.BENCH_REDIS_URL ?? "redis://127.0.0.1:6379/5";
 const N = Number(process.env.BENCH_N ?? 50_000);
@@ -38,11 +38,6 @@ interface Row {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function percentile(samples: number[], p: number): number {
-  const s = [...samples].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
-}
 
 /** Resident memory of a process and its children, MB. */
 async function rssMb(pid: number): Promise<number> {
@@ -170,7 +165,7 @@ async function measure(redis: Redis, subject: Subject, n: number): Promise<Row> 
     const samples = await subject.roundTrips();
     await sleep(1500);
     const rss = await rssMb(worker!.proc.pid!);
-    return { name: subject.name, enqueue, processing, p50: percentile(samples, 50), p99: percentile(samples, 99), rssMb: rss, cpuUs };
+    return { name: subject.name, enqueue, processing, ...latencies(samples), rssMb: rss, cpuUs };
   } finally {
     await worker?.stop();
     await subject.close();
@@ -296,15 +291,8 @@ async function rawRoundTrips(): Promise<number[]> {
   }
 }
 
-/** Sequential delay→get round trips, from a producer process of its own (bench/redis/roundtrip.mjs). */
-async function roundTripsFrom(system: "celeriac" | "bullmq" | "raw", queue: string): Promise<number[]> {
-  const { stdout } = await run$(process.execPath, ["bench/redis/roundtrip.mjs", system, queue, String(ROUND_TRIPS)], {
-    cwd: ROOT,
-    env: { ...process.env, BENCH_REDIS_URL: URL_ },
-    maxBuffer: 1 << 26,
-  });
-  return (JSON.parse(stdout) as { samples_ms: number[] }).samples_ms;
-}
+/** Sequential delay→get round trips, from a producer process of its own (bench/roundtrip.mjs). */
+const roundTripsFrom = (system: "celeriac" | "bullmq" | "raw", queue: string) => roundTripsOf(system, queue, ROUND_TRIPS, { BENCH_REDIS_URL: URL_ });
 
 /**
  * Worker RSS before and after scheduling BENCH_ETA_N (default 1,000,000) tasks an
@@ -381,7 +369,8 @@ export async function run(): Promise<void> {
   let floor = "";
   try {
     const raw = await rawRoundTrips();
-    floor = `Floor on this machine (bare ioredis: LPUSH → BRPOP in another process → SET + PUBLISH → subscriber, ${ROUND_TRIPS} sequential): p50 ${percentile(raw, 50).toFixed(3)} ms, p99 ${percentile(raw, 99).toFixed(3)} ms`;
+    const f = latencies(raw);
+    floor = `Floor on this machine (bare ioredis: LPUSH → BRPOP in another process → SET + PUBLISH → subscriber, ${ROUND_TRIPS} sequential): p50 ${f.p50.toFixed(3)} ms, p99 ${f.p99.toFixed(3)} ms`;
   } catch (err) {
     floor = `round-trip floor: failed: ${(err as Error).message}`;
   }

@@ -5,10 +5,10 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Celeriac, Worker } from "../src/index.js";
-import { noopRoundTrips, printTable, rate, rssKb, ROOT, startCeleriacWorker, stopProcess } from "./util.js";
+import { latencies, noopRoundTrips, printTable, rate, roundTripsFrom, rssKb, ROOT, startCeleriacWorker, stopProcess } from "./util.js";
 
 const N = Number(process.env.BENCH_N ?? 20_000);
-const ROUND_TRIPS = 500;
+const ROUND_TRIPS = Number(process.env.BENCH_ROUND_TRIPS ?? 500);
 
 async function enqueue(app: Celeriac, n: number): Promise<number> {
   const t0 = performance.now();
@@ -17,8 +17,6 @@ async function enqueue(app: Celeriac, n: number): Promise<number> {
   await Promise.all(sends);
   return rate(n, performance.now() - t0);
 }
-
-const roundTrips = (app: Celeriac) => noopRoundTrips(app, ROUND_TRIPS, 10_000);
 
 async function sqliteRow(pool: "async" | "process" | "thread", concurrency: number): Promise<(string | number)[]> {
   const dir = mkdtempSync(join(tmpdir(), "celeriac-bench-"));
@@ -35,7 +33,7 @@ async function sqliteRow(pool: "async" | "process" | "thread", concurrency: numb
     const t0 = performance.now();
     while ((count.get() as number) < N) await new Promise((r) => setTimeout(r, 20));
     const processed = rate(N, performance.now() - t0);
-    const rt = await roundTrips(app);
+    const rt = latencies(await roundTripsFrom("celeriac", "celery", ROUND_TRIPS, { BENCH_BROKER_URL: url, BENCH_BACKEND_URL: url, BENCH_TASK: "bench.noop" }));
     await new Promise((r) => setTimeout(r, 500));
     const rss = rssKb(worker.pid!);
     await stopProcess(worker);
@@ -59,14 +57,14 @@ async function memoryRow(): Promise<(string | number)[]> {
   await worker.start();
   await backend.waitFor(last.id);
   const processed = rate(N + 1, performance.now() - t0);
-  const rt = await roundTrips(app);
+  const rt = await noopRoundTrips(app, ROUND_TRIPS, 10_000);
   await worker.stop();
   return ["memory, async pool (in-process)", enq, processed, rt.p50, rt.p99, "-"];
 }
 
 export async function run(): Promise<void> {
   process.env.CELERIAC_LOG_LEVEL = "warn";
-  console.log(`${N} no-op tasks; ${ROUND_TRIPS} sequential delay→get round trips`);
+  console.log(`${N} no-op tasks; ${ROUND_TRIPS} sequential delay→get round trips (sqlite: from a producer process of its own, after ${Number(process.env.BENCH_WARM_UP_MS ?? 3000) / 1000} s of unmeasured ones)`);
   const rows = [await sqliteRow("async", 100), await sqliteRow("process", 2), await sqliteRow("thread", 2), await memoryRow()];
   printTable(["broker / pool", "enqueue tasks/s", "processing tasks/s", "round trip p50 ms", "p99 ms", "worker RSS MB"], rows);
 }

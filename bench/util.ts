@@ -1,5 +1,5 @@
 // Shared helpers for benchmarks: timing, percentiles, worker processes, tables.
-import { spawn, type ChildProcess } from "node:child_process";
+import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import type { Celeriac } from "../src/index.js";
@@ -13,7 +13,21 @@ export function percentile(sorted: number[], p: number): number {
 
 export const rate = (n: number, ms: number) => Math.round((n / ms) * 1000);
 
-/** `n` sequential delay→get round trips of the no-op task: p50 and p99, ms. */
+/**
+ * Sequential delay→get round trips from a producer process of its own
+ * (bench/roundtrip.mjs, on the built package, after its warm-up): the times
+ * of the `n` measured ones, ms. `env` names the broker and backend.
+ */
+export function roundTripsFrom(system: "celeriac" | "bullmq" | "raw", queue: string, n: number, env: Record<string, string>): Promise<number[]> {
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, ["bench/roundtrip.mjs", system, queue, String(n)], { cwd: ROOT, env: { ...process.env, ...env }, maxBuffer: 1 << 26 }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`bench/roundtrip.mjs ${system} failed: ${err.message}\n${stderr.slice(-2000)}`));
+      else resolve((JSON.parse(stdout) as { samples_ms: number[] }).samples_ms);
+    });
+  });
+}
+
+/** `n` sequential delay→get round trips of the no-op task in this process (for the in-process memory broker): p50 and p99, ms. */
 export async function noopRoundTrips(app: Celeriac, n: number, timeout: number): Promise<{ p50: number; p99: number }> {
   const times: number[] = [];
   for (let i = 0; i < n; i++) {
@@ -21,8 +35,13 @@ export async function noopRoundTrips(app: Celeriac, n: number, timeout: number):
     await app.sendTask("bench.noop", []).get({ timeout });
     times.push(performance.now() - t0);
   }
-  times.sort((a, b) => a - b);
-  return { p50: percentile(times, 50), p99: percentile(times, 99) };
+  return latencies(times);
+}
+
+/** p50 and p99 of unsorted samples. */
+export function latencies(samples: number[]): { p50: number; p99: number } {
+  const sorted = [...samples].sort((a, b) => a - b);
+  return { p50: percentile(sorted, 50), p99: percentile(sorted, 99) };
 }
 
 /** Starts a Celeriac worker process; resolves once it is ready. */

@@ -20,7 +20,7 @@ def main():
                 noop.apply_async((i,), producer=producer)
             print(json.dumps({"seconds": time.perf_counter() - t0}))
         return
-    # Warm up as the Node clients do (bench/redis/roundtrip.mjs): round trips for WARM_UP_MS first.
+    # Warm up as the Node clients do (bench/roundtrip.mjs): round trips for WARM_UP_MS first.
     warm_until = time.perf_counter() + float(os.environ.get("BENCH_WARM_UP_MS", "3000")) / 1000
     while time.perf_counter() < warm_until:
         echo.delay(0).get(timeout=30)

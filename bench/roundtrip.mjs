@@ -1,8 +1,12 @@
 // delay→get round trips from a producer process of its own, as Python's
-// client.py does for Celery: the bench process itself holds the heaps of the
+// clients do for Celery: the bench process itself holds the heaps of the
 // enqueue rounds, and its collector would show in the tails.
 //
-//   node bench/redis/roundtrip.mjs <celeriac|bullmq|raw> <queue> <n>   prints {"samples_ms": […]}
+//   node bench/roundtrip.mjs <celeriac|bullmq|raw> <queue> <n>   prints {"samples_ms": […]}
+//
+// BENCH_REDIS_URL: the Redis for every system. For Celeriac, BENCH_BROKER_URL
+// and BENCH_BACKEND_URL (when set) name another broker and result backend
+// (RabbitMQ with rpc://), and BENCH_TASK the task (default bench.echo(i)).
 import { Queue, QueueEvents } from "bullmq";
 import { Celeriac } from "celeriac";
 import { Redis } from "ioredis";
@@ -32,9 +36,14 @@ async function measure(once) {
 }
 
 async function celeriac() {
-  const app = new Celeriac({ name: "bench-roundtrip", broker: url, backend: url });
+  const broker = process.env.BENCH_BROKER_URL ?? url;
+  const task = process.env.BENCH_TASK ?? "bench.echo";
+  // On RabbitMQ the run's queue has an exchange of its own name (bench/amqp.ts).
+  const routing = broker.startsWith("amqp") ? { taskDefaultQueue: queue, taskDefaultExchange: queue, taskDefaultRoutingKey: queue } : {};
+  const app = new Celeriac({ name: "bench-roundtrip", broker, backend: process.env.BENCH_BACKEND_URL ?? url, ...routing });
+  const args = task === "bench.echo" ? (i) => [i] : () => [];
   try {
-    return await measure((i) => app.sendTask("bench.echo", [i], undefined, { queue }).get({ timeout: 10_000 }));
+    return await measure((i) => app.sendTask(task, args(i), undefined, { queue }).get({ timeout: 10_000 }));
   } finally {
     await app.close();
   }
