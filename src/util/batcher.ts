@@ -25,7 +25,8 @@ export class WriteBatcher<T> {
   /** The promise every add() of the pending batch returns (one per batch, not one per item). */
   private batch: Batch | null = null;
   private scheduled = false;
-  private inFlight: Promise<void> = Promise.resolve();
+  private readonly idle: Promise<void> = Promise.resolve();
+  private inFlight: Promise<void> = this.idle;
 
   /**
    * `schedule` "microtask" flushes at the end of the current job instead of the
@@ -58,14 +59,19 @@ export class WriteBatcher<T> {
     const batch = this.batch!;
     this.pending = [];
     this.batch = null;
-    this.inFlight = this.inFlight.then(async () => {
-      try {
-        await this.write(items);
-        batch.resolve();
-      } catch (err) {
-        batch.reject(err);
-      }
-    });
+    // Written now, not after the previous batch is done: `write` keeps the order
+    // itself (commands on one connection, transactions on one database), and a
+    // synchronous loop of add()s then holds one batch at a time in memory, not all.
+    let writing: Promise<void>;
+    try {
+      writing = Promise.resolve(this.write(items));
+    } catch (err) {
+      writing = Promise.reject(err);
+    }
+    writing.then(batch.resolve, batch.reject);
+    const settled = writing.catch(() => {});
+    const earlier = this.inFlight;
+    this.inFlight = earlier === this.idle ? settled : Promise.all([earlier, settled]).then(() => {});
     return this.inFlight;
   }
 }

@@ -157,7 +157,9 @@ export class RedisBroker implements Broker {
     this.mutexExpire = opts.unackedMutexExpire ?? 300;
     // Look for expired leases a few times per visibility timeout (at most every 10 s).
     this.restoreEveryMs = Math.min(10_000, Math.max(100, (this.visibilityTimeout * 1000) / 4));
-    this.publishes = new WriteBatcher((batch) => this.writePublishes(batch), 10_000, "microtask");
+    // Up to 1,000 a batch: a loop of sends writes as it goes, so it holds one batch of
+    // envelopes at a time, young enough for the scavenger (bulk enqueue +25 % over 10,000).
+    this.publishes = new WriteBatcher((batch) => this.writePublishes(batch), 1_000, "microtask");
     this.fanout = new RedisFanout(
       redisOptionsFromUrl(url).db ?? 0,
       async () => openSubscriber(await this.conn()),
@@ -248,7 +250,8 @@ export class RedisBroker implements Broker {
    * its get()) goes without a pipeline object, most of such a send's garbage.
    */
   private async writePublishes(batch: Outgoing[]): Promise<void> {
-    const client = await this.conn();
+    // Connected: the commands go out now, in the caller's turn (see WriteBatcher.flush).
+    const client = this.client ?? (await this.conn());
     const commands: (string | number)[][] = [];
     let list: (string | number)[] | null = null;
     for (const o of batch) {
