@@ -8,6 +8,7 @@ import type { ResultBackend, ResultMeta } from "./backends/backend.js";
 import type { GroupResult } from "./canvas/group-result.js";
 import { deserializeError } from "./errors.js";
 import { READY_STATES, States, type State } from "./states.js";
+import { isSettled, watchSettled } from "./util/settled.js";
 
 export interface GetOptions {
   /** Milliseconds to wait; rejects with TimeoutError after it. Default: wait forever. */
@@ -24,6 +25,9 @@ export interface ResultSource {
   revoke?(taskId: string, opts?: { terminate?: boolean; signal?: string }): Promise<void>;
 }
 
+/** The `sent` of a result made for a task sent elsewhere. */
+const SENT: Promise<void> = Promise.resolve();
+
 export class AsyncResult<T = unknown> {
   readonly id: string;
   /** The result of the step before this one in a chain (a GroupResult for a chord's callback), when known. */
@@ -31,16 +35,18 @@ export class AsyncResult<T = unknown> {
   /** Resolves once the task message is in the broker; rejects if sending failed. */
   readonly sent: Promise<void>;
   private meta: ResultMeta | null = null;
-  /** True until `sent` settles: a get() meanwhile can start listening before the task can finish. */
-  private sending: boolean;
 
   constructor(id: string, private readonly source: ResultSource, sent?: Promise<void>, parent: AsyncResult | GroupResult | null = null) {
     this.id = id;
     this.parent = parent;
-    this.sent = sent ?? Promise.resolve();
-    this.sending = sent !== undefined;
-    // A failed send is reported through get()/sent; do not crash the process on it.
-    if (sent) sent.then(() => (this.sending = false), () => (this.sending = false));
+    this.sent = sent ?? SENT;
+    // A failed send is reported through get()/sent; watching it also keeps it from crashing the process.
+    if (sent) watchSettled(sent);
+  }
+
+  /** True until `sent` settles: a get() meanwhile can start listening before the task can finish. */
+  private get sending(): boolean {
+    return this.sent !== SENT && !isSettled(this.sent);
   }
 
   get state(): State | string {

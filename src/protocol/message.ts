@@ -160,7 +160,6 @@ export function encodeTask(call: TaskCall, opts: EncodeOptions = {}): Message {
     delivery_info: call.deliveryInfo ?? { exchange: "", routing_key: "celery" },
     priority: call.priority ?? 0,
     body_encoding: "base64",
-    delivery_tag: randomUUID(),
   };
   return { body, contentType: serializer.contentType, contentEncoding: serializer.contentEncoding, headers, properties };
 }
@@ -213,14 +212,14 @@ export function decodeTask(msg: Message, accept: readonly string[]): TaskMessage
   };
 }
 
-/** kombu's JSON envelope (the element of a Redis list), with a base64 body. */
-export function toEnvelope(msg: Message): string {
+/** kombu's JSON envelope (the element of a Redis list), with a base64 body; `properties` override the message's. */
+export function toEnvelope(msg: Message, properties?: MessageProperties): string {
   return JSON.stringify({
     body: msg.body.toString("base64"),
     "content-encoding": msg.contentEncoding,
     "content-type": msg.contentType,
     headers: msg.headers,
-    properties: { ...msg.properties, body_encoding: "base64" },
+    properties: { ...msg.properties, ...properties, body_encoding: "base64" },
   });
 }
 

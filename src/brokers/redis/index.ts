@@ -197,33 +197,33 @@ export class RedisBroker implements Broker {
 
   // ---- publishing ------------------------------------------------------------
 
-  async publish(route: Route, message: Message, opts: PublishOptions = {}): Promise<void> {
-    if (!this.client) await this.connect();
+  /**
+   * Not an async function: a connected publish returns its batch's promise, the
+   * same one for every message of the batch, and makes no promise of its own.
+   */
+  publish(route: Route, message: Message, opts: PublishOptions = {}): Promise<void> {
+    if (!this.client) return this.connect().then(() => this.publish(route, message, opts));
     if (route.exchange === REPLY_EXCHANGE) return this.publishReply(route, message);
-    const queue = route.queue;
-    const priority = opts.priority ?? message.properties.priority ?? 0;
-    // Like kombu: a fresh delivery tag per publish (the unacked hash is keyed by it), and
-    // delivery_info naming the queue through the default exchange, so a restore finds it.
-    const envelope = toEnvelope({
-      ...message,
-      properties: {
-        ...message.properties,
-        priority,
-        delivery_info: { exchange: "", routing_key: queue },
-        delivery_tag: randomUUID(),
-      },
-    });
-    const eta = opts.eta && !this.etaInQueue && opts.eta > Date.now() ? opts.eta : 0;
-    const exchange = route.exchange || queue;
-    const routingKey = route.routingKey ?? queue;
-    const binding = `${exchange}\n${routingKey}\n${queue}`;
-    return this.publishes.add({
-      queue,
-      step: priorityStep(priority),
-      envelope,
-      eta,
-      binding: this.bound.has(binding) ? null : binding,
-    });
+    try {
+      const queue = route.queue;
+      const priority = opts.priority ?? message.properties.priority ?? 0;
+      // Like kombu: a fresh delivery tag per publish (the unacked hash is keyed by it), and
+      // delivery_info naming the queue through the default exchange, so a restore finds it.
+      const envelope = toEnvelope(message, { priority, delivery_info: { exchange: "", routing_key: queue }, delivery_tag: randomUUID() });
+      const eta = opts.eta && !this.etaInQueue && opts.eta > Date.now() ? opts.eta : 0;
+      const exchange = route.exchange || queue;
+      const routingKey = route.routingKey ?? queue;
+      const binding = `${exchange}\n${routingKey}\n${queue}`;
+      return this.publishes.add({
+        queue,
+        step: priorityStep(priority),
+        envelope,
+        eta,
+        binding: this.bound.has(binding) ? null : binding,
+      });
+    } catch (err) {
+      return Promise.reject(err);
+    }
   }
 
   /**
