@@ -286,8 +286,13 @@ export class RedisBroker implements Broker {
 
   async fetch(queues: readonly string[], opts: FetchOptions): Promise<Delivery[]> {
     if (!queues.length) return [];
-    const client = await this.conn();
-    await this.publishes.flush();
+    // Connected, everything up to the script call happens in the caller's turn: the
+    // worker asks for its next batch before it runs the one in hand, and the request
+    // must be on the wire by then, not a microtask after the whole batch has run.
+    const client = this.client ?? (await this.conn());
+    // This process's publishes go out before the fetch, on the same connection, so
+    // it sees its own messages; their replies need no waiting for.
+    void this.publishes.flush();
     const state = this.fetchStateOf(queues);
     // Rotate the queue order on each call, so that no queue starves another at equal priority.
     const nq = queues.length;
