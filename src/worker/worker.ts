@@ -205,6 +205,9 @@ export class Worker extends EventEmitter implements Controllable {
     const ahead: Fetch[] = [];
     let backlog = false;
     while (!this.stopping) {
+      // Idle, the tasks just run send their results first: the next (blocking) fetch
+      // is not on their way, and nothing can come for it before a result goes out.
+      if (!backlog && !ahead.length) await new Promise((r) => setImmediate(r));
       this.fetchAhead(ahead, backlog);
       const first = ahead[0];
       if (!first) {
