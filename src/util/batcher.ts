@@ -25,8 +25,8 @@ export class WriteBatcher<T> {
   /** The promise every add() of the pending batch returns (one per batch, not one per item). */
   private batch: Batch | null = null;
   private scheduled = false;
-  private readonly idle: Promise<void> = Promise.resolve();
-  private inFlight: Promise<void> = this.idle;
+  /** The latest write, settled either way: writes finish in order, so earlier ones are done by then. */
+  private inFlight: Promise<void> = Promise.resolve();
 
   /**
    * `schedule` "microtask" flushes at the end of the current job instead of the
@@ -60,8 +60,9 @@ export class WriteBatcher<T> {
     this.pending = [];
     this.batch = null;
     // Written now, not after the previous batch is done: `write` keeps the order
-    // itself (commands on one connection, transactions on one database), and a
-    // synchronous loop of add()s then holds one batch at a time in memory, not all.
+    // itself (commands on one connection, transactions on one database; so the
+    // writes also finish in order), and a synchronous loop of add()s then holds
+    // one batch at a time in memory, not all of them.
     let writing: Promise<void>;
     try {
       writing = Promise.resolve(this.write(items));
@@ -69,9 +70,7 @@ export class WriteBatcher<T> {
       writing = Promise.reject(err);
     }
     writing.then(batch.resolve, batch.reject);
-    const settled = writing.catch(() => {});
-    const earlier = this.inFlight;
-    this.inFlight = earlier === this.idle ? settled : Promise.all([earlier, settled]).then(() => {});
+    this.inFlight = writing.catch(() => {});
     return this.inFlight;
   }
 }
