@@ -239,7 +239,7 @@ export class Worker extends EventEmitter implements Controllable {
       }
       // A full batch means more are probably waiting: ask for them before running these.
       backlog = deliveries.length >= first.max;
-      if (backlog) this.fetchAhead(ahead, backlog);
+      if (backlog) this.fetchAhead(ahead, true);
       this.pump();
     }
     // Stopped with fetches in flight: what they bring goes straight back
