@@ -1,5 +1,7 @@
 // Starting and stopping real worker processes in tests. Every process a test
-// starts is stopped by its PID when the test file ends, even on failure.
+// starts leads a process group of its own (detached), and the whole group is
+// killed when the test file ends, even on failure: pool children and anything
+// else it started cannot outlive the test.
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { fileURLToPath } from "node:url";
@@ -10,8 +12,18 @@ export const CLI = fileURLToPath(new URL("../../src/cli/main.ts", import.meta.ur
 
 const started = new Set<ChildProcess>();
 after(() => {
-  for (const p of started) if (p.exitCode === null && p.signalCode === null) p.kill("SIGKILL");
+  for (const p of started) killGroup(p, "SIGKILL");
 });
+
+/** Sends a signal to the process group a test process leads (itself and everything it started). */
+export function killGroup(proc: ChildProcess, signal: NodeJS.Signals): void {
+  if (proc.pid === undefined) return;
+  try {
+    process.kill(-proc.pid, signal);
+  } catch {
+    // The group is gone already.
+  }
+}
 
 export interface RunningProcess {
   proc: ChildProcess;
@@ -22,6 +34,8 @@ export interface RunningProcess {
   waitFor(pattern: RegExp, timeoutMs?: number): Promise<void>;
   /** SIGTERM (or the given signal) and wait for the exit; returns the exit code. */
   stop(signal?: NodeJS.Signals, timeoutMs?: number): Promise<number | null>;
+  /** Sends a signal to the whole process group (as a terminal's Ctrl-C, GNU timeout or systemd do). */
+  signalGroup(signal: NodeJS.Signals): void;
   exited: Promise<number | null>;
 }
 
@@ -36,6 +50,7 @@ export function startProcess(command: string, args: string[], opts: { cwd?: stri
     cwd: opts.cwd ?? ROOT,
     env: { ...process.env, ...opts.env },
     stdio: ["ignore", "pipe", "pipe"],
+    detached: true,
   });
   started.add(proc);
   let text = "";
@@ -52,6 +67,7 @@ export function startProcess(command: string, args: string[], opts: { cwd?: stri
     pid: proc.pid!,
     output: () => text,
     exited,
+    signalGroup: (signal) => killGroup(proc, signal),
     waitFor(pattern, timeoutMs = 20_000) {
       return new Promise((resolve, reject) => {
         const check = () => {
@@ -79,7 +95,7 @@ export function startProcess(command: string, args: string[], opts: { cwd?: stri
     async stop(signal = "SIGTERM", timeoutMs = 20_000) {
       if (proc.exitCode !== null || proc.signalCode !== null) return proc.exitCode;
       proc.kill(signal);
-      const timer = setTimeout(() => proc.kill("SIGKILL"), timeoutMs);
+      const timer = setTimeout(() => killGroup(proc, "SIGKILL"), timeoutMs);
       const [code] = (await once(proc, "exit")) as [number | null];
       clearTimeout(timer);
       return code;

@@ -54,7 +54,7 @@ export async function startOwnRedis(port: number, args: string[] = [], password?
     port,
     url: (db = 0) => (tls ? `rediss://${auth}127.0.0.1:${port}/${db}?${tls.query}` : `redis://${auth}127.0.0.1:${port}/${db}`),
     async start() {
-      proc = spawn("redis-server", [...listen, "--bind", "127.0.0.1", "--save", "", ...args], { stdio: "ignore" });
+      proc = spawn("redis-server", [...listen, "--bind", "127.0.0.1", "--save", "", ...args], { stdio: "ignore", detached: true });
       for (let i = 0; i < 100; i++) {
         const r = new Redis({ host: "127.0.0.1", port, password, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, ...(tls ? { tls: { ca: tls.ca } } : {}) });
         r.on("error", () => {});
