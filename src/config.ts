@@ -67,6 +67,12 @@ export interface Settings {
   workerHostname: string | null;
   workerStateDb: string | null;
   workerDisableRateLimits: boolean;
+  /**
+   * Bytes a task message body may have, before and after decompression
+   * (Celeriac's own; Celery has none). Over it the message is refused with
+   * MessageTooLarge. null: no limit.
+   */
+  workerMessageSizeLimit: number | null;
   beatSchedule: Record<string, unknown>;
   beatMaxLoopInterval: number;
   /** Where beat keeps its lease, last ticks and dynamic entries; null: the broker's URL (sqlite/redis), else the result backend's. */
@@ -128,6 +134,7 @@ export function defaultSettings(): Settings {
     workerHostname: null,
     workerStateDb: null,
     workerDisableRateLimits: false,
+    workerMessageSizeLimit: 64 * 1024 * 1024,
     beatSchedule: {},
     beatMaxLoopInterval: 300,
     beatStoreUrl: null,

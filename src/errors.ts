@@ -24,6 +24,9 @@ export class DecodeError extends CeleriacError {}
 /** The message's content type is not in `acceptContent`. */
 export class ContentDisallowed extends DecodeError {}
 
+/** A message body is over the worker's message size limit (workerMessageSizeLimit), before or after decompression. */
+export class MessageTooLarge extends DecodeError {}
+
 /** `get({ timeout })` ran out of time before the task finished. */
 export class TimeoutError extends CeleriacError {}
 
@@ -95,7 +98,7 @@ export class RemoteTaskError extends Error {
 
 const knownErrors: Record<string, new (message: string) => Error> = {
   CeleriacError, ConfigurationError, TaskNotRegistered, DuplicateTaskName, DecodeError,
-  ContentDisallowed, TimeoutError, TimeLimitExceeded, SoftTimeLimitExceeded, WorkerLostError,
+  ContentDisallowed, MessageTooLarge, TimeoutError, TimeLimitExceeded, SoftTimeLimitExceeded, WorkerLostError,
   TaskRevokedError, MaxRetriesExceededError, ChordError, Ignore,
 };
 

@@ -8,7 +8,7 @@
 // The worker never holds future tasks in memory.
 import type BetterSqlite3 from "better-sqlite3";
 import type { Message } from "../protocol/message.js";
-import { fromEnvelope, toEnvelope } from "../protocol/message.js";
+import { fromEnvelope, readEnvelope, toEnvelope } from "../protocol/message.js";
 import { openDatabase } from "../util/sqlite.js";
 import { WriteBatcher } from "../util/batcher.js";
 import { tokenBucketStep, topicMatches, type Broker, type BrokerOptions, type Delivery, type FetchOptions, type PublishOptions, type Route } from "./broker.js";
@@ -202,7 +202,9 @@ export class SqliteBroker implements Broker {
         // The delivery count fences the tag: a stale worker cannot ack a message re-leased to another.
         tag: `${r.id}:${r.deliveries + 1}`,
         queue: r.queue,
-        message: fromEnvelope(r.envelope),
+        // A row that does not parse is handed over all the same, saying why: the worker
+        // drops it alone, and the rest of the batch (leased with it) runs.
+        message: readEnvelope(r.envelope),
         redelivered: r.deliveries > 0,
       });
     }

@@ -1,7 +1,7 @@
 // Celery task protocol v2: building a task message and reading one back, and
 // kombu's JSON envelope, the form a message takes inside Redis and SQLite.
 import { randomUUID } from "node:crypto";
-import { DecodeError } from "../errors.js";
+import { DecodeError, MessageTooLarge } from "../errors.js";
 import { compress, decompress } from "./compression.js";
 import { argsRepr, kwargsRepr } from "./repr.js";
 import { decodeBody, serializerByName } from "./serializers.js";
@@ -30,6 +30,8 @@ export interface Message {
   contentEncoding: string;
   headers: Record<string, unknown>;
   properties: MessageProperties;
+  /** Set when the broker could not read the message at all (not even its envelope): why. */
+  unreadable?: string;
 }
 
 /** A signature as it travels inside `embed` (Celery's dict form). */
@@ -110,6 +112,13 @@ export interface TaskMessage {
   args: unknown[];
   kwargs: Record<string, unknown>;
   embed: Embed;
+  /** What was wrong but not fatal (a bad time limit, a malformed embed entry): ignored, to be logged. */
+  warnings?: string[];
+}
+
+export interface DecodeLimits {
+  /** Bytes a body may have, before and after decompression; null: no limit. */
+  messageSizeLimit?: number | null;
 }
 
 const emptyEmbed = (): Embed => ({ callbacks: null, errbacks: null, chain: null, chord: null });
@@ -168,17 +177,73 @@ function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
+const isSignature = (v: unknown): v is SignatureDict => isObject(v) && typeof v.task === "string";
+
+/** The embed with what cannot be a signature left out (and said in `warnings`): a bad callback must not stop the task. */
+function checkedEmbed(embed: unknown, warnings: string[]): Embed {
+  if (embed === null || embed === undefined) return emptyEmbed();
+  if (!isObject(embed)) {
+    warnings.push(`embed is not an object (${typeof embed}): ignored`);
+    return emptyEmbed();
+  }
+  // Spread, not Object.assign: an own "__proto__" key (JSON.parse makes them) stays a plain key.
+  const out: Embed = { ...emptyEmbed(), ...embed };
+  for (const key of ["callbacks", "errbacks", "chain"] as const) {
+    const list: unknown = embed[key];
+    if (list === null || list === undefined) {
+      out[key] = null;
+    } else if (!Array.isArray(list)) {
+      warnings.push(`embed ${key} is not a list: ignored`);
+      out[key] = null;
+    } else if (!list.every(isSignature)) {
+      warnings.push(`embed ${key} has entries that are not signatures: those are ignored`);
+      out[key] = list.filter(isSignature);
+    }
+  }
+  const chord: unknown = embed.chord;
+  if (chord === undefined || chord === null) out.chord = null;
+  else if (!isSignature(chord)) {
+    warnings.push("embed chord is not a signature: ignored");
+    out.chord = null;
+  }
+  return out;
+}
+
+/** A time limit as the pool can use it: a positive finite number of seconds, or null (none). */
+function checkedLimit(v: unknown, which: string, warnings: string[]): number | null {
+  if (v === null || v === undefined || v === 0) return null;
+  if (typeof v === "number" && Number.isFinite(v) && v > 0) return v;
+  warnings.push(`${which} time limit ${JSON.stringify(v) ?? String(v)} is not a positive number of seconds: ignored`);
+  return null;
+}
+
+const optionalString = (v: unknown): string | null => (typeof v === "string" ? v : null);
+
 /**
- * Reads a task message. Throws DecodeError (or ContentDisallowed) with a reason
- * a person can act on; the caller decides what to do with the message.
+ * Reads a task message. Throws DecodeError (or ContentDisallowed,
+ * MessageTooLarge) with a reason a person can act on; the caller decides what
+ * to do with the message.
  */
-export function decodeTask(msg: Message, accept: readonly string[]): TaskMessage {
+export function decodeTask(msg: Message, accept: readonly string[], limits: DecodeLimits = {}): TaskMessage {
+  if (msg.unreadable) throw new DecodeError(msg.unreadable);
+  if (!Buffer.isBuffer(msg.body)) throw new DecodeError("message body is not bytes");
   const h = msg.headers;
   if (!isObject(h)) throw new DecodeError("message has no headers");
   if (typeof h.task !== "string" || !h.task) throw new DecodeError("message has no task name (header 'task')");
   if (typeof h.id !== "string" || !h.id) throw new DecodeError("message has no task id (header 'id')");
+  // As Celery does: an eta or expires that does not parse is refused, not taken as "none".
+  if (h.eta !== null && h.eta !== undefined && parseIsoTime(h.eta) === null) {
+    throw new DecodeError(`invalid eta ${JSON.stringify(h.eta)} (not an ISO-8601 time)`);
+  }
+  if (h.expires !== null && h.expires !== undefined && parseIsoTime(h.expires) === null) {
+    throw new DecodeError(`invalid expires ${JSON.stringify(h.expires)} (not an ISO-8601 time)`);
+  }
+  const limit = limits.messageSizeLimit ?? null;
   let raw = msg.body;
-  if (typeof h.compression === "string" && h.compression) raw = decompress(raw, h.compression);
+  if (limit !== null && raw.length > limit) {
+    throw new MessageTooLarge(`message body of ${raw.length} bytes is over the message size limit (${limit} bytes)`);
+  }
+  if (typeof h.compression === "string" && h.compression) raw = decompress(raw, h.compression, limit);
   const body = decodeBody(raw, msg.contentType, accept);
   if (!Array.isArray(body) || body.length < 2) {
     throw new DecodeError("task body is not [args, kwargs, embed] (protocol v1 messages are not supported)");
@@ -186,30 +251,41 @@ export function decodeTask(msg: Message, accept: readonly string[]): TaskMessage
   const [args, kwargs, embed] = body as [unknown, unknown, unknown];
   if (!Array.isArray(args)) throw new DecodeError("task args are not an array");
   if (!isObject(kwargs)) throw new DecodeError("task kwargs are not an object");
+  const warnings: string[] = [];
   // Defaults filled in place: the headers object is this message's own (parsed
   // from the envelope), and one copy less per message matters on the hot path.
+  // Fields of the wrong type are taken as absent: later code relies on the types.
   const headers = h as TaskHeaders;
   if (typeof headers.lang !== "string") headers.lang = "py";
-  headers.shadow ??= null;
+  headers.shadow = optionalString(headers.shadow);
   headers.eta ??= null;
   headers.expires ??= null;
-  headers.group ??= null;
-  headers.group_index ??= null;
-  if (typeof headers.retries !== "number") headers.retries = 0;
-  if (!Array.isArray(headers.timelimit)) headers.timelimit = [null, null];
-  headers.root_id ??= headers.id;
-  headers.parent_id ??= null;
-  headers.argsrepr ??= "";
-  headers.kwargsrepr ??= "";
-  headers.origin ??= "";
+  headers.group = optionalString(headers.group);
+  if (typeof headers.group_index !== "number") headers.group_index = null;
+  if (typeof headers.retries !== "number" || !Number.isFinite(headers.retries)) headers.retries = 0;
+  const tl: unknown = headers.timelimit;
+  if (tl === null || tl === undefined) headers.timelimit = [null, null];
+  else if (!Array.isArray(tl)) {
+    warnings.push(`timelimit ${JSON.stringify(tl) ?? String(tl)} is not [hard, soft]: ignored`);
+    headers.timelimit = [null, null];
+  } else {
+    headers.timelimit = [checkedLimit(tl[0], "hard", warnings), checkedLimit(tl[1], "soft", warnings)];
+  }
+  headers.root_id = optionalString(headers.root_id) ?? headers.id;
+  headers.parent_id = optionalString(headers.parent_id);
+  if (typeof headers.argsrepr !== "string") headers.argsrepr = "";
+  if (typeof headers.kwargsrepr !== "string") headers.kwargsrepr = "";
+  if (typeof headers.origin !== "string") headers.origin = "";
   headers.ignore_result = headers.ignore_result === true;
-  return {
+  const out: TaskMessage = {
     headers,
-    properties: msg.properties ?? {},
+    properties: isObject(msg.properties) ? msg.properties : {},
     args,
     kwargs,
-    embed: isObject(embed) ? { ...emptyEmbed(), ...(embed as Partial<Embed>) } : emptyEmbed(),
+    embed: checkedEmbed(embed, warnings),
   };
+  if (warnings.length) out.warnings = warnings;
+  return out;
 }
 
 /** kombu's JSON envelope (the element of a Redis list), with a base64 body; `properties` override the message's. */
@@ -241,6 +317,22 @@ export function fromEnvelope(text: string | Buffer): Message {
     headers: isObject(env.headers) ? env.headers : {},
     properties,
   };
+}
+
+/**
+ * An envelope as a Message, or, when it cannot be read, a Message that says
+ * why (`unreadable`): the worker then rejects that one message with the reason
+ * instead of the whole fetch failing.
+ */
+export function readEnvelope(text: string | Buffer): Message {
+  try {
+    // A row or list element of another type (someone wrote it by hand) is no envelope either.
+    if (typeof text !== "string" && !Buffer.isBuffer(text)) throw new DecodeError(`message envelope is a ${typeof text}, not text`);
+    return fromEnvelope(text);
+  } catch (err) {
+    const raw = Buffer.isBuffer(text) ? text : Buffer.from(String(text));
+    return { body: raw, contentType: "application/x-unreadable", contentEncoding: "binary", headers: {}, properties: {}, unreadable: (err as Error).message };
+  }
 }
 
 /** Parses Celery's ISO-8601 eta/expires header into epoch milliseconds (null when absent or bad). */

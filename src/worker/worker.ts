@@ -9,6 +9,7 @@ import type { Broker, Delivery } from "../brokers/broker.js";
 import type { ResultBackend, ResultMeta } from "../backends/backend.js";
 import { continueAfterFailure, continueAfterRevoked, continueAfterSuccess, hasSuccessContinuation } from "../canvas/continuation.js";
 import {
+  ConfigurationError,
   DecodeError,
   TaskNotRegistered,
   TaskRevokedError,
@@ -17,7 +18,8 @@ import {
   tracebackOf,
   type ExceptionInfo,
 } from "../errors.js";
-import { decodeTask, isoWithOffset, parseIsoTime, type Message, type TaskMessage } from "../protocol/message.js";
+import { logSafe } from "../log.js";
+import { decodeTask, isoWithOffset, parseIsoTime, type DecodeLimits, type Message, type TaskMessage } from "../protocol/message.js";
 import { repr } from "../protocol/repr.js";
 import { States } from "../states.js";
 import type { Task, TaskRequest } from "../task.js";
@@ -109,6 +111,7 @@ export class Worker extends EventEmitter implements Controllable {
   private readonly timeLimits = new Map<string, { soft: number | null; hard: number | null }>();
   private readonly processedByName = new Map<string, number>();
   private stopControl: (() => Promise<void>) | null = null;
+  private readonly decodeLimits: DecodeLimits;
   /** Events for monitors; null until started. */
   events: TaskEvents | null = null;
   private readonly startedAt = Date.now();
@@ -134,6 +137,11 @@ export class Worker extends EventEmitter implements Controllable {
       5000,
       "microtask",
     );
+    const sizeLimit = s.workerMessageSizeLimit;
+    if (sizeLimit !== null && !(typeof sizeLimit === "number" && sizeLimit > 0)) {
+      throw new ConfigurationError(`workerMessageSizeLimit must be a positive number of bytes or null, got ${JSON.stringify(sizeLimit)}`);
+    }
+    this.decodeLimits = { messageSizeLimit: sizeLimit };
     this.revoked = new RevokedSet(opts.stateDb ?? s.workerStateDb);
     this.rateGate = new RateGate<Job>(s, opts.disableRateLimits ?? false, app.log, {
       broker: () => this.broker,
@@ -284,11 +292,12 @@ export class Worker extends EventEmitter implements Controllable {
   private receive(delivery: Delivery): Promise<void> | undefined {
     let msg: TaskMessage;
     try {
-      msg = decodeTask(delivery.message, this.app.settings.acceptContent);
+      msg = decodeTask(delivery.message, this.app.settings.acceptContent, this.decodeLimits);
     } catch (err) {
       return this.dropUndecodable(delivery, err as Error);
     }
     const h = msg.headers;
+    if (msg.warnings) for (const w of msg.warnings) this.log.warn(`task ${logSafe(h.task)}[${logSafe(h.id)}]: ${w}`);
     const task = this.app.tasks.get(h.task);
     const now = Date.now();
     const expires = h.expires === null ? null : parseIsoTime(h.expires);
@@ -297,7 +306,7 @@ export class Worker extends EventEmitter implements Controllable {
       return this.settleOnReceipt(delivery, msg, task, expires, eta, now);
     }
     const acksLate = task.options.acksLate ?? this.app.settings.taskAcksLate;
-    if (this.logInfo) this.log.info(`task ${h.task}[${h.id}] received`);
+    if (this.logInfo) this.log.info(`task ${logSafe(h.task)}[${logSafe(h.id)}] received`);
     this.events?.received(msg);
     this.reserved.push({ delivery, msg, task, request: this.requestOf(msg, delivery), acksLate, acked: false });
     return undefined;
@@ -306,56 +315,71 @@ export class Worker extends EventEmitter implements Controllable {
   /** A message that will not run now: unknown task, revoked, expired, or not due yet. */
   private async settleOnReceipt(delivery: Delivery, msg: TaskMessage, task: Task | undefined, expires: number | null, eta: number | null, now: number): Promise<void> {
     const h = msg.headers;
-    if (!task) {
-      const err = new TaskNotRegistered(`received unregistered task ${JSON.stringify(h.task)} [${h.id}]; message dropped`);
-      this.log.error(err.message);
-      await this.storeFailure(msg, delivery, err);
-      await this.broker.reject(delivery, false);
-      return;
-    }
-    if (this.revoked.has(h.id)) {
-      this.log.info(`task ${h.task}[${h.id}] is revoked: not run`);
-      // received first, so monitors learn the task's name and arguments.
-      this.events?.received(msg);
-      this.events?.revoked(h.id);
-      await this.store(msg, delivery, States.REVOKED, serializeError(new TaskRevokedError("revoked")), null);
-      await continueAfterRevoked(this.app, msg, serializeError(new TaskRevokedError("revoked")));
-      await this.broker.ack([delivery]);
-      return;
-    }
-    if (expires !== null && expires <= now) {
-      this.log.info(`task ${h.task}[${h.id}] expired at ${h.expires}: not run`);
-      this.events?.received(msg);
-      this.events?.revoked(h.id, { expired: true });
-      await this.store(msg, delivery, States.REVOKED, serializeError(new TaskRevokedError("expired")), null);
-      await continueAfterRevoked(this.app, msg, serializeError(new TaskRevokedError("expired")));
-      await this.broker.ack([delivery]);
-      return;
-    }
-    if (eta !== null && eta > now + 5) {
-      // A message that is not due yet (a Python producer puts ETA tasks straight
-      // in the queue): hand it back to the broker's schedule instead of holding it here.
-      await this.broker.publish({ queue: delivery.queue }, delivery.message, { eta, priority: delivery.message.properties.priority });
-      await this.broker.ack([delivery]);
+    const name = `${logSafe(h.task)}[${logSafe(h.id)}]`;
+    try {
+      if (!task) {
+        const err = new TaskNotRegistered(`received unregistered task ${JSON.stringify(h.task)} [${h.id}]; message dropped`);
+        this.log.error(`received unregistered task ${name}; message dropped`);
+        await this.storeFailure(msg, delivery, err);
+        await this.broker.reject(delivery, false);
+        return;
+      }
+      if (this.revoked.has(h.id)) {
+        this.log.info(`task ${name} is revoked: not run`);
+        // received first, so monitors learn the task's name and arguments.
+        this.events?.received(msg);
+        this.events?.revoked(h.id);
+        await this.store(msg, delivery, States.REVOKED, serializeError(new TaskRevokedError("revoked")), null);
+        await continueAfterRevoked(this.app, msg, serializeError(new TaskRevokedError("revoked")));
+        await this.broker.ack([delivery]);
+        return;
+      }
+      if (expires !== null && expires <= now) {
+        this.log.info(`task ${name} expired at ${logSafe(h.expires)}: not run`);
+        this.events?.received(msg);
+        this.events?.revoked(h.id, { expired: true });
+        await this.store(msg, delivery, States.REVOKED, serializeError(new TaskRevokedError("expired")), null);
+        await continueAfterRevoked(this.app, msg, serializeError(new TaskRevokedError("expired")));
+        await this.broker.ack([delivery]);
+        return;
+      }
+      if (eta !== null && eta > now + 5) {
+        // A message that is not due yet (a Python producer puts ETA tasks straight
+        // in the queue): hand it back to the broker's schedule instead of holding it here.
+        await this.broker.publish({ queue: delivery.queue }, delivery.message, { eta, priority: delivery.message.properties.priority });
+        await this.broker.ack([delivery]);
+      }
+    } catch (err) {
+      // The consume loop awaits this: a failure here must not end it. The message is
+      // still leased (or was taken): it comes back, or was settled before the failure.
+      this.log.error(`task ${name}: cannot settle on receipt: ${(err as Error).message}`);
     }
   }
 
+  /**
+   * A message that cannot run as it is (unreadable, too large, missing or bad
+   * fields): logged with the reason, FAILURE stored when it has a usable id,
+   * and dropped: redelivering it would fail the same way forever.
+   */
   private async dropUndecodable(delivery: Delivery, err: Error): Promise<void> {
-    const id = typeof delivery.message.headers?.id === "string" ? delivery.message.headers.id : null;
-    const name = typeof delivery.message.headers?.task === "string" ? delivery.message.headers.task : "?";
-    this.log.error(`cannot read message ${name}[${id ?? "no id"}] from queue ${delivery.queue}: ${err.message}; message dropped`);
+    const headers: unknown = delivery.message.headers;
+    const h = headers !== null && typeof headers === "object" ? (headers as Record<string, unknown>) : {};
+    const id = typeof h.id === "string" && h.id ? h.id : null;
+    const name = typeof h.task === "string" && h.task ? h.task : "?";
+    this.log.error(`cannot read message ${logSafe(name)}[${id === null ? "no id" : logSafe(id)}] from queue ${logSafe(delivery.queue)}: ${logSafe(err.message, 500)}; message dropped`);
     if (id) {
       const exc = err instanceof DecodeError ? err : new DecodeError(err.message);
-      await this.backend.store({
-        task_id: id,
-        status: States.FAILURE,
-        result: serializeError(exc),
-        traceback: tracebackOf(exc),
-        children: [],
-        date_done: dateDone(),
-      }).catch(() => {});
+      const p = delivery.message.properties;
+      const replyTo = typeof p?.reply_to === "string" ? p.reply_to : null;
+      const correlationId = typeof p?.correlation_id === "string" ? p.correlation_id : id;
+      await this.backend
+        .store(
+          { task_id: id, status: States.FAILURE, result: serializeError(exc), traceback: tracebackOf(exc), children: [], date_done: dateDone() },
+          { replyTo, correlationId },
+        )
+        .catch((e: Error) => this.log.error(`task ${logSafe(id)}: cannot store its FAILURE: ${e.message}`));
     }
-    await this.broker.reject(delivery, false).catch(() => {});
+    await this.broker.reject(delivery, false).catch((e: Error) => this.log.error(`cannot drop message ${logSafe(id ?? "with no id")}: ${e.message}`));
   }
 
   private requestOf(msg: TaskMessage, delivery: Delivery): TaskRequest {

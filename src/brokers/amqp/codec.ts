@@ -8,6 +8,12 @@
 import type { ConsumeMessage, Options } from "amqplib";
 import type { Message, MessageProperties } from "../../protocol/message.js";
 
+/** out[k] = v, but an own "__proto__" key stays a key instead of replacing out's prototype. */
+function setOwn(out: Record<string, unknown>, k: string, v: unknown): void {
+  if (k === "__proto__") Object.defineProperty(out, k, { value: v, enumerable: true, writable: true, configurable: true });
+  else out[k] = v;
+}
+
 type Typed = { "!": "int" | "long"; value: number };
 
 function typedValue(v: unknown): unknown {
@@ -23,7 +29,7 @@ function typedValue(v: unknown): unknown {
 /** Headers ready for amqplib, with integers typed for Python peers; undefined values left out. */
 export function typedTable(table: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(table)) if (v !== undefined) out[k] = typedValue(v);
+  for (const [k, v] of Object.entries(table)) if (v !== undefined) setOwn(out, k, typedValue(v));
   return out;
 }
 
@@ -66,7 +72,7 @@ function plainValue(v: unknown): unknown {
       return t.value;
     }
     const out: Record<string, unknown> = {};
-    for (const [k, x] of Object.entries(v)) out[k] = plainValue(x);
+    for (const [k, x] of Object.entries(v)) setOwn(out, k, plainValue(x));
     return out;
   }
   if (Array.isArray(v)) return v.map(plainValue);

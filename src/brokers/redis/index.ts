@@ -15,9 +15,8 @@
 // worker nothing, and a countdown longer than the visibility timeout runs once.
 import { randomUUID } from "node:crypto";
 import type { Redis } from "ioredis";
-import { DecodeError } from "../../errors.js";
 import { createLogger } from "../../log.js";
-import { fromEnvelope, toEnvelope, type Message } from "../../protocol/message.js";
+import { readEnvelope, toEnvelope, type Message } from "../../protocol/message.js";
 import { maskUrl } from "../../url.js";
 import { WriteBatcher } from "../../util/batcher.js";
 import type { Broker, BrokerOptions, Delivery, FetchOptions, PublishOptions, Route } from "../broker.js";
@@ -82,7 +81,7 @@ interface Outgoing {
   binding: string | null;
 }
 
-/** The fetch script's reply, as Buffers: [next ETA (ms) or '', [list index, envelope, …]]. */
+/** The fetch script's reply, as Buffers: [next ETA (ms) or '', [list index, envelope, lease tag or '', …]]. */
 type FetchReply = [Buffer, (Buffer | number)[]];
 
 /** What one blocking pop returned: the list it took from, and the envelopes in the order they were queued. */
@@ -353,9 +352,7 @@ export class RedisBroker implements Broker {
       // ago, so this is the latency case). The leases are written on the same connection
       // as acks, so they reach Redis before any ack or renewal of the messages.
       const k = lists.indexOf(popped.list);
-      const deliveries = this.toDeliveries(popped.envelopes.flatMap((e) => [k, e]), order, opts.lease);
-      if (opts.lease) deliveries.forEach((d, i) => this.recordLease(d, popped.envelopes[i]!));
-      return deliveries;
+      return this.toDeliveries(popped.envelopes.flatMap((e) => [k, e, ""]), order, opts.lease);
     }
   }
 
@@ -425,31 +422,29 @@ export class RedisBroker implements Broker {
       .catch((err: Error) => this.log.error(`cannot record the lease of ${entries.length / 2} message(s): ${maskUrl(err.message)}`));
   }
 
+  /**
+   * Messages from [list index, envelope, lease tag] triples. A message is acked
+   * by the tag it was leased under: the script's, or, for one it did not lease
+   * (taken by a blocking pop, or with no plain tag), the parsed tag or a fresh
+   * one, leased here. An envelope that does not parse is handed over saying
+   * why: the worker drops it once (its ack removes the lease), instead of its
+   * lease bringing it back every visibility timeout.
+   */
   private toDeliveries(flat: readonly (Buffer | string | number)[], order: readonly string[], lease: boolean): Delivery[] {
     const out: Delivery[] = [];
     const nq = order.length;
-    for (let i = 0; i < flat.length; i += 2) {
+    for (let i = 0; i < flat.length; i += 3) {
       const k = Number(flat[i]);
       const text = flat[i + 1] as Buffer | string;
+      const leasedAs = flat[i + 2]!.toString();
       const queue = order[k % nq]!;
-      let message: Message;
-      try {
-        message = fromEnvelope(text);
-      } catch (err) {
-        // Not even an envelope: hand the worker a message it will reject with a reason.
-        message = {
-          body: Buffer.from(text),
-          contentType: "application/x-invalid",
-          contentEncoding: "binary",
-          headers: {},
-          properties: {},
-        };
-        this.log.error(`queue ${queue}: ${(err as DecodeError).message}`);
-      }
+      const message = readEnvelope(text);
+      if (message.unreadable) this.log.error(`queue ${queue}: ${message.unreadable}`);
       const p = message.properties;
-      const tag = typeof p.delivery_tag === "string" && p.delivery_tag ? p.delivery_tag : randomUUID();
+      const tag = leasedAs || (typeof p.delivery_tag === "string" && p.delivery_tag ? p.delivery_tag : randomUUID());
       const redelivered = (p.delivery_info as { redelivered?: unknown } | undefined)?.redelivered === true || message.headers.redelivered === true;
       const d: RedisDelivery = { tag, queue, message, redelivered, leased: lease };
+      if (lease && !leasedAs) this.recordLease(d, text.toString());
       out.push(d);
     }
     return out;

@@ -8,7 +8,10 @@
 -- KEYS[3 .. 2+nq] the schedules (one zset per queue, members "<step><envelope>"),
 -- KEYS[3+nq ..] the lists, priority-major: list k (0-based) is step k // nq of queue k % nq.
 -- ARGV: max, lease ("1"/"0"), now (s), now (ms), nq, queue names…
--- Returns { next ETA in ms or "", { k1, envelope1, k2, envelope2, … } }.
+-- Returns { next ETA in ms or "", { k1, envelope1, tag1, k2, envelope2, tag2, … } }:
+-- tag is the one the message was leased under, or "" when it was not leased here
+-- (no lease asked for, or no plain tag found: the caller leases those itself).
+-- The caller acks by exactly that tag, so lease and ack cannot disagree.
 local max = tonumber(ARGV[1])
 local lease = ARGV[2] == '1'
 local now_s = ARGV[3]
@@ -41,22 +44,24 @@ local entry_tail = {}
 for qi = 0, nq - 1 do entry_tail[qi] = ', "", ' .. cjson.encode(ARGV[6 + qi]) .. ']' end
 local function delivery_tag(envelope)
   -- The tag is the last "delivery_tag" key: properties come last in the envelope, and
-  -- kombu and Celeriac both write delivery_tag last among them, so look at the tail first.
-  local tag = string.match(string.sub(envelope, -160), '"delivery_tag":%s*"([^"]+)"%s*}%s*}%s*$')
-  return tag or string.match(envelope, '.*"delivery_tag":%s*"([^"]+)"')
+  -- kombu and Celeriac both write delivery_tag last among them, so it ends the envelope.
+  -- Only a tag with no escapes (kombu's and ours are uuids) is taken: a tag with a
+  -- backslash would be a different string once JSON-decoded.
+  return string.match(string.sub(envelope, -160), '"delivery_tag":%s*"([^"\\]+)"%s*}%s*}%s*$')
 end
 local function take(k, envelope)
   out[#out + 1] = k
   out[#out + 1] = envelope
   taken = taken + 1
-  if lease then
-    local tag = delivery_tag(envelope)
-    if tag then
-      index_args[#index_args + 1] = now_s
-      index_args[#index_args + 1] = tag
-      hash_args[#hash_args + 1] = tag
-      hash_args[#hash_args + 1] = '[' .. envelope .. entry_tail[k % nq]
-    end
+  local tag = lease and delivery_tag(envelope)
+  if tag then
+    out[#out + 1] = tag
+    index_args[#index_args + 1] = now_s
+    index_args[#index_args + 1] = tag
+    hash_args[#hash_args + 1] = tag
+    hash_args[#hash_args + 1] = '[' .. envelope .. entry_tail[k % nq]
+  else
+    out[#out + 1] = ''
   end
 end
 
