@@ -10,7 +10,8 @@ import { mkdtempSync, readFileSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { brotliCompressSync, constants as zlibConstants, deflateSync } from "node:zlib";
+import type { Transform } from "node:stream";
+import { constants as zlibConstants, createBrotliCompress, createDeflate } from "node:zlib";
 import type { ResultBackend } from "../../src/backends/backend.js";
 import { encodeTask, toEnvelope, type Message, type TaskCall } from "../../src/protocol/message.js";
 import { startWorker } from "./processes.js";
@@ -64,6 +65,8 @@ interface HostileCase {
   expect: Expect;
   /** Only on brokers with text envelopes. */
   envelopeOnly?: boolean;
+  /** Fills in what takes a while to make (the compression bombs), before the case is published. */
+  prepare?: () => Promise<void>;
   /** Its id tries to forge this log line: it must not appear. */
   forges?: RegExp;
 }
@@ -88,16 +91,26 @@ function envelopeOf(m: Message): string {
   return toEnvelope(m, { delivery_info: { exchange: "", routing_key: "hostile" }, delivery_tag: randomUUID() });
 }
 
-let bombs: { zlib: Buffer; brotli: Buffer } | null = null;
-/** 300 MB of spaces, compressed (about 300 KB zlib, 60 KB brotli): made once per process. */
-function compressionBombs(): { zlib: Buffer; brotli: Buffer } {
-  if (!bombs) {
-    const plain = Buffer.alloc(300 * 1024 * 1024, 0x20);
-    bombs = {
-      zlib: deflateSync(plain, { level: 9 }),
-      brotli: brotliCompressSync(plain, { params: { [zlibConstants.BROTLI_PARAM_QUALITY]: 1 } }),
-    };
-  }
+let bombs: Promise<{ zlib: Buffer; brotli: Buffer }> | null = null;
+/**
+ * 300 MB of spaces, compressed (about 300 KB zlib, 60 KB brotli): made once
+ * per process, a megabyte at a time, so the test process itself stays small.
+ */
+function compressionBombs(): Promise<{ zlib: Buffer; brotli: Buffer }> {
+  const squeeze = async (stream: Transform): Promise<Buffer> => {
+    const chunks: Buffer[] = [];
+    stream.on("data", (c: Buffer) => chunks.push(c));
+    const done = new Promise((resolve, reject) => stream.on("end", resolve).on("error", reject));
+    const mb = Buffer.alloc(1024 * 1024, 0x20);
+    for (let i = 0; i < 300; i++) if (!stream.write(mb)) await new Promise((r) => stream.once("drain", r));
+    stream.end();
+    await done;
+    return Buffer.concat(chunks);
+  };
+  bombs ??= (async () => ({
+    zlib: await squeeze(createDeflate({ level: 9 })),
+    brotli: await squeeze(createBrotliCompress({ params: { [zlibConstants.BROTLI_PARAM_QUALITY]: 1 } })),
+  }))();
   return bombs;
 }
 
@@ -161,11 +174,15 @@ function hostileCases(): HostileCase[] {
   }
   {
     const m = base();
-    refused("size: zlib bomb (300 KB to 300 MB)", withBody(m, compressionBombs().zlib, { headers: { ...m.headers, compression: "application/x-gzip" } }), /inflates to more than the message size limit/, { excType: "MessageTooLarge" });
+    const bomb = withBody(m, "", { headers: { ...m.headers, compression: "application/x-gzip" } });
+    refused("size: zlib bomb (300 KB to 300 MB)", bomb, /inflates to more than the message size limit/, { excType: "MessageTooLarge" });
+    cases.at(-1)!.prepare = async () => void (bomb.body = (await compressionBombs()).zlib);
   }
   {
     const m = base();
-    refused("size: brotli bomb", withBody(m, compressionBombs().brotli, { headers: { ...m.headers, compression: "application/x-brotli" } }), /inflates to more than the message size limit/, { excType: "MessageTooLarge" });
+    const bomb = withBody(m, "", { headers: { ...m.headers, compression: "application/x-brotli" } });
+    refused("size: brotli bomb (to 300 MB)", bomb, /inflates to more than the message size limit/, { excType: "MessageTooLarge" });
+    cases.at(-1)!.prepare = async () => void (bomb.body = (await compressionBombs()).brotli);
   }
   { const m = base(); refused("compression: unknown", withBody(m, m.body, { headers: { ...m.headers, compression: "application/x-lzma" } }), /unknown compression/); }
   { const m = base(); refused("compression: body not compressed", withBody(m, m.body, { headers: { ...m.headers, compression: "application/x-gzip" } }), /cannot decompress/); }
@@ -238,6 +255,7 @@ export function hostileMessages(name: string, target: HostileTarget, opts: Hosti
     let rssBefore = 0;
 
     before(async () => {
+      for (const c of cases) await c.prepare?.();
       worker = await target.startWorker(queue, {
         HOSTILE_RUNS_FILE: runsFile,
         CELERIAC_WORKER_MESSAGE_SIZE_LIMIT: String(SIZE_LIMIT),
