@@ -1,5 +1,10 @@
 // The hostile-message suite on Redis, against a real worker process.
+import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
+import { after, describe, it } from "node:test";
+import { RedisBroker } from "../../src/brokers/redis/index.js";
 import { Celeriac } from "../../src/index.js";
+import { encodeTask, toEnvelope } from "../../src/protocol/message.js";
 import { TODO_OUTCOME_SIDE, TODO_PROCESS_POOL, hostileMessages, spawnHostileWorker, type HostileTarget } from "../support/hostile-suite.js";
 import { rawClient, redisAvailable, redisUrl } from "../support/redis.js";
 
@@ -29,3 +34,34 @@ if (available) {
   hostileMessages("redis, async pool", target("async"), { todo: OUTCOME_SIDE });
   hostileMessages("redis, process pool", target("process"), { todo: { ...OUTCOME_SIDE, ...PROCESS_POOL } });
 }
+
+describe("redis broker: the lease tag is the ack tag", { skip: !available }, () => {
+  const raw = rawClient(DB);
+  const broker = new RedisBroker(redisUrl(DB));
+  after(async () => {
+    await broker.close();
+    raw.disconnect();
+  });
+
+  it("for an escaped tag, an unparseable envelope, one with no tag and a good one: acking each leaves nothing leased", async () => {
+    const queue = `hostile-tags-${randomUUID().slice(0, 8)}`;
+    const m = encodeTask({ task: "t.noop" });
+    const info = { delivery_info: { exchange: "", routing_key: queue } };
+    const envelopes = [
+      toEnvelope(m, { ...info, delivery_tag: `a"b\\c\n${randomUUID()}` }),
+      `{"body": "W10=", "headers": {"id" "x"}, "properties": {"delivery_tag": "${randomUUID()}"}}`,
+      JSON.stringify({ body: "W10=", headers: {}, properties: {} }),
+      toEnvelope(m, { ...info, delivery_tag: randomUUID() }),
+    ];
+    for (const e of envelopes) await raw.lpush(queue, e);
+    await broker.connect();
+    const ds = await broker.fetch([queue], { max: 10, waitMs: 1000, lease: true });
+    assert.equal(ds.length, 4);
+    assert.match(ds[1]!.message.unreadable ?? "", /envelope is not JSON/);
+    broker.flushLeases(null);
+    assert.equal(await raw.hlen("unacked"), 4, "each one leased");
+    await broker.ack(ds);
+    assert.equal(await raw.hlen("unacked"), 0, "the ack removed every lease");
+    assert.equal(await raw.zcard("unacked_index"), 0);
+  });
+});

@@ -11,7 +11,10 @@ import {
   toEnvelope,
 } from "../../src/protocol/message.js";
 import { argsRepr, kwargsRepr } from "../../src/protocol/repr.js";
-import { ContentDisallowed, DecodeError } from "../../src/errors.js";
+import { ContentDisallowed, DecodeError, MessageTooLarge } from "../../src/errors.js";
+import { defaultSettings, settingsFromEnv } from "../../src/config.js";
+import { logSafe } from "../../src/log.js";
+import { deflateSync } from "node:zlib";
 
 const captured = JSON.parse(readFileSync(new URL("../fixtures/python-messages.json", import.meta.url), "utf8")) as Record<string, string>;
 const PY = "/usr/bin/python3";
@@ -116,5 +119,61 @@ print(json.dumps({"args": list(args), "kwargs": kwargs, "embed": embed, "task": 
     assert.equal(parseIsoTime("2026-11-24T16:39:35+02:00"), Date.UTC(2026, 10, 24, 14, 39, 35));
     assert.equal(parseIsoTime(null), null);
     assert.equal(parseIsoTime("garbage"), null);
+  });
+});
+
+describe("hostile messages at decode", () => {
+  const msg = () => encodeTask({ task: "t.x", args: [1], kwargs: {} });
+
+  it("a zlib bomb (300 KB inflating to 300 MB) is refused at the default 64 MiB limit, without inflating it all", () => {
+    const bomb = deflateSync(Buffer.alloc(300 * 1024 * 1024, 0x20), { level: 9 });
+    assert.ok(bomb.length < 400_000);
+    const limit = defaultSettings().workerMessageSizeLimit;
+    assert.equal(limit, 64 * 1024 * 1024);
+    const m = { ...msg(), body: bomb, headers: { ...msg().headers, compression: "application/x-gzip" } };
+    const before = process.memoryUsage().arrayBuffers;
+    assert.throws(() => decodeTask(m, ["json"], { messageSizeLimit: limit }), MessageTooLarge);
+    assert.ok(process.memoryUsage().arrayBuffers - before < 200 * 1024 * 1024, "did not inflate 300 MB");
+    assert.throws(() => decodeTask({ ...msg(), body: Buffer.alloc(2000, 0x20) }, ["json"], { messageSizeLimit: 1000 }), /over the message size limit \(1000 bytes\)/);
+  });
+
+  it("the size limit is a setting read from the environment", () => {
+    assert.equal(settingsFromEnv({ CELERIAC_WORKER_MESSAGE_SIZE_LIMIT: "1048576" }).values.workerMessageSizeLimit, 1048576);
+  });
+
+  it("an eta or expires that does not parse is refused (as Celery does); absent ones are fine", () => {
+    assert.throws(() => decodeTask({ ...msg(), headers: { ...msg().headers, eta: "soon" } }, ["json"]), /invalid eta "soon"/);
+    assert.throws(() => decodeTask({ ...msg(), headers: { ...msg().headers, expires: 5 } }, ["json"]), /invalid expires 5/);
+    assert.equal(decodeTask(msg(), ["json"]).headers.eta, null);
+  });
+
+  it("bad time limits and malformed embed entries are ignored with a warning; the task stays runnable", () => {
+    const m = { ...msg(), headers: { ...msg().headers, timelimit: [-1, "x"] }, body: Buffer.from('[[1], {}, {"callbacks": "x", "chain": [{"task": "ok", "args": []}, 7], "chord": 3}]') };
+    const t = decodeTask(m, ["json"]);
+    assert.deepEqual(t.headers.timelimit, [null, null]);
+    assert.equal(t.embed.callbacks, null);
+    assert.deepEqual(t.embed.chain?.map((s) => s.task), ["ok"]);
+    assert.equal(t.embed.chord, null);
+    assert.equal(t.warnings?.length, 5);
+    assert.equal(decodeTask(msg(), ["json"]).warnings, undefined);
+  });
+
+  it("own __proto__ keys stay plain keys: no prototype is replaced or polluted", () => {
+    const m = { ...msg(), body: Buffer.from('[[1], {"__proto__": {"polluted": 1}}, {"__proto__": {"callbacks": [{"task": "evil"}]}}]') };
+    const t = decodeTask(m, ["json"]);
+    assert.equal(Object.getPrototypeOf(t.embed), Object.prototype);
+    assert.equal(t.embed.callbacks, null);
+    assert.equal(({} as Record<string, unknown>).polluted, undefined);
+  });
+
+  it("a message the broker could not read says why", () => {
+    assert.throws(() => decodeTask({ ...msg(), unreadable: "message envelope is not JSON: x" }, ["json"]), /envelope is not JSON/);
+  });
+
+  it("logSafe escapes control characters so an id cannot forge log lines, and cuts huge ones", () => {
+    assert.equal(logSafe("abc-123"), "abc-123");
+    assert.equal(logSafe("a\nb\r\u001b[31m\u2028"), "a\\nb\\r\\u001b[31m\\u2028");
+    assert.equal(logSafe("x".repeat(1000)).length, 201);
+    assert.equal(logSafe(12), "12");
   });
 });
