@@ -219,6 +219,8 @@ function hostileCases(): HostileCase[] {
   }
   runs("timelimit: not a list", (tag) => { const m = good(tag); return withBody(m, m.body, { headers: { ...m.headers, timelimit: "abc" } }); }, /timelimit "abc" is not \[hard, soft\]/);
   runs("timelimit: negative and a string", (tag) => { const m = good(tag); return withBody(m, m.body, { headers: { ...m.headers, timelimit: [-5, "x"] } }); }, /time limit -5 is not a positive number/);
+  // On AMQP an AMQP timestamp far out of range (amqplib reads {"!": "timestamp"} as one); elsewhere just an odd header.
+  runs("headers: a timestamp out of range", (tag) => { const m = good(tag); return withBody(m, m.body, { headers: { ...m.headers, "x-stamp": { "!": "timestamp", value: 1e17 } } }); });
   runs("retries: not a number", (tag) => { const m = good(tag); return withBody(m, m.body, { headers: { ...m.headers, retries: "many", group_index: "x", root_id: 5, parent_id: {} } }); });
 
   // ---- embed ----

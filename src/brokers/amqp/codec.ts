@@ -64,7 +64,11 @@ function plainValue(v: unknown): unknown {
   if (!Array.isArray(v) && !Buffer.isBuffer(v)) {
     if ("!" in v && "value" in v) {
       const t = v as { "!": string; value: unknown };
-      if (t["!"] === "timestamp") return new Date(Number(t.value) * 1000).toISOString();
+      if (t["!"] === "timestamp") {
+        // Out of Date's range (a hostile header) it stays the number: reading a message never throws.
+        const d = new Date(Number(t.value) * 1000);
+        return Number.isNaN(d.getTime()) ? t.value : d.toISOString();
+      }
       if (t["!"] === "decimal") {
         const d = t.value as { places: number; digits: number };
         return d.digits / 10 ** d.places;
