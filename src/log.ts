@@ -47,3 +47,26 @@ export function createLogger(name: string, level = process.env.CELERIAC_LOG_LEVE
     json ? pino.destination(2) : prettyStream(process.stderr),
   );
 }
+
+/** Longest a value from a message (an id, a task name) is printed; the rest is cut with "…". */
+const LOGGED_VALUE_MAX = 200;
+
+/**
+ * A value from a message (a task id or name) as it may appear inside a log
+ * line: control characters (\n, \r, ESC…) escaped as JSON.stringify escapes
+ * them (and C1 controls and line separators too), so a hostile id cannot forge
+ * log lines or terminal sequences, and a huge one is cut. Plain printable text
+ * comes back unchanged.
+ */
+export function logSafe(value: unknown, max = LOGGED_VALUE_MAX): string {
+  const s = typeof value === "string" ? value : value === undefined ? "undefined" : (JSON.stringify(value) ?? String(value));
+  const cut = s.length > max ? `${s.slice(0, max)}…` : s;
+  return CONTROL.test(cut) ? cut.replace(CONTROLS, escapeControl) : cut;
+}
+
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
+// eslint-disable-next-line no-control-regex
+const CONTROLS = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g;
+const SHORT: Record<string, string> = { "\n": "\\n", "\r": "\\r", "\t": "\\t" };
+const escapeControl = (c: string): string => SHORT[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`;
