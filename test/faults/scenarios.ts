@@ -1,0 +1,223 @@
+// The fault scenarios, sized by the caller: the tests run them small and
+// assert on the outcome; `npm run chaos` (bench/chaos.ts) runs them large and
+// prints the outcomes as a table. Every scenario sends real tasks to real
+// worker processes (test/fixtures/fault-app.ts) and breaks something for real.
+import { existsSync, readFileSync } from "node:fs";
+import { Celeriac, type AsyncResult } from "../../src/index.js";
+import { startWorker, type RunningProcess } from "../support/processes.js";
+import { waitUntil } from "../support/wait.js";
+
+export const FAULT_APP = "test/fixtures/fault-app.ts";
+
+/** Where a scenario's tasks go: a broker and a backend that outlive the worker. */
+export interface Target {
+  broker: "sqlite" | "redis" | "amqp";
+  brokerUrl: string;
+  backendUrl: string;
+  /** A queue (and exchange, routing key) name of the test's own: `fault-…`. */
+  queue: string;
+  /** Seconds before an unacked message is given to another worker (redis, sqlite). */
+  visibilityTimeout?: number;
+}
+
+/** One row of the chaos table. */
+export interface Outcome {
+  scenario: string;
+  broker: string;
+  /** Sends the broker confirmed. */
+  sent: number;
+  /** Tasks whose result is SUCCESS. */
+  completed: number;
+  lost: number;
+  /** Tasks whose body started more than once. */
+  runTwice: number;
+  /** Seconds from the fault to the first task completed once the broker or worker was back (the longest, over repeated faults). */
+  recoverySeconds: number | null;
+  /** The last worker process, still running (the caller stops it). */
+  worker: RunningProcess;
+  /** Every worker process the scenario started, for their output. */
+  workers: RunningProcess[];
+}
+
+export function workerEnv(t: Target): Record<string, string> {
+  return {
+    CELERIAC_BROKER_URL: t.brokerUrl,
+    CELERIAC_RESULT_BACKEND: t.backendUrl,
+    CELERIAC_TASK_DEFAULT_QUEUE: t.queue,
+    CELERIAC_TASK_DEFAULT_EXCHANGE: t.queue,
+    CELERIAC_TASK_DEFAULT_ROUTING_KEY: t.queue,
+    CELERIAC_BROKER_TRANSPORT_OPTIONS: JSON.stringify(t.visibilityTimeout ? { visibilityTimeout: t.visibilityTimeout } : {}),
+  };
+}
+
+/** The producer's side, configured as the worker is. */
+export function producer(t: Target): Celeriac {
+  return new Celeriac({
+    name: "fault-producer",
+    broker: t.brokerUrl,
+    backend: t.backendUrl,
+    taskDefaultQueue: t.queue,
+    taskDefaultExchange: t.queue,
+    taskDefaultRoutingKey: t.queue,
+    brokerTransportOptions: t.visibilityTimeout ? { visibilityTimeout: t.visibilityTimeout } : {},
+  });
+}
+
+const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Waits for every result, noting when each completed. A get() that fails
+ * because the result store is down for the fault is tried again: the
+ * question is whether the task completes, not whether the producer's
+ * connection blinked.
+ */
+export class CompletionTracker {
+  readonly completedAt = new Map<string, number>();
+  readonly done: Promise<void>;
+
+  constructor(results: AsyncResult[], deadline: number) {
+    this.done = Promise.all(
+      results.map(async (r) => {
+        while (Date.now() < deadline) {
+          try {
+            await r.get({ timeout: Math.max(1, deadline - Date.now()), propagate: false });
+            if (r.state === "SUCCESS") this.completedAt.set(r.id, Date.now());
+            return;
+          } catch {
+            await pause(250);
+          }
+        }
+      }),
+    ).then(() => undefined);
+  }
+
+  get completed(): number {
+    return this.completedAt.size;
+  }
+
+  /** Milliseconds since `since` of the first completion seen after `from`. */
+  firstAfter(from: number): number | null {
+    let first = Infinity;
+    for (const at of this.completedAt.values()) if (at >= from && at < first) first = at;
+    return first === Infinity ? null : first;
+  }
+}
+
+/** Ids whose body started more than once, from the runs file the tasks append to. */
+export function countRunTwice(runsFile: string): number {
+  if (!existsSync(runsFile)) return 0;
+  const runs = new Map<string, number>();
+  for (const line of readFileSync(runsFile, "utf8").split("\n")) {
+    if (!line) continue;
+    const id = line.split(" ")[0]!;
+    runs.set(id, (runs.get(id) ?? 0) + 1);
+  }
+  let twice = 0;
+  for (const n of runs.values()) if (n > 1) twice++;
+  return twice;
+}
+
+export interface DrainOptions {
+  target: Target;
+  runsFile: string;
+  tasks: number;
+  /** How long each task sleeps after noting its run. */
+  taskMs: number;
+  concurrency: number;
+  /** Wait for the whole run, from the first send. */
+  timeoutMs: number;
+}
+
+interface Fault {
+  /** Breaks something; resolves once it is broken. */
+  inflict(worker: RunningProcess): Promise<void>;
+  /** Mends it; resolves with the worker to go on with once it is whole again (`restart` starts a new one). */
+  mend(worker: RunningProcess, restart: () => Promise<RunningProcess>): Promise<RunningProcess>;
+}
+
+/**
+ * Sends `tasks` acksLate tasks, and each time a further share of them has
+ * completed, inflicts a fault and mends it; then waits for every task and
+ * counts what was lost and what ran twice.
+ */
+async function drainThroughFaults(scenario: string, o: DrainOptions, faults: Fault[], late?: { during: number; sends: number }): Promise<Outcome> {
+  const app = producer(o.target);
+  const env = workerEnv(o.target);
+  const args = ["-P", "async", "-c", String(o.concurrency), "-l", "info"];
+  const workers: RunningProcess[] = [];
+  const start = async () => {
+    const w = await startWorker(FAULT_APP, args, env);
+    workers.push(w);
+    return w;
+  };
+  try {
+    const deadline = Date.now() + o.timeoutMs;
+    const results = Array.from({ length: o.tasks }, () => app.sendTask<number>("fault.recordThenSleep", [o.runsFile, o.taskMs]));
+    await Promise.all(results.map((r) => r.sent));
+    let worker = await start();
+    const tracker = new CompletionTracker(results, deadline);
+    const recoveries: number[] = [];
+    const lateResults: AsyncResult[] = [];
+    for (const [i, fault] of faults.entries()) {
+      const share = Math.floor((o.tasks * (i + 1)) / (faults.length + 1));
+      await waitUntil(() => `${share} of ${o.tasks} completed before fault ${i + 1} (${tracker.completed} so far)`, () => tracker.completed >= share, deadline - Date.now(), 10);
+      const faultAt = Date.now();
+      await fault.inflict(worker);
+      if (late && late.during === i) {
+        for (let k = 0; k < late.sends; k++) lateResults.push(app.sendTask<number>("fault.recordThenSleep", [o.runsFile, o.taskMs]));
+      }
+      worker = await fault.mend(worker, start);
+      const backAt = Date.now();
+      await waitUntil(`a task to complete after fault ${i + 1}`, () => tracker.firstAfter(backAt) !== null, deadline - Date.now(), 10);
+      recoveries.push(tracker.firstAfter(backAt)! - faultAt);
+    }
+    // Sends made while the broker was down count only once it confirmed them.
+    const confirmed = (await Promise.all(lateResults.map((r) => r.sent.then(() => r, () => null)))).filter((r): r is AsyncResult<number> => r !== null);
+    const lateTracker = new CompletionTracker(confirmed, deadline);
+    await Promise.all([tracker.done, lateTracker.done]);
+    const sent = results.length + confirmed.length;
+    const completed = tracker.completed + lateTracker.completed;
+    return {
+      scenario,
+      broker: o.target.broker,
+      sent,
+      completed,
+      lost: sent - completed,
+      runTwice: countRunTwice(o.runsFile),
+      recoverySeconds: recoveries.length ? Math.max(...recoveries) / 1000 : null,
+      worker,
+      workers,
+    };
+  } finally {
+    await app.close();
+  }
+}
+
+/** kill -9 of the worker's whole process group `kills` times while it drains acksLate tasks, restarted each time. */
+export function killWorkerWhileDraining(o: DrainOptions & { kills: number }): Promise<Outcome> {
+  const fault: Fault = {
+    async inflict(worker) {
+      worker.signalGroup("SIGKILL");
+      await worker.exited;
+    },
+    mend: (_dead, restart) => restart(),
+  };
+  return drainThroughFaults(`kill -9 worker ×${o.kills}`, o, Array(o.kills).fill(fault));
+}
+
+/** A broker (or the whole Redis) broken once mid-run and mended; the same worker must carry on. */
+export function breakBrokerWhileDraining(
+  scenario: string,
+  o: DrainOptions,
+  broker: { inflict(): Promise<void>; mend(): Promise<void> },
+  lateSends = 0,
+): Promise<Outcome> {
+  const fault: Fault = {
+    inflict: () => broker.inflict(),
+    async mend(worker) {
+      await broker.mend();
+      return worker;
+    },
+  };
+  return drainThroughFaults(scenario, o, [fault], lateSends ? { during: 0, sends: lateSends } : undefined);
+}
