@@ -185,7 +185,7 @@ describe("worker processes on sqlite", () => {
     await assert.rejects(s.app.AsyncResult(String(garbled.headers.id)).get({ timeout: 15_000 }), (e: Error) => e.name === "DecodeError");
     await assert.rejects(s.app.AsyncResult(String(msgpack.headers.id)).get({ timeout: 15_000 }), (e: Error) => e.name === "ContentDisallowed");
     assert.equal(await s.app.sendTask("fixture.add", [20, 22]).get({ timeout: 15_000 }), 42);
-    assert.match(w.output(), /unregistered task "fixture.nope"/);
+    assert.match(w.output(), /unregistered task fixture\.nope\[/);
     assert.equal(await w.stop(), 0);
     await s.app.close();
   });
