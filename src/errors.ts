@@ -39,6 +39,13 @@ export class SoftTimeLimitExceeded extends CeleriacError {}
 /** The worker process running the task died (killed, crashed, out of memory). */
 export class WorkerLostError extends CeleriacError {}
 
+/**
+ * A task could not be handed to its pool child, or its outcome back to the
+ * worker: the value cannot be cloned (a function, a symbol) or is nested too
+ * deep even for the flattened form. The task fails; the slot is freed.
+ */
+export class HandOffError extends CeleriacError {}
+
 /** The task was revoked before or while it ran. */
 export class TaskRevokedError extends CeleriacError {}
 

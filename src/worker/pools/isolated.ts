@@ -6,13 +6,15 @@
 import { fork, type ChildProcess } from "node:child_process";
 import { Worker as Thread } from "node:worker_threads";
 import { fileURLToPath } from "node:url";
-import { TaskRevokedError, TimeLimitExceeded, serializeError } from "../../errors.js";
-import type { Logger } from "../../log.js";
+import { HandOffError, TaskRevokedError, TimeLimitExceeded, serializeError } from "../../errors.js";
+import { logSafe, type Logger } from "../../log.js";
 import type { Pool, PoolJob, PoolOutcome } from "../pool.js";
 import type { FromChild, ToChild } from "../child.js";
+import { postFlatIfDeep, received, type Wire } from "../handoff.js";
 
 interface ChildHandle {
   readonly id: number;
+  /** Throws when the message cannot be sent (see postFlatIfDeep). */
   send(m: ToChild): void;
   kill(): void;
 }
@@ -115,13 +117,13 @@ export class IsolatedPool implements Pool {
       serialization: "advanced",
       stdio: ["ignore", "inherit", "inherit", "ipc"],
     });
-    cp.on("message", (m) => onMessage(m as FromChild));
+    cp.on("message", (m) => onMessage(received(m as Wire<FromChild>)));
     cp.on("exit", (code) => onExit(code));
     cp.on("error", () => {}); // reported through 'exit'
     return {
       id: cp.pid ?? -1,
       send: (m) => {
-        if (cp.connected) cp.send(m);
+        if (cp.connected) postFlatIfDeep((w) => void cp.send(w), m);
       },
       kill: () => cp.kill("SIGKILL"),
     };
@@ -137,10 +139,10 @@ export class IsolatedPool implements Pool {
           { eval: true, workerData },
         )
       : new Thread(childEntry, { workerData });
-    t.on("message", (m) => onMessage(m as FromChild));
+    t.on("message", (m: Wire<FromChild>) => onMessage(received(m)));
     t.on("exit", (code) => onExit(code));
     t.on("error", (err) => this.opts.log.error({ err }, "pool thread failed"));
-    return { id: t.threadId, send: (m) => t.postMessage(m), kill: () => void t.terminate() };
+    return { id: t.threadId, send: (m) => postFlatIfDeep((w) => t.postMessage(w), m), kill: () => void t.terminate() };
   }
 
   private onChildMessage(slot: Slot, m: FromChild, resolve: () => void, reject: (e: Error) => void): void {
@@ -214,7 +216,15 @@ export class IsolatedPool implements Pool {
           }, job.hardTimeLimit * 1000)
         : null;
       slot.running = { job, resolve, started, timer };
-      slot.child.send({ type: "run", request: job.request });
+      try {
+        slot.child.send({ type: "run", request: job.request });
+      } catch (err) {
+        // Nothing reached the child: the slot is free again, and the task fails
+        // (it would fail the same way every time it was delivered).
+        const exc = new HandOffError(`task ${job.request.task}[${job.request.id}] cannot be handed to a pool child: ${(err as Error).message}`);
+        this.opts.log.error(logSafe(exc.message));
+        this.finish(slot, { kind: "failure", exc: serializeError(exc), traceback: null, runtime: 0 });
+      }
     });
   }
 
