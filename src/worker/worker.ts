@@ -19,6 +19,7 @@ import {
   type ExceptionInfo,
 } from "../errors.js";
 import { logSafe } from "../log.js";
+import { maskUrl } from "../url.js";
 import { decodeTask, isoWithOffset, parseIsoTime, type DecodeLimits, type Message, type TaskMessage } from "../protocol/message.js";
 import { repr } from "../protocol/repr.js";
 import { States } from "../states.js";
@@ -225,12 +226,14 @@ export class Worker extends EventEmitter implements Controllable {
       let deliveries: Delivery[];
       try {
         deliveries = await first.deliveries;
+        if (failures) this.log.info(`fetching from ${this.broker.displayUrl} again`);
         failures = 0;
       } catch (err) {
         // The broker went away: back off and try again; the broker reconnects by itself.
+        // Said once per outage (as Celery's "Connection to broker lost"), not once per retry.
         failures++;
-        const pause = Math.min(10_000, 100 * 2 ** Math.min(failures, 7));
-        this.log.error(`cannot fetch from ${this.broker.displayUrl}: ${(err as Error).message}; retrying in ${pause} ms`);
+        const pause = Math.min(2_000, 100 * 2 ** Math.min(failures, 5));
+        if (failures === 1) this.log.error(`cannot fetch from ${this.broker.displayUrl}: ${maskUrl((err as Error).message)}; retrying until it answers`);
         await new Promise((r) => setTimeout(r, pause));
         continue;
       } finally {
@@ -276,7 +279,11 @@ export class Worker extends EventEmitter implements Controllable {
     // message per round trip each time a task finishes.
     if (max <= 0 || ((this.reserved.length > 0 || this.asked > 0) && max < this.fetchBatch)) return null;
     this.asked += max;
-    return { deliveries: this.broker.fetch(this.queues, { max, waitMs: 1000, lease: true, window: this.prefetchLimit }), max };
+    const deliveries = this.broker.fetch(this.queues, { max, waitMs: 1000, lease: true, window: this.prefetchLimit });
+    // Fetches ahead are awaited in turn: one that fails (the broker went away) while an
+    // older one is awaited must not count as an unhandled rejection meanwhile.
+    deliveries.catch(() => {});
+    return { deliveries, max };
   }
 
   private wake(): void {
