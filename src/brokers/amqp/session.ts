@@ -6,12 +6,22 @@
 // unacked message of a lost channel back in its queue: nothing is lost.
 import { EventEmitter } from "node:events";
 import amqp, { type Channel, type ChannelModel, type ConfirmChannel } from "amqplib";
-import { CeleriacError } from "../../errors.js";
+import { BrokerAuthenticationError, BrokerConnectionError } from "../../errors.js";
+import { maskUrl } from "../../url.js";
 import { createLogger, type Logger } from "../../log.js";
 import type { AmqpUrl } from "./url.js";
 
 /** The broker could not be reached, or the session was closed. */
-export class AmqpConnectionError extends CeleriacError {}
+export class AmqpConnectionError extends BrokerConnectionError {}
+
+/** RabbitMQ refused the login (403 ACCESS_REFUSED): a wrong user or password, or no access to the vhost. */
+const AUTH_FAILURE = /ACCESS[-_]REFUSED|403/;
+
+/** amqp.connect's failure as one of ours, naming the masked URL and the real cause. */
+function connectFailure(display: string, err: Error): BrokerConnectionError {
+  const text = `cannot connect to ${display}: ${maskUrl(err.message)}`;
+  return AUTH_FAILURE.test(err.message) ? new BrokerAuthenticationError(text) : new AmqpConnectionError(text);
+}
 
 export interface Live {
   conn: ChannelModel;
@@ -73,7 +83,9 @@ export class AmqpSession extends EventEmitter {
 
   private async open(): Promise<Live> {
     // No Nagle: small frames (acks, confirms, replies) go out at once, not 40 ms later.
-    const conn = await amqp.connect(this.url.connect, { noDelay: true });
+    const conn = await amqp.connect(this.url.connect, { noDelay: true }).catch((err: Error) => {
+      throw connectFailure(this.url.display, err);
+    });
     const generation = ++this.generation;
     try {
       const [pub, sub] = await Promise.all([conn.createConfirmChannel(), conn.createChannel()]);
@@ -125,7 +137,8 @@ export class AmqpSession extends EventEmitter {
           throw new AmqpConnectionError(`cannot reconnect to ${this.url.display} after ${attempt} attempts: ${(err as Error).message}`);
         }
         if (attempt === 1 || attempt % 10 === 0) {
-          this.log.warn(`cannot reach ${this.url.display}: ${(err as Error).message}; retrying (attempt ${attempt})`);
+          const why = err instanceof BrokerConnectionError ? err.message : `cannot reach ${this.url.display}: ${(err as Error).message}`;
+          this.log.warn(`${why}; retrying (attempt ${attempt})`);
         }
         await new Promise((r) => setTimeout(r, pause));
         pause = Math.min(BACKOFF_MAX_MS, pause * 2);
