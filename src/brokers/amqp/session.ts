@@ -36,6 +36,8 @@ export interface SessionOptions {
   /** Reconnect attempts before giving up (null: forever). */
   maxRetries?: number | null;
   log?: Logger;
+  /** Which connection this is in log lines: "broker" (default), "results". */
+  role?: string;
 }
 
 const BACKOFF_MIN_MS = 100;
@@ -48,10 +50,12 @@ export class AmqpSession extends EventEmitter {
   private generation = 0;
   private admin: Promise<Channel> | null = null;
   readonly log: Logger;
+  private readonly role: string;
 
   constructor(readonly url: AmqpUrl, private readonly opts: SessionOptions = {}) {
     super();
     this.log = opts.log ?? createLogger("celeriac.amqp");
+    this.role = opts.role ?? "broker";
   }
 
   get isOpen(): boolean {
@@ -98,7 +102,7 @@ export class AmqpSession extends EventEmitter {
         if (this.live === live) this.live = null;
         this.admin = null;
         if (this.closed) return;
-        this.log.warn(`AMQP connection to ${this.url.display} lost (${why}); reconnecting`);
+        this.log.warn(`AMQP connection to ${this.url.display} (${this.role}) lost (${why}); reconnecting`);
         this.emit("lost", generation);
         conn.close().catch(() => {});
         void this.ready().catch(() => {});
@@ -130,7 +134,7 @@ export class AmqpSession extends EventEmitter {
       if (this.closed) throw new AmqpConnectionError(`connection to ${this.url.display} is closed`);
       try {
         const live = await this.open();
-        this.log.info(`AMQP connection to ${this.url.display} restored after ${attempt} attempt${attempt === 1 ? "" : "s"}`);
+        this.log.info(`AMQP connection to ${this.url.display} (${this.role}) restored after ${attempt} attempt${attempt === 1 ? "" : "s"}`);
         return live;
       } catch (err) {
         if (max !== null && attempt >= max) {
