@@ -166,6 +166,8 @@ export class Worker extends EventEmitter implements Controllable {
 
   async start(): Promise<void> {
     [this.broker, this.backend] = await Promise.all([this.app.broker(), this.app.backend()]);
+    // Stopped while the first connection was still being retried: nothing to start.
+    if (this.stopping) return;
     this.pool = this.createPool();
     await this.pool.start();
     const renewEvery = Math.max(500, (this.broker.visibilityTimeout * 1000) / 3);
@@ -782,7 +784,8 @@ export class Worker extends EventEmitter implements Controllable {
       if (!graceful) {
         await bounded(Promise.all([...this.active.values()].filter((j) => !j.acked).map((j) => this.broker.reject(j.delivery, true))));
       }
-      await this.pool.close(graceful);
+      // No pool yet when stopped during start-up (the broker not reachable so far).
+      if (this.pool) await this.pool.close(graceful);
       if (graceful) while (this.active.size) await new Promise((r) => this.once("drained", r));
       // The consume loop ends within one fetch wait. Broker calls are bounded: a
       // broker that is reconnecting must not hold the shutdown forever (what is

@@ -88,6 +88,15 @@ describe("broker connections on redis", { skip: !available }, () => {
     assert.doesNotMatch(out, ESCAPED);
   });
 
+  it("a worker told to stop while it still waits for its Redis stops cleanly", async () => {
+    const url = `redis://127.0.0.1:6406/${DB}`;
+    const worker = workerProcess(["-P", "process", "-c", "1"], { CELERIAC_BROKER_URL: url, CELERIAC_RESULT_BACKEND: url });
+    await worker.waitFor(/ECONNREFUSED 127\.0\.0\.1:6406; trying again/);
+    assert.equal(await worker.stop(), 0, worker.output());
+    assert.doesNotMatch(worker.output(), /TypeError/);
+    assert.doesNotMatch(worker.output(), ESCAPED);
+  });
+
   it("a producer's first send waits for a Redis that is not up yet, and succeeds once it is", async () => {
     const port = 6402;
     const url = `redis://127.0.0.1:${port}/${DB}`;
