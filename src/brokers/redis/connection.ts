@@ -59,6 +59,8 @@ export interface ConnectionOptions {
   /** Queue commands while disconnected (false for blocking reads, which must fail fast and be retried by the caller). */
   offlineQueue?: boolean;
   autoPipelining?: boolean;
+  /** Reconnect attempts a queued command waits through before it fails (default 20; 0 without the offline queue). */
+  retriesPerRequest?: number;
   /** Probe the server with PING, to report one that stops answering (a stalled or SIGSTOPped Redis). */
   watchStall?: boolean;
 }
@@ -74,7 +76,7 @@ export function openRedis(url: string, log: ConnectionLog, opts: ConnectionOptio
     lazyConnect: true,
     enableOfflineQueue: opts.offlineQueue ?? true,
     enableAutoPipelining: opts.autoPipelining ?? false,
-    maxRetriesPerRequest: opts.offlineQueue === false ? 0 : 20,
+    maxRetriesPerRequest: opts.offlineQueue === false ? 0 : (opts.retriesPerRequest ?? 20),
     retryStrategy: (times) => Math.min(2000, 100 * 2 ** Math.min(times, 5)),
   });
   reportOutages(client, `redis ${opts.role} connection to ${maskUrl(url)}`, log);
