@@ -8,6 +8,7 @@ import { pathToFileURL } from "node:url";
 import { resolve as resolvePath } from "node:path";
 import type { Broker, Route } from "./brokers/broker.js";
 import { createBroker } from "./brokers/index.js";
+import { connectOnStartup, type StartupRetry } from "./brokers/connect-on-startup.js";
 import type { ResultBackend } from "./backends/backend.js";
 import { createBackend } from "./backends/index.js";
 import { registerBuiltinTasks } from "./canvas/builtins.js";
@@ -80,7 +81,7 @@ export class Celeriac extends EventEmitter<CeleriacSignals> {
       ...this.settings.brokerTransportOptions,
       topology: this.settings,
     });
-    await b.connect();
+    await connectOnStartup(() => b.connect(), this.startupRetry("broker"));
     return b;
   });
   private readonly backendConnection = new OpenedOnce<ResultBackend>(async () => {
@@ -91,7 +92,7 @@ export class Celeriac extends EventEmitter<CeleriacSignals> {
       taskIdPrefix: this.taskIdPrefix,
       ...this.settings.resultBackendTransportOptions,
     });
-    await b.connect();
+    await connectOnStartup(() => b.connect(), this.startupRetry("results"));
     return b;
   });
 
@@ -169,6 +170,12 @@ export class Celeriac extends EventEmitter<CeleriacSignals> {
   }
 
   // ---- connections ---------------------------------------------------------
+
+  /** How the first connection of the broker or backend is retried (brokerConnectionRetryOnStartup). */
+  private startupRetry(role: string): StartupRetry {
+    const s = this.settings;
+    return { retry: s.brokerConnectionRetryOnStartup, maxRetries: s.brokerConnectionMaxRetries, log: this.log, role };
+  }
 
   broker(): Promise<Broker> {
     return this.brokerConnection.get();

@@ -25,6 +25,9 @@ export interface Settings {
   brokerTransportOptions: { visibilityTimeout?: number; [key: string]: unknown };
   resultBackendTransportOptions: Record<string, unknown>;
   brokerConnectionRetry: boolean;
+  /** Retry the first connection to the broker and result backend, instead of failing at once (Celery's broker_connection_retry_on_startup). */
+  brokerConnectionRetryOnStartup: boolean;
+  /** Attempts of that first connection before giving up (null or 0: forever). */
   brokerConnectionMaxRetries: number | null;
   taskSerializer: string;
   resultSerializer: string;
@@ -93,6 +96,7 @@ export function defaultSettings(): Settings {
     brokerTransportOptions: {},
     resultBackendTransportOptions: {},
     brokerConnectionRetry: true,
+    brokerConnectionRetryOnStartup: true,
     brokerConnectionMaxRetries: 100,
     taskSerializer: "json",
     resultSerializer: "json",

@@ -12,6 +12,20 @@ export class CeleriacError extends Error {
 /** Configuration that cannot work: an unknown URL scheme, a bad setting value. */
 export class ConfigurationError extends CeleriacError {}
 
+/**
+ * A broker (or result backend) could not be reached. Celery raises kombu's
+ * OperationalError here; the first connection is retried
+ * (brokerConnectionRetryOnStartup) before this reaches the caller.
+ */
+export class BrokerConnectionError extends CeleriacError {}
+
+/**
+ * The broker refused our credentials (Redis WRONGPASS/NOAUTH, AMQP
+ * ACCESS_REFUSED). Never retried: a wrong password does not get better by
+ * waiting, so a worker stops with this at once instead of retrying forever.
+ */
+export class BrokerAuthenticationError extends BrokerConnectionError {}
+
 /** A message names a task that no one registered on this worker. */
 export class TaskNotRegistered extends CeleriacError {}
 

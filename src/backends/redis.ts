@@ -80,10 +80,9 @@ export class RedisBackend implements ResultBackend {
   async connect(): Promise<void> {
     if (this.client) return;
     this.connecting ??= (async () => {
-      const report = (m: string) => this.log.warn(m);
       // No auto-pipelining: it holds each command until the next event-loop turn, and a
       // stored result is what a waiting get() is waiting for.
-      const client = openRedis(this.url, report, { autoPipelining: false }) as ScriptedRedis;
+      const client = openRedis(this.url, this.log, { role: "results", autoPipelining: false, watchStall: true }) as ScriptedRedis;
       client.defineCommand("celeriacStore", { numberOfKeys: 1, lua: STORE_LUA });
       client.defineCommand("celeriacChordJoin", { numberOfKeys: 4, lua: CHORD_JOIN_LUA });
       await connectAll(this.displayUrl, [client]);
@@ -271,7 +270,7 @@ export class RedisBackend implements ResultBackend {
   }
 
   private async openSubscriber(): Promise<Redis> {
-    const sub = await openSubscriber(await this.conn());
+    const sub = await openSubscriber(await this.conn(), this.url, this.log, "results (pub/sub)");
     const onResult = (channel: string, text: string) => {
       const id = channel.slice(TASK_KEY_PREFIX.length);
       if (!this.waiters.has(id)) return; // an own task nobody waits for, or one settled already

@@ -48,6 +48,7 @@ export class RpcBackend implements ResultBackend {
     this.replyQueue = opts.replyTo ?? randomUUID();
     this.expiresMs = opts.resultExpires ? Math.round(opts.resultExpires * 1000) : null;
     this.session = new AmqpSession(parseAmqpUrl(brokerUrl), {
+      role: "results",
       setup: async (live) => {
         if (this.replyWanted) await this.consumeReplies(live);
       },

@@ -5,6 +5,7 @@ import { Celeriac } from "../app.js";
 import { loadApp } from "../worker/load-app.js";
 import { Worker } from "../worker/worker.js";
 import { maskUrl } from "../url.js";
+import { CeleriacError } from "../errors.js";
 import { Beat } from "../beat/beat.js";
 import { addBeatCommands } from "./beat.js";
 import { int, num, parseJson } from "./parse.js";
@@ -272,6 +273,8 @@ program
 program.command("hostname", { hidden: true }).action(() => console.log(hostname()));
 
 program.parseAsync(process.argv).catch((err: Error) => {
-  console.error(`celeriac: ${maskUrl(err.message)}`);
+  // Our typed errors by name (BrokerAuthenticationError: …), so a script or a log search can tell them apart.
+  const kind = err instanceof CeleriacError ? `${err.name}: ` : "";
+  console.error(`celeriac: ${kind}${maskUrl(err.message)}`);
   process.exit(2);
 });

@@ -19,6 +19,7 @@ import {
   type ExceptionInfo,
 } from "../errors.js";
 import { logSafe } from "../log.js";
+import { maskUrl } from "../url.js";
 import { decodeTask, isoWithOffset, parseIsoTime, type DecodeLimits, type Message, type TaskMessage } from "../protocol/message.js";
 import { repr } from "../protocol/repr.js";
 import { States } from "../states.js";
@@ -165,6 +166,8 @@ export class Worker extends EventEmitter implements Controllable {
 
   async start(): Promise<void> {
     [this.broker, this.backend] = await Promise.all([this.app.broker(), this.app.backend()]);
+    // Stopped while the first connection was still being retried: nothing to start.
+    if (this.stopping) return;
     this.pool = this.createPool();
     await this.pool.start();
     const renewEvery = Math.max(500, (this.broker.visibilityTimeout * 1000) / 3);
@@ -225,12 +228,14 @@ export class Worker extends EventEmitter implements Controllable {
       let deliveries: Delivery[];
       try {
         deliveries = await first.deliveries;
+        if (failures) this.log.info(`fetching from ${this.broker.displayUrl} again`);
         failures = 0;
       } catch (err) {
         // The broker went away: back off and try again; the broker reconnects by itself.
+        // Said once per outage (as Celery's "Connection to broker lost"), not once per retry.
         failures++;
-        const pause = Math.min(10_000, 100 * 2 ** Math.min(failures, 7));
-        this.log.error(`cannot fetch from ${this.broker.displayUrl}: ${(err as Error).message}; retrying in ${pause} ms`);
+        const pause = Math.min(2_000, 100 * 2 ** Math.min(failures, 5));
+        if (failures === 1) this.log.error(`cannot fetch from ${this.broker.displayUrl}: ${maskUrl((err as Error).message)}; retrying until it answers`);
         await new Promise((r) => setTimeout(r, pause));
         continue;
       } finally {
@@ -276,7 +281,11 @@ export class Worker extends EventEmitter implements Controllable {
     // message per round trip each time a task finishes.
     if (max <= 0 || ((this.reserved.length > 0 || this.asked > 0) && max < this.fetchBatch)) return null;
     this.asked += max;
-    return { deliveries: this.broker.fetch(this.queues, { max, waitMs: 1000, lease: true, window: this.prefetchLimit }), max };
+    const deliveries = this.broker.fetch(this.queues, { max, waitMs: 1000, lease: true, window: this.prefetchLimit });
+    // Fetches ahead are awaited in turn: one that fails (the broker went away) while an
+    // older one is awaited must not count as an unhandled rejection meanwhile.
+    deliveries.catch(() => {});
+    return { deliveries, max };
   }
 
   private wake(): void {
@@ -775,7 +784,8 @@ export class Worker extends EventEmitter implements Controllable {
       if (!graceful) {
         await bounded(Promise.all([...this.active.values()].filter((j) => !j.acked).map((j) => this.broker.reject(j.delivery, true))));
       }
-      await this.pool.close(graceful);
+      // No pool yet when stopped during start-up (the broker not reachable so far).
+      if (this.pool) await this.pool.close(graceful);
       if (graceful) while (this.active.size) await new Promise((r) => this.once("drained", r));
       // The consume loop ends within one fetch wait. Broker calls are bounded: a
       // broker that is reconnecting must not hold the shutdown forever (what is

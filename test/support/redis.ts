@@ -38,6 +38,10 @@ export interface OwnRedis {
   url(db?: number): string;
   /** SIGTERM and wait: Redis writes its append-only file before it exits. */
   stop(): Promise<void>;
+  /** SIGKILL and wait: Redis dies at once, as in a crash. */
+  kill(): Promise<void>;
+  /** Sends a signal and returns: SIGSTOP stalls the server with its sockets open, SIGCONT resumes it. */
+  signal(sig: NodeJS.Signals): void;
   start(): Promise<void>;
 }
 
@@ -48,6 +52,13 @@ export interface OwnRedis {
  */
 export async function startOwnRedis(port: number, args: string[] = [], password?: string, tls?: { ca: Buffer; query: string }): Promise<OwnRedis> {
   let proc: ChildProcess | null = null;
+  const end = async (sig: NodeJS.Signals) => {
+    const p = proc;
+    proc = null;
+    if (!p || p.exitCode !== null || p.signalCode !== null) return;
+    p.kill(sig);
+    await once(p, "exit");
+  };
   const auth = password ? `:${encodeURIComponent(password)}@` : "";
   const listen = tls ? ["--port", "0", "--tls-port", String(port)] : ["--port", String(port)];
   const own: OwnRedis = {
@@ -71,11 +82,13 @@ export async function startOwnRedis(port: number, args: string[] = [], password?
       throw new Error(`redis-server on port ${port} did not start`);
     },
     async stop() {
-      const p = proc;
-      proc = null;
-      if (!p || p.exitCode !== null || p.signalCode !== null) return;
-      p.kill("SIGTERM");
-      await once(p, "exit");
+      await end("SIGTERM");
+    },
+    async kill() {
+      await end("SIGKILL");
+    },
+    signal(sig) {
+      proc?.kill(sig);
     },
   };
   after(async () => {

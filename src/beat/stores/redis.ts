@@ -3,6 +3,7 @@
 // the beatStoreUrl setting). Keys live under celeriac:beat:{namespace}:; the
 // braces keep one namespace's keys in one cluster slot, as Lua needs.
 import type { Redis as RedisClient } from "ioredis";
+import { createLogger } from "../../log.js";
 import { maskUrl } from "../../url.js";
 import type { StoredBeatEntry } from "../entry.js";
 import type { BeatStore, BeatStoreOptions, ClaimResult, LeaseInfo } from "../store.js";
@@ -33,21 +34,17 @@ export class RedisBeatStore implements BeatStore {
 
   async connect(): Promise<void> {
     if (this.client) return;
-    const { Redis } = await import("ioredis");
-    const client = new Redis(this.url, { lazyConnect: true, maxRetriesPerRequest: 3 }) as ScriptClient;
-    // ioredis logs unhandled connection errors itself; ours go through the calls that fail.
-    client.on("error", () => {});
+    // Loaded on first use: a beat on another store needs no Redis client.
+    const { connectAll, openRedis } = await import("../../brokers/redis/connection.js");
+    // Calls fail after a few reconnect attempts, not 20: a beat tick that cannot reach the
+    // store is retried by the next pass, and a lease must not be renewed late.
+    const client = openRedis(this.url, createLogger("celeriac.beat"), { role: "beat store", retriesPerRequest: 3 }) as ScriptClient;
     client.defineCommand("beatAcquireLease", { numberOfKeys: 2, lua: ACQUIRE_LEASE });
     client.defineCommand("beatReleaseLease", { numberOfKeys: 1, lua: RELEASE_LEASE });
     client.defineCommand("beatClaimTick", { numberOfKeys: 2, lua: CLAIM_TICK });
     client.defineCommand("beatRemoveEntry", { numberOfKeys: 2, lua: REMOVE_ENTRY });
     client.defineCommand("beatUnclaimTick", { numberOfKeys: 2, lua: UNCLAIM_TICK });
-    try {
-      await client.connect();
-    } catch (err) {
-      client.disconnect();
-      throw new Error(`cannot connect to beat store ${this.displayUrl}: ${(err as Error).message}`, { cause: err });
-    }
+    await connectAll(`beat store ${this.displayUrl}`, [client]);
     this.client = client;
   }
 

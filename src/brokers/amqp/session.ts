@@ -6,12 +6,22 @@
 // unacked message of a lost channel back in its queue: nothing is lost.
 import { EventEmitter } from "node:events";
 import amqp, { type Channel, type ChannelModel, type ConfirmChannel } from "amqplib";
-import { CeleriacError } from "../../errors.js";
+import { BrokerAuthenticationError, BrokerConnectionError } from "../../errors.js";
+import { maskUrl } from "../../url.js";
 import { createLogger, type Logger } from "../../log.js";
 import type { AmqpUrl } from "./url.js";
 
 /** The broker could not be reached, or the session was closed. */
-export class AmqpConnectionError extends CeleriacError {}
+export class AmqpConnectionError extends BrokerConnectionError {}
+
+/** RabbitMQ refused the login (403 ACCESS_REFUSED): a wrong user or password, or no access to the vhost. */
+const AUTH_FAILURE = /ACCESS[-_]REFUSED|403/;
+
+/** amqp.connect's failure as one of ours, naming the masked URL and the real cause. */
+function connectFailure(display: string, err: Error): BrokerConnectionError {
+  const text = `cannot connect to ${display}: ${maskUrl(err.message)}`;
+  return AUTH_FAILURE.test(err.message) ? new BrokerAuthenticationError(text) : new AmqpConnectionError(text);
+}
 
 export interface Live {
   conn: ChannelModel;
@@ -26,6 +36,8 @@ export interface SessionOptions {
   /** Reconnect attempts before giving up (null: forever). */
   maxRetries?: number | null;
   log?: Logger;
+  /** Which connection this is in log lines: "broker" (default), "results". */
+  role?: string;
 }
 
 const BACKOFF_MIN_MS = 100;
@@ -38,10 +50,12 @@ export class AmqpSession extends EventEmitter {
   private generation = 0;
   private admin: Promise<Channel> | null = null;
   readonly log: Logger;
+  private readonly role: string;
 
   constructor(readonly url: AmqpUrl, private readonly opts: SessionOptions = {}) {
     super();
     this.log = opts.log ?? createLogger("celeriac.amqp");
+    this.role = opts.role ?? "broker";
   }
 
   get isOpen(): boolean {
@@ -73,7 +87,9 @@ export class AmqpSession extends EventEmitter {
 
   private async open(): Promise<Live> {
     // No Nagle: small frames (acks, confirms, replies) go out at once, not 40 ms later.
-    const conn = await amqp.connect(this.url.connect, { noDelay: true });
+    const conn = await amqp.connect(this.url.connect, { noDelay: true }).catch((err: Error) => {
+      throw connectFailure(this.url.display, err);
+    });
     const generation = ++this.generation;
     try {
       const [pub, sub] = await Promise.all([conn.createConfirmChannel(), conn.createChannel()]);
@@ -86,7 +102,7 @@ export class AmqpSession extends EventEmitter {
         if (this.live === live) this.live = null;
         this.admin = null;
         if (this.closed) return;
-        this.log.warn(`AMQP connection to ${this.url.display} lost (${why}); reconnecting`);
+        this.log.warn(`AMQP connection to ${this.url.display} (${this.role}) lost (${why}); reconnecting`);
         this.emit("lost", generation);
         conn.close().catch(() => {});
         void this.ready().catch(() => {});
@@ -118,14 +134,15 @@ export class AmqpSession extends EventEmitter {
       if (this.closed) throw new AmqpConnectionError(`connection to ${this.url.display} is closed`);
       try {
         const live = await this.open();
-        this.log.info(`AMQP connection to ${this.url.display} restored after ${attempt} attempt${attempt === 1 ? "" : "s"}`);
+        this.log.info(`AMQP connection to ${this.url.display} (${this.role}) restored after ${attempt} attempt${attempt === 1 ? "" : "s"}`);
         return live;
       } catch (err) {
         if (max !== null && attempt >= max) {
           throw new AmqpConnectionError(`cannot reconnect to ${this.url.display} after ${attempt} attempts: ${(err as Error).message}`);
         }
         if (attempt === 1 || attempt % 10 === 0) {
-          this.log.warn(`cannot reach ${this.url.display}: ${(err as Error).message}; retrying (attempt ${attempt})`);
+          const why = err instanceof BrokerConnectionError ? err.message : `cannot reach ${this.url.display}: ${(err as Error).message}`;
+          this.log.warn(`${why}; retrying (attempt ${attempt})`);
         }
         await new Promise((r) => setTimeout(r, pause));
         pause = Math.min(BACKOFF_MAX_MS, pause * 2);

@@ -161,7 +161,7 @@ export class RedisBroker implements Broker {
     this.publishes = new WriteBatcher((batch) => this.writePublishes(batch), 1_000, "microtask");
     this.fanout = new RedisFanout(
       redisOptionsFromUrl(url).db ?? 0,
-      async () => openSubscriber(await this.conn()),
+      async () => openSubscriber(await this.conn(), url, this.log, "broker (pub/sub)"),
       (reason) => this.log.warn(reason),
     );
   }
@@ -169,15 +169,14 @@ export class RedisBroker implements Broker {
   async connect(): Promise<void> {
     if (this.client) return;
     this.connecting ??= (async () => {
-      const report = (m: string) => this.log.warn(m);
       // No auto-pipelining: every call here is one command or an explicit pipeline already,
       // and auto-pipelining would hold a fetch back until the worker's current burst of
       // tasks ends, leaving it idle for a round trip after each burst.
-      const client = openRedis(this.url, report, { autoPipelining: false }) as ScriptedRedis;
+      const client = openRedis(this.url, this.log, { role: "broker", autoPipelining: false, watchStall: true }) as ScriptedRedis;
       client.defineCommand("celeriacFetch", { lua: FETCH_LUA });
       client.defineCommand("celeriacRestore", { lua: RESTORE_LUA });
       client.defineCommand("celeriacTakeToken", { numberOfKeys: 1, lua: TAKE_TOKEN_LUA });
-      const blocker = openRedis(this.url, report, { offlineQueue: false });
+      const blocker = openRedis(this.url, this.log, { role: "broker (blocking reads)", offlineQueue: false });
       await connectAll(this.displayUrl, [client, blocker]);
       this.client = client;
       this.blocker = blocker;
