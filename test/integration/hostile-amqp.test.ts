@@ -4,7 +4,7 @@
 import amqp from "amqplib";
 import { Celeriac } from "../../src/index.js";
 import { deleteAmqpEntities, requireRabbit, AMQP_URL } from "../support/amqp.js";
-import { TODO_PROCESS_POOL, hostileMessages, spawnHostileWorker, type HostileTarget } from "../support/hostile-suite.js";
+import { hostileMessages, spawnHostileWorker, type HostileTarget } from "../support/hostile-suite.js";
 import { redisAvailable, redisUrl } from "../support/redis.js";
 import { waitUntil } from "../support/wait.js";
 
@@ -67,5 +67,5 @@ function target(pool: "async" | "process"): HostileTarget {
 
 if (!skip) {
   hostileMessages("amqp, async pool", target("async"));
-  hostileMessages("amqp, process pool", target("process"), { todo: TODO_PROCESS_POOL });
+  hostileMessages("amqp, process pool", target("process"));
 }

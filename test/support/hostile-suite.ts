@@ -347,9 +347,3 @@ export async function spawnHostileWorker(pool: "async" | "process", queue: strin
     stop: async () => void (await p.stop()),
   };
 }
-
-/** Cases the process pool fails today (its hand-off to a child), fixed by the pool's owner in issue 14. */
-export const TODO_PROCESS_POOL: Record<string, string> = {
-  "body: 6,000 levels deep":
-    "the process pool's hand-off to its child cannot carry 6,000 levels; the failed hand-off must free the slot and fail the task (pool side of issue 14)",
-};
