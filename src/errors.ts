@@ -41,6 +41,19 @@ export class ContentDisallowed extends DecodeError {}
 /** A message body is over the worker's message size limit (workerMessageSizeLimit), before or after decompression. */
 export class MessageTooLarge extends DecodeError {}
 
+/**
+ * A value cannot be serialized (a BigInt, a circular structure, a value
+ * msgpack cannot pack): kombu's kombu.exceptions.EncodeError. A task whose
+ * result cannot be stored fails with it.
+ */
+export class EncodeError extends CeleriacError {}
+
+/** A send option that cannot work (a negative or non-number time limit): refused at send. */
+export class InvalidTaskOptions extends CeleriacError {}
+
+/** A retry could not be sent (its message could not be published): the task fails with it instead. */
+export class RetryNotSent extends CeleriacError {}
+
 /** `get({ timeout })` ran out of time before the task finished. */
 export class TimeoutError extends CeleriacError {}
 
@@ -120,7 +133,8 @@ export class RemoteTaskError extends Error {
 const knownErrors: Record<string, new (message: string) => Error> = {
   CeleriacError, ConfigurationError, TaskNotRegistered, DuplicateTaskName, DecodeError,
   ContentDisallowed, MessageTooLarge, TimeoutError, TimeLimitExceeded, SoftTimeLimitExceeded, WorkerLostError,
-  TaskRevokedError, MaxRetriesExceededError, ChordError, Ignore,
+  TaskRevokedError, MaxRetriesExceededError, ChordError, Ignore, EncodeError, InvalidTaskOptions, RetryNotSent,
+  HandOffError,
 };
 
 // JS built-ins whose names match Python builtins (or are close enough that a
@@ -130,6 +144,10 @@ const builtinNames = new Set([
   "ZeroDivisionError", "AttributeError", "NotImplementedError", "AssertionError", "OSError",
   "LookupError", "ArithmeticError", "Exception",
 ]);
+
+// Our classes that are Celery's or kombu's own: stored under their module, a
+// Python client re-raises its own class (celery.exceptions.ChordError, kombu.exceptions.EncodeError).
+const celeryModules: Record<string, string> = { ChordError: "celery.exceptions", EncodeError: "kombu.exceptions" };
 
 /** Celery's serialized exception: what a FAILURE result's `result` holds. */
 export interface ExceptionInfo {
@@ -146,7 +164,7 @@ export function serializeError(err: unknown): ExceptionInfo {
     }
     const isBuiltin = builtinNames.has(name) && !(name in knownErrors);
     // A ChordError is Celery's own class: under its module a Python client re-raises celery.exceptions.ChordError.
-    const module = isBuiltin ? "builtins" : name === "ChordError" ? "celery.exceptions" : name in knownErrors ? "celeriac.errors" : "celeriac.user";
+    const module = isBuiltin ? "builtins" : (celeryModules[name] ?? (name in knownErrors ? "celeriac.errors" : "celeriac.user"));
     return { exc_type: name === "Error" ? "Exception" : name, exc_message: [err.message], exc_module: module };
   }
   return { exc_type: "Exception", exc_message: [String(err)], exc_module: "builtins" };
@@ -168,7 +186,7 @@ export function deserializeError(info: unknown, traceback?: string | null): Erro
     const message = messageOf(exc_message);
     const Known = knownErrors[type];
     // Python stores Celery's own (ChordError, TimeLimitExceeded…) under celery.exceptions: the same classes here.
-    if (Known && (exc_module === "celeriac.errors" || exc_module === "celery.exceptions")) return new Known(message);
+    if (Known && (exc_module === "celeriac.errors" || exc_module === "celery.exceptions" || exc_module === celeryModules[type])) return new Known(message);
     return new RemoteTaskError(type, message, exc_module, traceback);
   }
   return new RemoteTaskError("Exception", messageOf(info), undefined, traceback);

@@ -1,5 +1,6 @@
 // memory:// — results kept in this process (tests, single-process apps).
 // Backends with the same URL in one process share their results.
+import { encodeJson } from "../protocol/serializers.js";
 import { READY_STATES } from "../states.js";
 import type { BackendOptions, ResultBackend, ResultMeta } from "./backend.js";
 import { Waiters, type WaitOptions } from "./waiters.js";
@@ -32,6 +33,8 @@ export class MemoryBackend implements ResultBackend {
   async connect(): Promise<void> {}
 
   async store(meta: ResultMeta): Promise<void> {
+    // Kept as objects, but refused as every other backend refuses it: what works here works there.
+    encodeJson(meta);
     this.s.results.set(meta.task_id, { meta, expiresAt: Date.now() + this.expiresMs });
     if (READY_STATES.has(meta.status)) this.s.waiters.settle(meta.task_id, meta);
   }

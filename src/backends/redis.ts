@@ -4,6 +4,7 @@
 // get() — ours or Python's AsyncResult.get() — is told instead of polling.
 import type { Redis } from "ioredis";
 import { createLogger } from "../log.js";
+import { encodeJson } from "../protocol/serializers.js";
 import { READY_STATES } from "../states.js";
 import { maskUrl } from "../url.js";
 import { connectAll, loadLua, openRedis, openSubscriber } from "../brokers/redis/connection.js";
@@ -102,7 +103,7 @@ export class RedisBackend implements ResultBackend {
 
   async store(meta: ResultMeta): Promise<void> {
     const client = await this.conn();
-    await client.celeriacStore(TASK_KEY_PREFIX + meta.task_id, JSON.stringify(meta), this.ttl);
+    await client.celeriacStore(TASK_KEY_PREFIX + meta.task_id, encodeJson(meta), this.ttl);
   }
 
   async get(taskId: string): Promise<ResultMeta | null> {
@@ -333,7 +334,7 @@ export class RedisBackend implements ResultBackend {
   async chordJoin(groupId: string, index: number, size: number | null, meta: ResultMeta): Promise<ResultMeta[] | null> {
     const client = await this.conn();
     const base = GROUP_KEY_PREFIX + groupId;
-    const part = JSON.stringify([1, meta.task_id, meta.status, meta.result]);
+    const part = encodeJson([1, meta.task_id, meta.status, meta.result]);
     // size null: a Python producer recorded it in `.s` (Celery 5.2 sends no chord_size).
     const parts = await client.celeriacChordJoin(`${base}.j`, `${base}.t`, `${base}.s`, `${base}.c`, part, index, size ?? "", this.ttl, meta.task_id);
     if (!parts) return null;

@@ -12,7 +12,7 @@ import type { ConsumeMessage } from "amqplib";
 import { AmqpSession, type Live } from "../brokers/amqp/session.js";
 import { parseAmqpUrl } from "../brokers/amqp/url.js";
 import { ConfigurationError, DecodeError } from "../errors.js";
-import { decodeBody } from "../protocol/serializers.js";
+import { decodeBody, encodeJson } from "../protocol/serializers.js";
 import { READY_STATES } from "../states.js";
 import { schemeOf } from "../url.js";
 import type { BackendOptions, ResultBackend, ResultMeta, StoreRequest } from "./backend.js";
@@ -120,7 +120,7 @@ export class RpcBackend implements ResultBackend {
     const replyTo = request?.replyTo;
     if (!replyTo) return;
     const live = await this.session.ready();
-    const body = Buffer.from(JSON.stringify(meta));
+    const body = Buffer.from(encodeJson(meta));
     await new Promise<void>((resolve, reject) =>
       live.pub.publish(
         "",

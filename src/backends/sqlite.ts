@@ -4,6 +4,7 @@ import type BetterSqlite3 from "better-sqlite3";
 import { maskUrl, sqlitePath } from "../url.js";
 import { openDatabase } from "../util/sqlite.js";
 import { WriteBatcher } from "../util/batcher.js";
+import { encodeJson } from "../protocol/serializers.js";
 import { PollingWaiter } from "./polling-waiter.js";
 import type { BackendOptions, ResultBackend, ResultMeta, WaitOptions } from "./backend.js";
 
@@ -41,7 +42,8 @@ export class SqliteBackend implements ResultBackend {
   private readonly expiresMs: number | null;
   private db: BetterSqlite3.Database | null = null;
   private stmts!: ReturnType<SqliteBackend["prepare"]>;
-  private readonly writes: WriteBatcher<ResultMeta>;
+  /** Results encoded already (taskId, JSON text): a value that cannot be encoded fails its own store, not the batch it would join. */
+  private readonly writes: WriteBatcher<[string, string]>;
   private readonly waiter: PollingWaiter;
   private lastCleanup = 0;
 
@@ -94,12 +96,12 @@ export class SqliteBackend implements ResultBackend {
     return this.expiresMs === null ? null : Date.now() + this.expiresMs;
   }
 
-  private writeResults(batch: ResultMeta[]): void {
+  private writeResults(batch: [string, string][]): void {
     const upsert = this.stmts.upsert;
     const expiresAt = this.expiresAt();
     const now = Date.now();
     this.conn.transaction(() => {
-      for (const meta of batch) upsert.run(meta.task_id, JSON.stringify(meta), expiresAt);
+      for (const [taskId, text] of batch) upsert.run(taskId, text, expiresAt);
       if (now - this.lastCleanup > CLEANUP_INTERVAL_MS) {
         this.lastCleanup = now;
         this.stmts.cleanup.run(now);
@@ -108,8 +110,9 @@ export class SqliteBackend implements ResultBackend {
   }
 
   async store(meta: ResultMeta): Promise<void> {
+    const text = encodeJson(meta);
     if (!this.db) await this.connect();
-    return this.writes.add(meta);
+    return this.writes.add([meta.task_id, text]);
   }
 
   async get(taskId: string): Promise<ResultMeta | null> {
@@ -168,7 +171,7 @@ export class SqliteBackend implements ResultBackend {
     // IMMEDIATE: the count and the completion happen under one write lock, so one part completes the chord.
     return this.conn
       .transaction((): ResultMeta[] | null => {
-        s.addPart.run(groupId, index, JSON.stringify(meta));
+        s.addPart.run(groupId, index, encodeJson(meta));
         if ((s.countParts.get(groupId) as number) < size) return null;
         const by = s.completedBy.get(groupId) as string | undefined;
         if (by !== undefined && by !== meta.task_id) return null;

@@ -1,7 +1,7 @@
 // Celery task protocol v2: building a task message and reading one back, and
 // kombu's JSON envelope, the form a message takes inside Redis and SQLite.
 import { randomUUID } from "node:crypto";
-import { DecodeError, MessageTooLarge } from "../errors.js";
+import { DecodeError, InvalidTaskOptions, MessageTooLarge } from "../errors.js";
 import { compress, decompress } from "./compression.js";
 import { argsRepr, kwargsRepr } from "./repr.js";
 import { decodeBody, serializerByName } from "./serializers.js";
@@ -132,7 +132,22 @@ export function isoWithOffset(d: Date): string {
   return d.toISOString().replace("Z", "000+00:00");
 }
 
+/**
+ * A time limit as a producer may send it: a positive finite number of seconds,
+ * or none (null, undefined, 0). Anything else is refused here, where the
+ * mistake is made, instead of being ignored by every worker that receives it.
+ */
+function sendableLimit(v: unknown, which: string, task: string): number | null {
+  if (v === null || v === undefined || v === 0) return null;
+  if (typeof v === "number" && Number.isFinite(v) && v > 0) return v;
+  throw new InvalidTaskOptions(`${which} of task ${JSON.stringify(task)} must be a positive number of seconds (0 or null: none), got ${JSON.stringify(v) ?? String(v)}`);
+}
+
 export function encodeTask(call: TaskCall, opts: EncodeOptions = {}): Message {
+  const timelimit: [number | null, number | null] = [
+    sendableLimit(call.timeLimit, "timeLimit", call.task),
+    sendableLimit(call.softTimeLimit, "softTimeLimit", call.task),
+  ];
   const id = call.id ?? randomUUID();
   const args = call.args ?? [];
   const kwargs = call.kwargs ?? {};
@@ -147,7 +162,7 @@ export function encodeTask(call: TaskCall, opts: EncodeOptions = {}): Message {
     group: call.group ?? null,
     group_index: call.groupIndex ?? null,
     retries: call.retries ?? 0,
-    timelimit: [call.timeLimit ?? null, call.softTimeLimit ?? null],
+    timelimit,
     root_id: call.rootId ?? id,
     parent_id: call.parentId ?? null,
     argsrepr: argsRepr(args),

@@ -1,7 +1,7 @@
 // Serializers by Celery's names. A message names its serializer by content
 // type; a worker refuses content types that are not in `acceptContent`.
 import { Packr, Unpackr } from "msgpackr";
-import { ContentDisallowed, DecodeError } from "../errors.js";
+import { ContentDisallowed, DecodeError, EncodeError } from "../errors.js";
 
 export interface Serializer {
   name: string;
@@ -11,12 +11,39 @@ export interface Serializer {
   decode(body: Buffer): unknown;
 }
 
+/**
+ * JSON text of a value, or EncodeError saying why it has none (kombu's dumps
+ * raises EncodeError too): a BigInt, a circular structure, a toJSON that
+ * throws. Every JSON writer of messages and results uses it, so a bad value
+ * fails the same way wherever it is written.
+ * Date objects become ISO-8601 strings through Date#toJSON, as kombu does.
+ */
+export function encodeJson(value: unknown): string {
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(value);
+  } catch (err) {
+    throw new EncodeError(`cannot encode as JSON: ${reasonOf(err)}`, { cause: err });
+  }
+  // A function or a symbol alone has no JSON at all (JSON.stringify returns undefined).
+  if (text === undefined) throw new EncodeError(`cannot encode as JSON: a ${typeof value} has no JSON form`);
+  return text;
+}
+
+/** Why V8 refused a value, in one line (its circular-structure message spans several). */
+function reasonOf(err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  if (/circular/i.test(message)) return "the value is a circular structure";
+  if (/call stack/i.test(message)) return "the value is circular or nested too deep";
+  if (/BigInt/i.test(message)) return "a BigInt has no JSON form (convert it to a string or a Number)";
+  return message.split("\n")[0]!;
+}
+
 const json: Serializer = {
   name: "json",
   contentType: "application/json",
   contentEncoding: "utf-8",
-  // Date objects become ISO-8601 strings through Date#toJSON, as kombu does.
-  encode: (value) => Buffer.from(JSON.stringify(value), "utf8"),
+  encode: (value) => Buffer.from(encodeJson(value), "utf8"),
   decode: (body) => JSON.parse(body.toString("utf8")),
 };
 
@@ -28,7 +55,13 @@ const msgpack: Serializer = {
   name: "msgpack",
   contentType: "application/x-msgpack",
   contentEncoding: "binary",
-  encode: (value) => packr.pack(value),
+  encode: (value) => {
+    try {
+      return packr.pack(value);
+    } catch (err) {
+      throw new EncodeError(`cannot encode as msgpack: ${reasonOf(err)}`, { cause: err });
+    }
+  },
   decode: (body) => unpackr.unpack(body),
 };
 

@@ -18,6 +18,7 @@ import {
 } from "../errors.js";
 import type { RetryOptions, Task, TaskContext, TaskRequest } from "../task.js";
 import { States } from "../states.js";
+import { setLongTimeout, type LongTimeout } from "../util/long-timer.js";
 
 export type Outcome =
   | { kind: "success"; value: unknown; runtime: number }
@@ -65,7 +66,7 @@ class TaskCall implements TaskContext {
   // soft limit is set): most tasks never look, and making one (and listening on the
   // pool's) costs several µs per task, a large part of a short task's overhead.
   #abort: AbortController | null = null;
-  #softTimer: NodeJS.Timeout | null = null;
+  #softTimer: LongTimeout | null = null;
 
   readonly #app: Celeriac;
   /** Holds the pool's signal (terminate, shutdown), passed on to the task's; read only when needed (a pool may make it lazily). */
@@ -110,7 +111,7 @@ class TaskCall implements TaskContext {
   #onOuterAbort: (() => void) | null = null;
 
   startSoftLimit(seconds: number): void {
-    this.#softTimer = setTimeout(() => this.controller().abort(new SoftTimeLimitExceeded(`soft time limit (${seconds}s) exceeded`)), seconds * 1000);
+    this.#softTimer = setLongTimeout(() => this.controller().abort(new SoftTimeLimitExceeded(`soft time limit (${seconds}s) exceeded`)), seconds * 1000);
   }
 
   /** Runs the task function in this call's context (so tasks it sends get parent/root ids). */
@@ -155,7 +156,7 @@ class TaskCall implements TaskContext {
   }
 
   private end(): void {
-    if (this.#softTimer) clearTimeout(this.#softTimer);
+    this.#softTimer?.clear();
     if (this.#onOuterAbort) this.#control.signal?.removeEventListener("abort", this.#onOuterAbort);
   }
 }

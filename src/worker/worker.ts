@@ -11,6 +11,9 @@ import { continueAfterFailure, continueAfterRevoked, continueAfterSuccess, hasSu
 import {
   ConfigurationError,
   DecodeError,
+  EncodeError,
+  InvalidTaskOptions,
+  RetryNotSent,
   TaskNotRegistered,
   TaskRevokedError,
   WorkerLostError,
@@ -78,6 +81,30 @@ interface Job {
 function bounded(step: Promise<unknown> | undefined, ms = 3000): Promise<unknown> {
   if (!step) return Promise.resolve();
   return Promise.race([step.catch(() => {}), new Promise((r) => setTimeout(r, ms).unref())]);
+}
+
+/** A job's task name and id as a log line prints them. */
+function nameOf(job: Job): string {
+  return `${logSafe(job.request.task)}[${logSafe(job.request.id)}]`;
+}
+
+/**
+ * Whether recording failed because of the outcome itself (a value or a
+ * signature that cannot be encoded or built), so it would fail the same way
+ * every time, rather than because a broker or backend is away.
+ */
+function failsAlways(err: unknown): boolean {
+  return err instanceof EncodeError || err instanceof InvalidTaskOptions || err instanceof DecodeError || err instanceof TypeError || err instanceof RangeError;
+}
+
+/**
+ * A stack's frames, its first line(s) (the error's name and message, which
+ * the log line says already) left out; a stack without V8 frames whole.
+ */
+function framesOf(traceback: string | null): string | null {
+  if (!traceback) return null;
+  const at = traceback.search(/^\s+at /m);
+  return at > 0 ? traceback.slice(at) : traceback;
 }
 
 /** Celery writes date_done as a naive UTC isoformat (six fraction digits: Celery's parser reads them as microseconds). */
@@ -462,10 +489,10 @@ export class Worker extends EventEmitter implements Controllable {
   }
 
   private async discardRevoked(job: Job): Promise<void> {
-    this.log.info(`task ${job.request.task}[${job.request.id}] is revoked: not run`);
+    this.log.info(`task ${nameOf(job)} is revoked: not run`);
     this.events?.revoked(job.request.id);
     await this.store(job.msg, job.delivery, States.REVOKED, serializeError(new TaskRevokedError("revoked")), null).catch(() => {});
-    await continueAfterRevoked(this.app, job.msg, serializeError(new TaskRevokedError("revoked"))).catch((err: Error) => this.log.error(`chord part of revoked ${job.request.id}: ${err.message}`));
+    await continueAfterRevoked(this.app, job.msg, serializeError(new TaskRevokedError("revoked"))).catch((err: Error) => this.log.error(`chord part of revoked ${logSafe(job.request.id)}: ${err.message}`));
     await this.broker.ack([job.delivery]).catch(() => {});
     this.wake();
   }
@@ -482,7 +509,7 @@ export class Worker extends EventEmitter implements Controllable {
     if (task.options.trackStarted ?? this.app.settings.taskTrackStarted) {
       // STARTED is advisory: a backend that cannot take it does not stop the task.
       this.store(job.msg, job.delivery, States.STARTED, { pid: process.pid, hostname: this.hostname }, null)
-        .catch((err: Error) => this.log.warn(`task ${request.task}[${request.id}]: cannot record STARTED: ${err.message}`))
+        .catch((err: Error) => this.log.warn(`task ${nameOf(job)}: cannot record STARTED: ${err.message}`))
         .then(() => this.runInPool(job));
       return;
     }
@@ -517,7 +544,7 @@ export class Worker extends EventEmitter implements Controllable {
       settling.then(
         () => this.finish(job, undefined),
         (err: Error) => {
-          this.log.error(`task ${job.request.task}[${job.request.id}]: cannot record its outcome: ${err.message}`);
+          this.log.error(`task ${nameOf(job)}: cannot record its outcome: ${err.message}`);
           this.finish(job, undefined);
         },
       );
@@ -541,55 +568,85 @@ export class Worker extends EventEmitter implements Controllable {
       return this.recordOutcome(job, outcome);
     }
     this.counts.succeeded++;
-    if (this.logInfo) this.log.info(`task ${job.request.task}[${job.request.id}] succeeded in ${outcome.runtime.toFixed(4)}s: ${repr(outcome.value, 200)}`);
+    if (this.logInfo) this.log.info(`task ${nameOf(job)} succeeded in ${outcome.runtime.toFixed(4)}s: ${repr(outcome.value, 200)}`);
     this.events?.succeeded(job.request.id, outcome.value, outcome.runtime);
     if (job.acked) return undefined;
     job.acked = true;
     return this.acks.add(job.delivery);
   }
 
-  /** Records an outcome: result, retry message, workflow continuation, ack. */
+  /**
+   * Records an outcome: result, retry message, workflow continuation, ack.
+   * Whatever fails, the message is settled: an outcome that cannot be recorded
+   * never leaves it unacked (see unrecorded).
+   */
   private async recordOutcome(job: Job, outcome: PoolOutcome): Promise<void> {
+    let settled: boolean;
+    try {
+      settled = await this.recordResult(job, outcome);
+    } catch (err) {
+      settled = await this.unrecorded(job, err);
+    }
+    if (!settled && !job.acked) {
+      job.acked = true;
+      await this.acks.add(job.delivery);
+    }
+  }
+
+  /** Stores the outcome and continues the workflow; true when the message was settled here (rejected or requeued). */
+  private async recordResult(job: Job, outcome: PoolOutcome): Promise<boolean> {
     const { msg, delivery, request } = job;
-    const name = this.logInfo || outcome.kind !== "success" ? `${request.task}[${request.id}]` : "";
+    const name = this.logInfo || outcome.kind !== "success" ? nameOf(job) : "";
     switch (outcome.kind) {
       case "success":
+        try {
+          await this.store(msg, delivery, States.SUCCESS, outcome.value, null);
+        } catch (err) {
+          if (!(err instanceof EncodeError)) throw err;
+          // Celery's trace does the same: a result the backend cannot encode fails the task.
+          const exc = new EncodeError(`task ${request.task}[${request.id}] returned a value that cannot be stored: ${err.message}`, { cause: err });
+          await this.fail(job, exc, tracebackOf(exc), `task ${nameOf(job)} returned a value that cannot be stored: ${logSafe(err.message, 500)}`);
+          break;
+        }
         this.counts.succeeded++;
         if (this.logInfo) this.log.info(`task ${name} succeeded in ${outcome.runtime.toFixed(4)}s: ${repr(outcome.value, 200)}`);
         this.events?.succeeded(request.id, outcome.value, outcome.runtime);
-        await this.store(msg, delivery, States.SUCCESS, outcome.value, null);
-        if (hasSuccessContinuation(msg)) await continueAfterSuccess(this.app, msg, outcome.value);
+        if (hasSuccessContinuation(msg)) await this.continueWorkflow(job, () => continueAfterSuccess(this.app, msg, outcome.value));
         break;
       case "failure":
         if (outcome.exc.exc_type === "TaskRevokedError") {
           this.log.info(`task ${name} terminated: revoked`);
           this.events?.revoked(request.id, { terminated: true, signum: "SIGTERM" });
           await this.store(msg, delivery, States.REVOKED, outcome.exc, null);
-          await continueAfterRevoked(this.app, msg, outcome.exc);
+          await this.continueWorkflow(job, () => continueAfterRevoked(this.app, msg, outcome.exc));
           break;
         }
-        this.counts.failed++;
-        this.log.error(`task ${name} raised ${outcome.exc.exc_type}: ${String(outcome.exc.exc_message[0] ?? "")}`);
-        this.events?.failed(request.id, outcome.exc, outcome.traceback);
-        await this.store(msg, delivery, States.FAILURE, outcome.exc, outcome.traceback, true);
-        await continueAfterFailure(this.app, msg, outcome.exc, outcome.traceback);
+        await this.fail(job, outcome.exc, outcome.traceback, `task ${name} raised ${outcome.exc.exc_type}: ${logSafe(String(outcome.exc.exc_message[0] ?? ""), 500)}`);
         break;
       case "retry":
         this.counts.retried++;
-        this.log.info(`task ${name} retry in ${outcome.countdown.toFixed(1)}s: ${String(outcome.exc?.exc_message[0] ?? "")}`);
+        this.log.info(`task ${name} retry in ${outcome.countdown.toFixed(1)}s: ${logSafe(String(outcome.exc?.exc_message[0] ?? ""), 500)}`);
         this.events?.retried(request.id, outcome.exc, outcome.traceback);
         await this.store(msg, delivery, States.RETRY, outcome.exc, outcome.traceback);
-        await this.republishForRetry(delivery, outcome.countdown);
+        try {
+          await this.republishForRetry(delivery, outcome.countdown);
+        } catch (err) {
+          // A late-ack message goes back (unrecorded) unless its retry would fail the same way again.
+          if (job.acksLate && !job.acked && !failsAlways(err)) throw err;
+          const reason = err instanceof Error ? err.message : String(err);
+          const exc = new RetryNotSent(`task ${request.task}[${request.id}]: its retry cannot be sent: ${reason}`, { cause: err });
+          await this.fail(job, exc, tracebackOf(exc), `task ${name}: its retry cannot be sent: ${logSafe(reason, 500)}; the task fails`);
+        }
         break;
       case "reject":
-        this.log.warn(`task ${name} rejected (${outcome.reason})${outcome.requeue ? ": requeued" : ""}`);
+        this.log.warn(`task ${name} rejected (${logSafe(outcome.reason, 500)})${outcome.requeue ? ": requeued" : ""}`);
         this.events?.rejected(request.id, outcome.requeue);
         if (!job.acked) {
           await this.broker.reject(delivery, outcome.requeue);
-          return;
+          return true;
         }
         if (outcome.requeue) await this.broker.publish({ queue: delivery.queue }, delivery.message);
-        return;
+        return true;
       case "ignore":
         break;
       case "lost":
@@ -597,24 +654,70 @@ export class Worker extends EventEmitter implements Controllable {
           // At-least-once: the message goes back and another child runs it.
           this.log.error(`task ${name}: ${outcome.reason}; message requeued`);
           await this.broker.reject(delivery, true);
-          return;
+          return true;
         }
-        this.counts.failed++;
-        this.log.error(`task ${name}: ${outcome.reason}`);
-        this.events?.failed(request.id, serializeError(new WorkerLostError(outcome.reason)), null);
-        await this.store(msg, delivery, States.FAILURE, serializeError(new WorkerLostError(outcome.reason)), null, true);
-        await continueAfterFailure(this.app, msg, serializeError(new WorkerLostError(outcome.reason)));
+        await this.fail(job, serializeError(new WorkerLostError(outcome.reason)), null, `task ${name}: ${outcome.reason}`);
         break;
     }
-    if (!job.acked) {
-      job.acked = true;
-      await this.acks.add(delivery);
+    return false;
+  }
+
+  /**
+   * A failed task: logged at ERROR with its stack (as Celery logs the
+   * traceback), FAILURE stored, then its chord part, chain and errbacks.
+   */
+  private async fail(job: Job, exc: ExceptionInfo | Error, traceback: string | null, line: string): Promise<void> {
+    const { msg, delivery, request } = job;
+    const info = exc instanceof Error ? serializeError(exc) : exc;
+    this.counts.failed++;
+    const frames = framesOf(traceback);
+    if (frames) this.log.error({ err: { stack: frames } }, line);
+    else this.log.error(line);
+    this.events?.failed(request.id, info, traceback);
+    await this.store(msg, delivery, States.FAILURE, info, traceback, true);
+    await this.continueWorkflow(job, () => continueAfterFailure(this.app, msg, info, traceback));
+  }
+
+  /**
+   * Runs what comes after the task (callbacks, chain, chord part, errbacks).
+   * One that can never be sent (a malformed signature in the embed) is logged
+   * and the message acked: the task's own result is stored, and running it
+   * again would fail the same way. Any other failure (the broker is away) is
+   * the outcome's: a late-ack message goes back (see unrecorded).
+   */
+  private async continueWorkflow(job: Job, next: () => Promise<void>): Promise<void> {
+    try {
+      await next();
+    } catch (err) {
+      if (!failsAlways(err)) throw err;
+      this.log.error(`task ${nameOf(job)}: cannot continue its workflow (callbacks, chain, chord): ${logSafe(err instanceof Error ? err.message : String(err), 500)}; its own result is stored`);
     }
+  }
+
+  /**
+   * An outcome that could not be recorded (the backend or broker failed under
+   * it). A late-ack message goes back to the queue and runs again (at least
+   * once), unless it would fail the same way every time: that one, like an
+   * early-acked one, gets FAILURE stored where possible and is acked, so no
+   * message loops forever and no caller's get() waits for nothing.
+   * Returns whether the message is settled.
+   */
+  private async unrecorded(job: Job, err: unknown): Promise<boolean> {
+    const reason = logSafe(err instanceof Error ? err.message : String(err), 500);
+    if (job.acksLate && !job.acked && !failsAlways(err)) {
+      this.log.error(`task ${nameOf(job)}: cannot record its outcome: ${reason}; message requeued`);
+      await this.broker.reject(job.delivery, true);
+      return true;
+    }
+    this.log.error(`task ${nameOf(job)}: cannot record its outcome: ${reason}`);
+    await this.storeFailure(job.msg, job.delivery, err instanceof Error ? err : new Error(String(err)));
+    return false;
   }
 
   /** Sends the same message again, retries + 1, due after `countdown` seconds. */
   private async republishForRetry(delivery: Delivery, countdown: number): Promise<void> {
     const eta = Date.now() + countdown * 1000;
+    if (!Number.isFinite(eta)) throw new InvalidTaskOptions(`retry countdown ${String(countdown)} is not a number of seconds`);
     const m = delivery.message;
     const next: Message = {
       ...m,

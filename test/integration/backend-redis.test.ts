@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { describe, it } from "node:test";
 import { RedisBackend } from "../../src/backends/redis.js";
-import { Celeriac } from "../../src/index.js";
+import { Celeriac, EncodeError } from "../../src/index.js";
 import { backendConformance } from "../support/backend-suite.js";
 import { rawClient, redisAvailable, redisUrl } from "../support/redis.js";
 
@@ -18,7 +18,7 @@ describe("redis result backend: waiting", { skip: !(await redisAvailable()) }, (
     try {
       await app.backend().then((b) => b.connect());
       const result = app.sendTask("never.sent", [10n]);
-      await assert.rejects(result.get({ timeout: 5000 }), TypeError);
+      await assert.rejects(result.get({ timeout: 5000 }), EncodeError);
       await new Promise((r) => setTimeout(r, 150));
       const [, subscribers] = (await raw.pubsub("NUMSUB", `celery-task-meta-${result.id}`)) as [string, number];
       assert.equal(subscribers, 0);

@@ -4,7 +4,7 @@
 import amqp from "amqplib";
 import { Celeriac } from "../../src/index.js";
 import { deleteAmqpEntities, requireRabbit, AMQP_URL } from "../support/amqp.js";
-import { TODO_OUTCOME_SIDE, TODO_PROCESS_POOL, hostileMessages, spawnHostileWorker, type HostileTarget } from "../support/hostile-suite.js";
+import { hostileMessages, spawnHostileWorker, type HostileTarget } from "../support/hostile-suite.js";
 import { redisAvailable, redisUrl } from "../support/redis.js";
 import { waitUntil } from "../support/wait.js";
 
@@ -66,6 +66,6 @@ function target(pool: "async" | "process"): HostileTarget {
 }
 
 if (!skip) {
-  hostileMessages("amqp, async pool", target("async"), { todo: TODO_OUTCOME_SIDE });
-  hostileMessages("amqp, process pool", target("process"), { todo: { ...TODO_OUTCOME_SIDE, ...TODO_PROCESS_POOL } });
+  hostileMessages("amqp, async pool", target("async"));
+  hostileMessages("amqp, process pool", target("process"));
 }

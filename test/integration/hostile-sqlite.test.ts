@@ -9,7 +9,7 @@ import Database from "better-sqlite3";
 import { SqliteBroker } from "../../src/brokers/sqlite.js";
 import { Celeriac } from "../../src/index.js";
 import { encodeTask, toEnvelope } from "../../src/protocol/message.js";
-import { TODO_OUTCOME_SIDE, TODO_PROCESS_POOL, hostileMessages, spawnHostileWorker, type HostileTarget } from "../support/hostile-suite.js";
+import { hostileMessages, spawnHostileWorker, type HostileTarget } from "../support/hostile-suite.js";
 
 function target(pool: "async" | "process"): HostileTarget {
   const dir = mkdtempSync(join(tmpdir(), "hostile-sqlite-"));
@@ -33,8 +33,8 @@ function target(pool: "async" | "process"): HostileTarget {
   };
 }
 
-hostileMessages("sqlite, async pool", target("async"), { todo: TODO_OUTCOME_SIDE });
-hostileMessages("sqlite, process pool", target("process"), { todo: { ...TODO_OUTCOME_SIDE, ...TODO_PROCESS_POOL } });
+hostileMessages("sqlite, async pool", target("async"));
+hostileMessages("sqlite, process pool", target("process"));
 
 describe("sqlite broker: a malformed row", () => {
   it("is handed over saying why, and the good rows leased with it come too; acking them all leaves nothing", async () => {

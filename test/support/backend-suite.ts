@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { after, describe, it } from "node:test";
 import type { BackendOptions, ResultBackend, ResultMeta } from "../../src/backends/backend.js";
-import { TimeoutError } from "../../src/errors.js";
+import { EncodeError, TimeoutError } from "../../src/errors.js";
 
 export interface BackendSuiteOptions {
   /** Makes a backend; two calls must share the same store. */
@@ -47,6 +47,22 @@ export function backendConformance(name: string, { make }: BackendSuiteOptions):
       assert.equal(got?.status, "SUCCESS");
       assert.deepEqual(got?.result, value);
       assert.equal(got?.task_id, id);
+    });
+
+    it("a value that cannot be encoded (BigInt, circular) fails its own store with EncodeError; stores beside it are kept", async () => {
+      const b = await backend();
+      const circular: Record<string, unknown> = {};
+      circular.self = circular;
+      const [good, big, loop] = [randomUUID(), randomUUID(), randomUUID()];
+      // Started together: on a batching backend they would share one write.
+      const stores = await Promise.allSettled([b.store(meta(big, "SUCCESS", 10n)), b.store(meta(good, "SUCCESS", 7)), b.store(meta(loop, "SUCCESS", circular))]);
+      assert.equal(stores[1].status, "fulfilled");
+      for (const s of [stores[0], stores[2]]) {
+        assert.equal(s.status, "rejected");
+        assert.ok((s as PromiseRejectedResult).reason instanceof EncodeError, String((s as PromiseRejectedResult).reason));
+      }
+      assert.equal((await b.get(good))?.result, 7);
+      assert.equal(await b.get(big), null);
     });
 
     it("the latest state wins", async () => {

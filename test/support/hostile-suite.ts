@@ -347,18 +347,3 @@ export async function spawnHostileWorker(pool: "async" | "process", queue: strin
     stop: async () => void (await p.stop()),
   };
 }
-
-/**
- * Cases that fail for a reason outside the receipt path, fixed elsewhere in
- * issue 14: marked todo until then, with the reason.
- */
-export const TODO_OUTCOME_SIDE: Record<string, string> = {
-  "id: newline, good message":
-    "the 'succeeded' line (Worker.settle/recordOutcome, the outcome recorder) prints the id raw; it should use logSafe from src/log.ts",
-};
-
-/** Cases the process pool fails today (its hand-off to a child), fixed by the pool's owner in issue 14. */
-export const TODO_PROCESS_POOL: Record<string, string> = {
-  "body: 6,000 levels deep":
-    "the process pool's hand-off to its child cannot carry 6,000 levels; the failed hand-off must free the slot and fail the task (pool side of issue 14)",
-};

@@ -10,6 +10,7 @@ import { TaskRevokedError, TimeLimitExceeded, serializeError } from "../../error
 import { executeTask, type Outcome } from "../executor.js";
 import type { Pool, PoolJob, PoolOutcome } from "../pool.js";
 import { logSafe } from "../../log.js";
+import { setLongTimeout } from "../../util/long-timer.js";
 
 /** The async pools of this process: stray errors are looked up in each. */
 const pools = new Set<AsyncPool>();
@@ -98,12 +99,12 @@ export class AsyncPool implements Pool {
       const finish = (o: PoolOutcome) => {
         if (settled) return;
         settled = true;
-        if (timer) clearTimeout(timer);
+        timer?.clear();
         this.running.delete(id);
         resolve(o);
       };
       const timer = job.hardTimeLimit
-        ? setTimeout(() => {
+        ? setLongTimeout(() => {
             const err = new TimeLimitExceeded(`hard time limit (${job.hardTimeLimit}s) exceeded`);
             abort().abort(err);
             finish({ kind: "failure", exc: serializeError(err), traceback: null, runtime: (performance.now() - started) / 1000 });

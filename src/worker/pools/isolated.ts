@@ -11,6 +11,7 @@ import { logSafe, type Logger } from "../../log.js";
 import type { Pool, PoolJob, PoolOutcome } from "../pool.js";
 import type { FromChild, ToChild } from "../child.js";
 import { postFlatIfDeep, received, type Wire } from "../handoff.js";
+import { setLongTimeout, type LongTimeout } from "../../util/long-timer.js";
 
 interface ChildHandle {
   readonly id: number;
@@ -23,7 +24,7 @@ interface Running {
   job: PoolJob;
   resolve: (o: PoolOutcome) => void;
   started: number;
-  timer: NodeJS.Timeout | null;
+  timer: LongTimeout | null;
 }
 
 interface Slot {
@@ -190,7 +191,7 @@ export class IsolatedPool implements Pool {
     const r = slot.running;
     if (!r) return;
     slot.running = null;
-    if (r.timer) clearTimeout(r.timer);
+    r.timer?.clear();
     r.resolve(outcome);
   }
 
@@ -208,9 +209,9 @@ export class IsolatedPool implements Pool {
     return new Promise<PoolOutcome>((resolve) => {
       const started = performance.now();
       const timer = job.hardTimeLimit
-        ? setTimeout(() => {
+        ? setLongTimeout(() => {
             const err = new TimeLimitExceeded(`hard time limit (${job.hardTimeLimit}s) exceeded`);
-            this.opts.log.error(`task ${job.request.task}[${job.request.id}] exceeded its hard time limit: killing child ${slot.child.id}`);
+            this.opts.log.error(`task ${logSafe(job.request.task)}[${logSafe(job.request.id)}] exceeded its hard time limit: killing child ${slot.child.id}`);
             this.finish(slot, { kind: "failure", exc: serializeError(err), traceback: null, runtime: (performance.now() - started) / 1000 });
             this.retire(slot, true);
           }, job.hardTimeLimit * 1000)
