@@ -65,6 +65,8 @@ class Write {
   /** Epoch ms after which the current attempt counts as unanswered; Infinity while waiting to retry. */
   deadline: number;
   settled = false;
+  /** Set when the write failed for good. */
+  error: PublishError | null = null;
   private current: Promise<void>;
 
   constructor(
@@ -96,6 +98,7 @@ class Write {
     if (this.settled) return;
     this.settled = true;
     this.sender.done(this);
+    this.sends.length = 0; // the messages are the broker's now; a shared settled write keeps none alive
     this.resolve();
   }
 
@@ -155,6 +158,7 @@ class Write {
     for (let i = 0; i < this.sends.length; i += SLOTS) tasks.push({ task: this.sends[i + 1] as string, taskId: (this.sends[i] as AsyncResult).id });
     const tries = this.attempts === 1 ? "" : ` after ${this.attempts} attempts`;
     const error = new PublishError(`sending ${this.describe()} failed${tries}: ${maskUrl(errorText(err))}`, { cause: err, tasks, attempts: this.attempts });
+    this.error = error;
     this.reject(error);
     this.sender.failedFor(this, error);
   }
@@ -197,7 +201,10 @@ export class Sender {
   track(attempt: Promise<void>, result: AsyncResult, task: string, route: Route, message: Message, opts: PublishOptions, retry?: boolean, retryPolicy?: PublishRetryPolicy): Promise<void> {
     const own = retry !== undefined || retryPolicy !== undefined;
     let write = own ? undefined : this.shared.get(attempt);
-    if (!write) {
+    // A write that succeeded already (a broker may hand out one settled promise for
+    // many ticks, as the memory broker does) needs no record of its sends.
+    if (write?.settled && !write.error) return write.promise;
+    if (!write || write.settled) {
       const policy = retryPolicy ? toPolicy(retryPolicy, this.defaultPolicy()) : this.defaultPolicy();
       write = new Write(this, attempt, retry ?? this.host.settings.taskPublishRetry, policy);
       if (!own) this.shared.set(attempt, write);
