@@ -12,7 +12,7 @@ import type { ResultBackend } from "./backends/backend.js";
 import { createBackend } from "./backends/index.js";
 import { registerBuiltinTasks } from "./canvas/builtins.js";
 import { Signature } from "./canvas/signature.js";
-import { applySettings, defaultSettings, type PublishRetryPolicy, settingsFromEnv, type RouteTarget, type Settings, type TaskRoutes } from "./config.js";
+import { applySettings, defaultSettings, settingsFromEnv, type RouteTarget, type Settings, type TaskRoutes } from "./config.js";
 import { ConfigurationError, DuplicateTaskName, PublishError } from "./errors.js";
 import { Control } from "./control/control.js";
 import { announceSent } from "./events/sent.js";
@@ -246,7 +246,7 @@ export class Celeriac extends EventEmitter<CeleriacSignals> {
     // The result is made before its guarded promise: the guard needs it to tell whether anyone awaited it.
     const result = new AsyncResult<T>(id, this, undefined);
     result.name = name;
-    const sent = this.sender.track(attempt, result, name, route, message, publishOptions, options.retry as boolean | undefined, options.retryPolicy as PublishRetryPolicy | undefined);
+    const sent = this.sender.track(attempt, result, name, route, message, publishOptions, options.retry, options.retryPolicy);
     result.attachSend(sent);
     return result;
   }

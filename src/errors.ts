@@ -124,7 +124,7 @@ export class RemoteTaskError extends Error {
 const knownErrors: Record<string, new (message: string) => Error> = {
   CeleriacError, ConfigurationError, TaskNotRegistered, DuplicateTaskName, DecodeError,
   ContentDisallowed, MessageTooLarge, TimeoutError, TimeLimitExceeded, SoftTimeLimitExceeded, WorkerLostError,
-  TaskRevokedError, MaxRetriesExceededError, ChordError, Ignore,
+  TaskRevokedError, MaxRetriesExceededError, ChordError, Ignore, PublishError,
 };
 
 // JS built-ins whose names match Python builtins (or are close enough that a
