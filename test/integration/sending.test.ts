@@ -102,6 +102,10 @@ describe("sending to a broker that is not there", () => {
     const off = await app2.sendTask("dead.t").sent.then(() => null, (e: unknown) => e);
     assert.ok(off instanceof PublishError);
     assert.equal(off.attempts, 1, "taskPublishRetry: false");
+    const app3 = makeApp(DEAD).configFromObject({ task_publish_retry_policy: { max_retries: 1, interval_step: 0 } });
+    const snake = await app3.sendTask("dead.t").sent.then(() => null, (e: unknown) => e);
+    assert.ok(snake instanceof PublishError);
+    assert.equal(snake.attempts, 2, "Celery's snake_case policy keys are read");
   });
 
   it("a password in the broker URL is masked in the error", { timeout: 30_000 }, async () => {
