@@ -14,10 +14,11 @@ import { createBackend } from "./backends/index.js";
 import { registerBuiltinTasks } from "./canvas/builtins.js";
 import { Signature } from "./canvas/signature.js";
 import { applySettings, defaultSettings, settingsFromEnv, type RouteTarget, type Settings, type TaskRoutes } from "./config.js";
-import { ConfigurationError, DuplicateTaskName } from "./errors.js";
+import { ConfigurationError, DuplicateTaskName, PublishError } from "./errors.js";
 import { Control } from "./control/control.js";
 import { announceSent } from "./events/sent.js";
 import { createLogger, type Logger } from "./log.js";
+import { Sender, type SendFailure } from "./sending.js";
 import { schemeOf } from "./url.js";
 import { OpenedOnce } from "./util/opened-once.js";
 import { encodeTask, type Embed, type SignatureDict } from "./protocol/message.js";
@@ -55,6 +56,8 @@ export interface CeleriacSignals {
   taskRetry: [info: { taskId: string; task: string; reason: Error }];
   workerReady: [worker: unknown];
   workerShutdown: [worker: unknown];
+  /** A send failed for good (its publish retries used up): fired where it was sent, for every such send. */
+  sendFailed: [info: SendFailure];
 }
 
 export class Celeriac extends EventEmitter<CeleriacSignals> {
@@ -95,6 +98,9 @@ export class Celeriac extends EventEmitter<CeleriacSignals> {
     await connectOnStartup(() => b.connect(), this.startupRetry("results"));
     return b;
   });
+
+  /** Sends in flight: publish retries and timeouts, and failures nobody awaited. */
+  private readonly sender = new Sender(this);
 
   /** Remote control of workers: ping, inspect, revoke, rate limits… */
   readonly control: Control;
@@ -190,8 +196,20 @@ export class Celeriac extends EventEmitter<CeleriacSignals> {
     return this.backendConnection.current;
   }
 
-  async close(): Promise<void> {
+  /**
+   * Waits for the sends in flight (at most `timeout` seconds, default 30; the
+   * retry policy bounds each one anyway), closes the connections, then rejects
+   * with a PublishError if any send failed whose `sent` nobody awaited (they
+   * were logged at ERROR when they failed), so a script that ends with
+   * `await app.close()` does not lose tasks silently. Its `failures` lists them.
+   */
+  async close(opts: { timeout?: number } = {}): Promise<void> {
+    const unseen = await this.sender.drain((opts.timeout ?? 30) * 1000);
     await Promise.all([this.brokerConnection.close(), this.backendConnection.close()]);
+    if (!unseen.length) return;
+    const tasks = unseen.flatMap((e) => e.tasks);
+    const error = unseen.length === 1 ? unseen[0]! : new PublishError(`${tasks.length} sends failed: ${unseen.map((e) => e.message).join("; ")}`, { cause: unseen[0], tasks });
+    throw error;
   }
 
   // ---- sending ---------------------------------------------------------------
@@ -210,26 +228,34 @@ export class Celeriac extends EventEmitter<CeleriacSignals> {
   /** Sends a task by name. Returns at once; `result.sent` resolves when the broker has it. */
   sendTask<T = unknown>(name: string, args: unknown[] = [], kwargs?: Record<string, unknown>, options: ApplyOptions = {}): AsyncResult<T> {
     const id = options.taskId ?? this.taskIdPrefix + randomUUID().slice(14);
-    let sent: Promise<void>;
+    let built: ReturnType<Celeriac["buildMessage"]>;
     try {
-      const { message, route, eta } = this.buildMessage(id, name, args, kwargs ?? options.kwargs ?? {}, options);
-      // rpc:// receives the result on this app's reply queue: it must exist before the task is sent.
-      const replyQueue = schemeOf(this.settings.resultBackend) === "rpc" ? this.backend().then((b) => b.onTaskCall?.()) : null;
-      const connected = this.brokerConnection.current;
-      if (connected && !replyQueue && !this.settings.taskSendSentEvent) {
-        // Connected already: publish now, not a tick later, so a loop of sends does not
-        // keep every message alive until it ends (the broker encodes and batches at once).
-        sent = connected.publish(route, message, { priority: route.priority, eta });
-      } else {
-        sent = Promise.all([this.broker(), replyQueue]).then(async ([b]) => {
-          await b.publish(route, message, { priority: route.priority, eta });
-          if (this.settings.taskSendSentEvent) announceSent(b, message, route, this.log);
-        });
-      }
+      built = this.buildMessage(id, name, args, kwargs ?? options.kwargs ?? {}, options);
     } catch (err) {
-      sent = Promise.reject(err);
+      return new AsyncResult<T>(id, this, Promise.reject(err));
     }
-    return new AsyncResult<T>(id, this, sent);
+    const { message, route, eta } = built;
+    const publishOptions = { priority: route.priority, eta };
+    let attempt: Promise<void>;
+    // rpc:// receives the result on this app's reply queue: it must exist before the task is sent.
+    const replyQueue = schemeOf(this.settings.resultBackend) === "rpc" ? this.backend().then((b) => b.onTaskCall?.()) : null;
+    const connected = this.brokerConnection.current;
+    if (connected && !replyQueue && !this.settings.taskSendSentEvent) {
+      // Connected already: publish now, not a tick later, so a loop of sends does not
+      // keep every message alive until it ends (the broker encodes and batches at once).
+      attempt = connected.publish(route, message, publishOptions);
+    } else {
+      attempt = Promise.all([this.broker(), replyQueue]).then(async ([b]) => {
+        await b.publish(route, message, publishOptions);
+        if (this.settings.taskSendSentEvent) announceSent(b, message, route, this.log);
+      });
+    }
+    // The result is made before its guarded promise: the guard needs it to tell whether anyone awaited it.
+    const result = new AsyncResult<T>(id, this, undefined);
+    result.name = name;
+    const sent = this.sender.track(attempt, result, name, route, message, publishOptions, options.retry, options.retryPolicy);
+    result.attachSend(sent);
+    return result;
   }
 
   private buildMessage(id: string, name: string, args: unknown[], kwargs: Record<string, unknown>, options: ApplyOptions) {

@@ -19,6 +19,14 @@ export interface QueueDeclaration {
   queueArguments?: Record<string, unknown>;
 }
 
+/** Celery's retry policy keys in camelCase (snake_case keys are read too). null maxRetries: retry forever. */
+export interface PublishRetryPolicy {
+  maxRetries?: number | null;
+  intervalStart?: number;
+  intervalStep?: number;
+  intervalMax?: number;
+}
+
 export interface Settings {
   brokerUrl: string;
   resultBackend: string;
@@ -61,6 +69,15 @@ export interface Settings {
   taskMaxRetries: number | null;
   taskAlwaysEager: boolean;
   taskSendSentEvent: boolean;
+  /** Retry a publish that failed (Celery's task_publish_retry). */
+  taskPublishRetry: boolean;
+  /** Celery's task_publish_retry_policy: retries after the first attempt, and the waits between them in seconds. */
+  taskPublishRetryPolicy: PublishRetryPolicy;
+  /**
+   * Seconds one publish attempt may go unanswered before it counts as failed
+   * (Celeriac's own: a stalled broker then fails the send instead of hanging it).
+   */
+  taskPublishTimeout: number;
   workerConcurrency: number;
   workerPrefetchMultiplier: number;
   workerMaxTasksPerChild: number | null;
@@ -129,6 +146,9 @@ export function defaultSettings(): Settings {
     taskMaxRetries: 3,
     taskAlwaysEager: false,
     taskSendSentEvent: false,
+    taskPublishRetry: true,
+    taskPublishRetryPolicy: { maxRetries: 3, intervalStart: 0, intervalStep: 0.2, intervalMax: 0.2 },
+    taskPublishTimeout: 4,
     workerConcurrency: availableParallelism(),
     workerPrefetchMultiplier: 4,
     workerMaxTasksPerChild: null,

@@ -73,6 +73,24 @@ export class WorkerLostError extends CeleriacError {}
  */
 export class HandOffError extends CeleriacError {}
 
+/**
+ * A task message could not be handed to the broker: every attempt of the
+ * publish retry policy (taskPublishRetryPolicy) failed or got no answer in
+ * taskPublishTimeout. `cause` is the last attempt's error. After a timeout
+ * the message may still arrive (it was not confirmed, not surely lost).
+ */
+export class PublishError extends CeleriacError {
+  /** The sends this error is about (one broker write carries every send of a tick). */
+  readonly tasks: { task: string; taskId: string }[];
+  /** How many attempts were made. */
+  readonly attempts: number;
+  constructor(message: string, opts: { cause?: unknown; tasks?: { task: string; taskId: string }[]; attempts?: number } = {}) {
+    super(message, { cause: opts.cause });
+    this.tasks = opts.tasks ?? [];
+    this.attempts = opts.attempts ?? 0;
+  }
+}
+
 /** The task was revoked before or while it ran. */
 export class TaskRevokedError extends CeleriacError {}
 
@@ -134,7 +152,7 @@ const knownErrors: Record<string, new (message: string) => Error> = {
   CeleriacError, ConfigurationError, TaskNotRegistered, DuplicateTaskName, DecodeError,
   ContentDisallowed, MessageTooLarge, TimeoutError, TimeLimitExceeded, SoftTimeLimitExceeded, WorkerLostError,
   TaskRevokedError, MaxRetriesExceededError, ChordError, Ignore, EncodeError, InvalidTaskOptions, RetryNotSent,
-  HandOffError,
+  HandOffError, PublishError,
 };
 
 // JS built-ins whose names match Python builtins (or are close enough that a

@@ -32,21 +32,40 @@ export class AsyncResult<T = unknown> {
   readonly id: string;
   /** The result of the step before this one in a chain (a GroupResult for a chord's callback), when known. */
   parent: AsyncResult | GroupResult | null;
-  /** Resolves once the task message is in the broker; rejects if sending failed. */
-  readonly sent: Promise<void>;
+  /** The task's name when this result was made by a send here (Celery's AsyncResult.name). */
+  name: string | null = null;
+  /** True once someone took `sent` (or called get()/refresh()): a failed send is theirs to see, else the app logs it. */
+  sentObserved = false;
+  private sending_: Promise<void>;
   private meta: ResultMeta | null = null;
 
   constructor(id: string, private readonly source: ResultSource, sent?: Promise<void>, parent: AsyncResult | GroupResult | null = null) {
     this.id = id;
     this.parent = parent;
-    this.sent = sent ?? SENT;
+    this.sending_ = sent ?? SENT;
     // A failed send is reported through get()/sent; watching it also keeps it from crashing the process.
     if (sent) watchSettled(sent);
   }
 
+  /** Gives a result made before its send its send's promise (the app's sendTask does). */
+  attachSend(sent: Promise<void>): void {
+    this.sending_ = sent;
+    watchSettled(sent);
+  }
+
+  /**
+   * Resolves once the task message is in the broker; rejects with a
+   * PublishError if sending failed. A failed send whose `sent` nobody took is
+   * logged at ERROR and reported by app.close().
+   */
+  get sent(): Promise<void> {
+    this.sentObserved = true;
+    return this.sending_;
+  }
+
   /** True until `sent` settles: a get() meanwhile can start listening before the task can finish. */
   private get sending(): boolean {
-    return this.sent !== SENT && !isSettled(this.sent);
+    return this.sending_ !== SENT && !isSettled(this.sending_);
   }
 
   get state(): State | string {

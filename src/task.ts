@@ -4,6 +4,7 @@ import type { AnySignature, SignatureSender } from "./canvas/signature.js";
 import { Signature } from "./canvas/signature.js";
 import { Chunks } from "./canvas/chunks.js";
 import { MapSignature } from "./canvas/map.js";
+import type { PublishRetryPolicy } from "./config.js";
 import type { Retry } from "./errors.js";
 import type { DeliveryInfo } from "./protocol/message.js";
 import type { AsyncResult } from "./result.js";
@@ -127,6 +128,10 @@ export interface ApplyOptions {
   replyTo?: string;
   groupId?: string;
   groupIndex?: number;
+  /** Retry a failed publish (Celery's apply_async `retry`; default: the taskPublishRetry setting). */
+  retry?: boolean;
+  /** This send's publish retry policy, over taskPublishRetryPolicy (Celery's apply_async `retry_policy`). */
+  retryPolicy?: PublishRetryPolicy;
   /** Raw embed parts (chain, chord…), for the canvas. */
   chain?: unknown[] | null;
   chord?: unknown | null;

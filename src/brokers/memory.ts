@@ -6,6 +6,8 @@ import { tokenBucketStep, topicMatches, type Broker, type BrokerOptions, type De
 import { Deque } from "../util/deque.js";
 import { MinHeap } from "../util/heap.js";
 
+const PUBLISHED: Promise<void> = Promise.resolve();
+
 interface Entry {
   seq: number;
   queue: string;
@@ -132,14 +134,20 @@ export class MemoryBroker implements Broker {
 
   async connect(): Promise<void> {}
 
-  async publish(route: Route, message: Message, opts: PublishOptions = {}): Promise<void> {
-    const s = this.store;
-    const entry: Entry = { seq: s.seq++, queue: route.queue, priority: opts.priority ?? 0, message, deliveries: 0 };
-    if (opts.eta && opts.eta > Date.now()) {
-      s.scheduled.push({ at: opts.eta, entry });
-      s.arm();
-    } else {
-      s.makeReady(entry);
+  /** Not async: every publish returns the same settled promise, so the app's send guard is shared too (no promise per send). */
+  publish(route: Route, message: Message, opts: PublishOptions = {}): Promise<void> {
+    try {
+      const s = this.store;
+      const entry: Entry = { seq: s.seq++, queue: route.queue, priority: opts.priority ?? 0, message, deliveries: 0 };
+      if (opts.eta && opts.eta > Date.now()) {
+        s.scheduled.push({ at: opts.eta, entry });
+        s.arm();
+      } else {
+        s.makeReady(entry);
+      }
+      return PUBLISHED;
+    } catch (err) {
+      return Promise.reject(err);
     }
   }
 

@@ -12,7 +12,7 @@ export async function runDashboardCommand(app: Celeriac, opts: { port: number; h
   const stop = () => {
     if (stopping) return;
     stopping = true;
-    void dashboard.close().then(() => app.close()).then(() => process.exit(0));
+    void dashboard.close().then(() => app.close()).catch(() => {}).then(() => process.exit(0)); // failed sends were logged when they failed
   };
   process.on("SIGINT", stop);
   process.on("SIGTERM", stop);

@@ -81,7 +81,8 @@ program
     const warmShutdown = () =>
       void (beat ? beat.stop() : Promise.resolve())
         .then(() => worker.stop(true))
-        .then(() => Promise.race([app.close(), new Promise((r) => setTimeout(r, 5000).unref())]))
+        // Sends that failed unawaited were logged at ERROR when they failed: close's report of them does not stop the exit.
+        .then(() => Promise.race([app.close().catch(() => {}), new Promise((r) => setTimeout(r, 5000).unref())]))
         .then(() => process.exit(0));
     worker.on("shutdown-requested", warmShutdown);
     let signals = 0;
