@@ -126,7 +126,7 @@ for (const deployment of ["sqlite", "sqlite broker, redis store", "redis broker"
     // The Redis-broker deployment runs the main scenario only (time).
     const mainOnly = deployment === "redis broker";
 
-    test("three beats, one leader: 30+ ticks each sent once; the leader killed with SIGKILL, another takes over within the lease; still each tick once", { skip }, async () => {
+    test("three beats, one leader: 30+ ticks each sent once; the leader killed with SIGKILL, another takes over once its lease runs out; still each tick once", { skip }, async () => {
       const s = setup(deployment);
       if (deployment === "redis broker") assert.equal(s.env.CELERIAC_BEAT_STORE_URL, undefined, "the store comes from the broker URL");
       const beats = [startBeat(s), startBeat(s), startBeat(s)];
