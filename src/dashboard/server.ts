@@ -10,7 +10,7 @@ import { CeleriacError, ConfigurationError } from "../errors.js";
 import { EventReceiver } from "../events/receiver.js";
 import { State, workerAlive, type TaskFilter, type TaskState, type WorkerState } from "../events/state.js";
 import { parsePythonLiteral } from "../protocol/literal.js";
-import { COOKIE, authorized, checkExposure } from "./auth.js";
+import { COOKIE, authorized, checkExposure, hostAllowed, isPageRequest } from "./auth.js";
 import { ClusterMetrics, type WorkerLoad } from "./metrics.js";
 import { asset } from "./page.js";
 import { TaskSeries } from "./series.js";
@@ -292,6 +292,9 @@ export class Dashboard {
     const url = new URL(req.url ?? "/", "http://dashboard");
     const path = url.pathname;
     const token = this.opts.token ?? null;
+    if (!hostAllowed(token, req.headers.host, this.opts.host)) {
+      return this.json(res, 403, { error: "without a token this dashboard answers only to localhost, 127.0.0.1 or [::1] (a page from another site may be reaching it by DNS rebinding): open it by one of those names, or give it a token" });
+    }
     if (!authorized(token, req, url)) {
       if (req.method === "GET" && path === "/") {
         // The sign-in page is self-contained: its own small inline style, nothing else.
@@ -302,7 +305,7 @@ export class Dashboard {
       return this.json(res, 401, { error: "a valid token is required" });
     }
     // The token in the address is swapped for a cookie, so it leaves the address bar and history.
-    if (token && url.searchParams.has("token") && req.method === "GET" && !path.startsWith("/api/") && path !== "/metrics") {
+    if (token && url.searchParams.has("token") && isPageRequest(req, url)) {
       url.searchParams.delete("token");
       const cookie = `${COOKIE}=${encodeURIComponent(token)}; HttpOnly; SameSite=Strict; Path=/`;
       return this.send(res, 303, "text/plain", "", { location: `${path}${url.search}`, "set-cookie": cookie });

@@ -3,6 +3,7 @@
 // screenshot to test-artifacts/dashboard.png.
 import assert from "node:assert/strict";
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -34,6 +35,20 @@ async function startDashboard(args: string[]): Promise<{ proc: RunningProcess; u
 }
 
 const auth = { authorization: `Bearer ${TOKEN}` };
+
+/** A real HTTP request with headers fetch will not send (Host), as a rebinding browser would. */
+function rawRequest(base: string, path: string, headers: Record<string, string>, method = "GET", body = ""): Promise<{ status: number; headers: Record<string, unknown>; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(`${base}${path}`, { method, headers }, (res) => {
+      let text = "";
+      res.setEncoding("utf8");
+      res.on("data", (c: string) => (text += c));
+      res.on("end", () => resolve({ status: res.statusCode!, headers: res.headers, body: text }));
+    });
+    req.on("error", reject);
+    req.end(body);
+  });
+}
 
 describe("dashboard", { skip }, () => {
   before(async () => {
@@ -79,6 +94,42 @@ describe("dashboard", { skip }, () => {
     const open = startNode([CLI, "-A", APP, "dashboard", "--port", "0", "--host", "0.0.0.0"], env);
     assert.equal(await open.exited, 2);
     assert.match(open.output(), /give it a token/);
+  });
+
+  it("without a token answers only to loopback Host names, so DNS rebinding cannot reach it", async () => {
+    const open = await startDashboard([]);
+    try {
+      const port = new URL(open.url).port;
+      for (const host of [`evil.test:${port}`, "evil.test", `127.evil.test:${port}`, `localhost.evil.test:${port}`]) {
+        const res = await rawRequest(open.url, "/api/tasks", { host });
+        assert.equal(res.status, 403, `Host: ${host}`);
+        assert.match(res.body, /answers only to localhost/);
+      }
+      const revoke = await rawRequest(open.url, "/api/tasks/some-task-id/revoke", { host: `evil.test:${port}`, origin: `http://evil.test:${port}`, "content-type": "application/json" }, "POST", "{}");
+      assert.equal(revoke.status, 403, "a rebinding page cannot revoke");
+      assert.equal((await rawRequest(open.url, "/", { host: `evil.test:${port}` })).status, 403);
+      for (const host of [`localhost:${port}`, "localhost", `127.0.0.1:${port}`, `127.1.2.3:${port}`, `[::1]:${port}`, "[::1]", `LOCALHOST:${port}`]) {
+        assert.equal((await rawRequest(open.url, "/api/tasks", { host })).status, 200, `Host: ${host}`);
+      }
+    } finally {
+      await open.proc.stop();
+    }
+  });
+
+  it("takes the Bearer scheme in any case, and a token in the query only on the page", async () => {
+    for (const scheme of ["bearer", "BEARER", "Bearer"]) {
+      assert.equal((await fetch(`${base}/api/overview`, { headers: { authorization: `${scheme} ${TOKEN}` } })).status, 200, scheme);
+    }
+    for (const path of [`/api/overview?token=${TOKEN}`, `/api/tasks?token=${TOKEN}`, `/metrics?token=${TOKEN}`, `/app.js?token=${TOKEN}`]) {
+      const res = await fetch(`${base}${path}`, { redirect: "manual" });
+      assert.equal(res.status, 401, `${path.split("?")[0]} refuses a token in the query`);
+    }
+    const page = await fetch(`${base}/?token=${TOKEN}`, { redirect: "manual" });
+    assert.equal(page.status, 303);
+    assert.equal(page.headers.get("location"), "/");
+    assert.match(page.headers.get("set-cookie") ?? "", /^celeriac_dashboard=.*HttpOnly; SameSite=Strict/);
+    // With a token the Host is not what guards it: the token is.
+    assert.equal((await rawRequest(base, "/api/overview", { host: "dashboard.example", ...auth })).status, 200);
   });
 
   it("shows workers, tasks and a failure's traceback; revoke, terminate, retry and rate limit work from the page", async () => {

@@ -10,16 +10,15 @@ import { startNode, startWorker, type RunningProcess } from "../support/processe
 const TASKS = "examples/express/tasks.ts";
 const dir = mkdtempSync(join(tmpdir(), "celeriac-express-"));
 const url = `sqlite://${join(dir, "web.db")}`;
-const env = { CELERIAC_BROKER_URL: url, CELERIAC_RESULT_BACKEND: url, SMS_DELAY_MS: "1500" };
+const env = { CELERIAC_BROKER_URL: url, CELERIAC_RESULT_BACKEND: url, SMS_DELAY_MS: "5000" }; // long enough that "not done yet" holds on a loaded machine
 
 let web: RunningProcess;
 let worker: RunningProcess;
 let base = "";
 
-async function post(path: string, body: unknown): Promise<{ status: number; body: Record<string, unknown>; ms: number }> {
-  const t0 = Date.now();
+async function post(path: string, body: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
   const res = await fetch(`${base}${path}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
-  return { status: res.status, body: (await res.json()) as Record<string, unknown>, ms: Date.now() - t0 };
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
 }
 
 async function getTask(id: string): Promise<Record<string, unknown>> {
@@ -28,7 +27,7 @@ async function getTask(id: string): Promise<Record<string, unknown>> {
   return (await res.json()) as Record<string, unknown>;
 }
 
-async function waitReady(id: string, timeoutMs = 15_000): Promise<Record<string, unknown>> {
+async function waitReady(id: string, timeoutMs = 30_000): Promise<Record<string, unknown>> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const t = await getTask(id);
@@ -64,7 +63,7 @@ describe("examples/express", () => {
   it("a slow SMS task runs on the worker while the HTTP request returns immediately", async () => {
     const sent = await post("/sms", { phone: "+33612345678", text: "Your code is 123456" });
     assert.equal(sent.status, 202);
-    assert.ok(sent.ms < 1000, `the request did not wait for the task (${sent.ms} ms)`);
+    // The answer came before the task finished: it is not ready when asked right after.
     const id = String(sent.body.task_id);
     const early = await getTask(id);
     assert.ok(["PENDING", "STARTED"].includes(String(early.state)), `not done yet: ${String(early.state)}`);

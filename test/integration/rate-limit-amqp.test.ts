@@ -14,6 +14,7 @@ import type { Live } from "../../src/brokers/amqp/session.js";
 import { Celeriac } from "../../src/index.js";
 import { AMQP_URL, deleteAmqpEntities, requireRabbit } from "../support/amqp.js";
 import { startWorker, type RunningProcess } from "../support/processes.js";
+import { waitUntil } from "../support/wait.js";
 
 const skip = await requireRabbit();
 const dir = mkdtempSync(join(tmpdir(), "celeriac-amqp-rate-"));
@@ -47,17 +48,22 @@ async function queueExists(name: string): Promise<boolean> {
   }
 }
 
-/** Calls takeToken in a loop as a worker would (waiting what it says) until `until`; returns the grant times. */
-async function takeUntil(broker: AmqpBroker, key: string, perSecond: number, until: () => boolean): Promise<number[]> {
-  const granted: number[] = [];
+/**
+ * Calls takeToken in a loop as a worker would (waiting what it says) until `until`,
+ * pushing the grant times into `granted` as they come, so a test can wait on them.
+ */
+async function takeUntil(broker: AmqpBroker, key: string, perSecond: number, until: () => boolean, granted: number[] = []): Promise<number[]> {
   while (!until()) {
-    const wait = await broker.takeToken(key, perSecond);
+    // The worker goes on asking when takeToken throws (a lost connection); so does this loop.
+    const wait = await broker.takeToken(key, perSecond).catch(() => 100);
     if (wait === 0) granted.push(Date.now());
     else await sleep(wait);
   }
   return granted;
 }
 
+// Counts are bounded above by the rate (the feature) and waited for below (progress),
+// never counted in a fixed window: a loaded machine only makes the tokens come later.
 describe("global rate limits over AMQP", { skip: skip ?? false }, () => {
   it("two brokers share one bucket; when the refiller's broker closes, the other takes over", async () => {
     const key = `celeriac.rate.t-rate-${randomUUID().slice(0, 8)}`;
@@ -68,36 +74,36 @@ describe("global rate limits over AMQP", { skip: skip ?? false }, () => {
       await b.connect();
       // a alone first: it is the only one to claim the refiller.
       let aDone = false;
-      const aGrants = takeUntil(a, key, 10, () => aDone);
-      await sleep(800);
+      const fromA: number[] = [];
+      const aGrants = takeUntil(a, key, 10, () => aDone, fromA);
+      await waitUntil("a to get tokens on its own", () => fromA.length >= 3);
       const t0 = Date.now();
       let bDone = false;
-      const bGrants = takeUntil(b, key, 10, () => bDone);
+      const fromB: number[] = [];
+      const bGrants = takeUntil(b, key, 10, () => bDone, fromB);
+      // Shared for at least 2.5 s, and until b has had tokens from a's refiller.
       await sleep(2500);
+      await waitUntil("b to get tokens while a refills", () => fromB.some((t) => t >= t0));
       aDone = true;
-      const fromA = await aGrants;
+      await aGrants;
       const sharedEnd = Date.now();
       // a goes away (its connection, and with it the leader queue); b must go on getting tokens.
       await a.close();
       const tClose = Date.now();
-      await sleep(3000);
+      // The bucket holds one token: ten more can only come from a refiller b took over.
+      await sleep(1000);
+      await waitUntil("b to take the refilling over", () => fromB.filter((t) => t > tClose).length >= 10);
       bDone = true;
-      const fromB = await bGrants;
+      await bGrants;
       const both = [...fromA, ...fromB].filter((t) => t >= t0 && t < sharedEnd).sort((x, y) => x - y);
       const seconds = (sharedEnd - t0) / 1000;
-      assert.ok(fromA.some((t) => t < t0), "a got tokens on its own");
-      assert.ok(fromB.some((t) => t < sharedEnd), "b got tokens while a refilled");
       assert.ok(both.length <= Math.ceil(10 * seconds) + 2, `${both.length} tokens in ${seconds} s at 10/s across two brokers`);
-      assert.ok(both.length >= 10 * seconds * 0.6, `only ${both.length} tokens in ${seconds} s at 10/s`);
       assert.ok(busiestWindow(both, 1000) <= 12, `busiest second: ${busiestWindow(both, 1000)} tokens`);
       const afterClose = fromB.filter((t) => t > tClose);
-      assert.ok(afterClose.length >= 10, `b took over: ${afterClose.length} tokens in the 3 s after a closed`);
       assert.ok(busiestWindow(afterClose, 1000) <= 12, `busiest second after the takeover: ${busiestWindow(afterClose, 1000)}`);
       // Nobody wants tokens any more: b gives the leadership up (after ~5 s) rather than refill forever.
       assert.ok(await queueExists(`${key}.refiller`), "b holds the leader queue");
-      const deadline = Date.now() + 10_000;
-      while ((await queueExists(`${key}.refiller`)) && Date.now() < deadline) await sleep(500);
-      assert.equal(await queueExists(`${key}.refiller`), false, "b released the leadership once idle");
+      await waitUntil("b to release the leadership once idle", async () => !(await queueExists(`${key}.refiller`)), 30_000, 500);
     } finally {
       await a.close();
       await b.close();
@@ -110,22 +116,17 @@ describe("global rate limits over AMQP", { skip: skip ?? false }, () => {
     const a = new AmqpBroker(AMQP_URL);
     try {
       await a.connect();
-      const before = await takeUntil(a, key, 20, ((end) => () => Date.now() > end)(Date.now() + 1500));
-      assert.ok(before.length >= 10, `${before.length} tokens in 1.5 s at 20/s before the cut`);
+      const before: number[] = [];
+      await takeUntil(a, key, 20, () => before.length >= 10, before);
       // Cut the TCP connection under the broker, as a network failure would (a reset: amqplib sees the error).
       const session = (a as unknown as { session: { live: Live } }).session;
       const socket = (session.live.conn.connection as unknown as { stream: { destroy(err: Error): void } }).stream;
       socket.destroy(Object.assign(new Error("read ECONNRESET"), { code: "ECONNRESET" }));
       const cut = Date.now();
+      // The bucket holds one token: twenty more after the cut come only from a refiller led again.
       const afterCut: number[] = [];
-      while (Date.now() - cut < 4000) {
-        // The worker goes on asking when takeToken throws; so does this loop.
-        const wait = await a.takeToken(key, 20).catch(() => 100);
-        if (wait === 0) afterCut.push(Date.now());
-        else await sleep(wait);
-      }
-      const late = afterCut.filter((t) => t > cut + 2000);
-      assert.ok(late.length >= 20, `${late.length} tokens in the last 2 s at 20/s: leadership was taken again`);
+      await takeUntil(a, key, 20, () => afterCut.length >= 20 || Date.now() - cut > 30_000, afterCut);
+      assert.ok(afterCut.length >= 20, `${afterCut.length} tokens in 30 s after the cut: leadership was not taken again`);
       assert.ok(busiestWindow(afterCut, 1000) <= 22, `busiest second after the cut: ${busiestWindow(afterCut, 1000)}`);
     } finally {
       await a.close();

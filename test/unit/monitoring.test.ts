@@ -87,6 +87,7 @@ describe("dashboard pieces", () => {
   it("needs a token anywhere but loopback", () => {
     assert.ok(isLoopback("127.0.0.1") && isLoopback("::1") && isLoopback("localhost") && isLoopback("[::1]"));
     assert.ok(!isLoopback("0.0.0.0") && !isLoopback("::") && !isLoopback("10.0.0.5"));
+    assert.ok(!isLoopback("127.evil.test") && !isLoopback("localhost.evil.test"), "a name that merely starts like loopback");
     assert.doesNotThrow(() => checkExposure("127.0.0.1", null));
     assert.doesNotThrow(() => checkExposure("0.0.0.0", "t"));
     assert.throws(() => checkExposure("0.0.0.0", null), ConfigurationError);
