@@ -5,6 +5,8 @@
 import { existsSync, readFileSync } from "node:fs";
 import { Celeriac, type AsyncResult } from "../../src/index.js";
 import { startWorker, type RunningProcess } from "../support/processes.js";
+import type { OwnRabbit } from "../support/rabbit.js";
+import type { OwnRedis } from "../support/redis.js";
 import { waitUntil } from "../support/wait.js";
 
 export const FAULT_APP = "test/fixtures/fault-app.ts";
@@ -65,6 +67,15 @@ export function producer(t: Target): Celeriac {
 
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Throws when a worker died that no fault killed: a scenario then fails at once, naming its output. */
+function assertAlive(worker: RunningProcess): true {
+  const { exitCode, signalCode } = worker.proc;
+  if (exitCode !== null || signalCode !== null) {
+    throw new Error(`the worker died (exit ${exitCode ?? signalCode}); output:\n${worker.output().slice(-3000)}`);
+  }
+  return true;
+}
+
 /**
  * Waits for every result, noting when each completed. A get() that fails
  * because the result store is down for the fault is tried again: the
@@ -74,6 +85,8 @@ const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export class CompletionTracker {
   readonly completedAt = new Map<string, number>();
   readonly done: Promise<void>;
+  /** Whether every result has completed or run out of time. */
+  settled = false;
 
   constructor(results: AsyncResult[], deadline: number) {
     this.done = Promise.all(
@@ -88,7 +101,9 @@ export class CompletionTracker {
           }
         }
       }),
-    ).then(() => undefined);
+    ).then(() => {
+      this.settled = true;
+    });
   }
 
   get completed(): number {
@@ -160,7 +175,7 @@ async function drainThroughFaults(scenario: string, o: DrainOptions, faults: Fau
     const lateResults: AsyncResult[] = [];
     for (const [i, fault] of faults.entries()) {
       const share = Math.floor((o.tasks * (i + 1)) / (faults.length + 1));
-      await waitUntil(() => `${share} of ${o.tasks} completed before fault ${i + 1} (${tracker.completed} so far)`, () => tracker.completed >= share, deadline - Date.now(), 10);
+      await waitUntil(() => `${share} of ${o.tasks} completed before fault ${i + 1} (${tracker.completed} so far)`, () => assertAlive(worker) && tracker.completed >= share, deadline - Date.now(), 10);
       const faultAt = Date.now();
       await fault.inflict(worker);
       if (late && late.during === i) {
@@ -168,13 +183,13 @@ async function drainThroughFaults(scenario: string, o: DrainOptions, faults: Fau
       }
       worker = await fault.mend(worker, start);
       const backAt = Date.now();
-      await waitUntil(`a task to complete after fault ${i + 1}`, () => tracker.firstAfter(backAt) !== null, deadline - Date.now(), 10);
+      await waitUntil(`a task to complete after fault ${i + 1}`, () => assertAlive(worker) && tracker.firstAfter(backAt) !== null, deadline - Date.now(), 10);
       recoveries.push(tracker.firstAfter(backAt)! - faultAt);
     }
     // Sends made while the broker was down count only once it confirmed them.
     const confirmed = (await Promise.all(lateResults.map((r) => r.sent.then(() => r, () => null)))).filter((r): r is AsyncResult<number> => r !== null);
     const lateTracker = new CompletionTracker(confirmed, deadline);
-    await Promise.all([tracker.done, lateTracker.done]);
+    await waitUntil(() => `every result (${tracker.completed + lateTracker.completed} so far)`, () => assertAlive(worker) && tracker.settled && lateTracker.settled, deadline + 1000 - Date.now(), 25);
     const sent = results.length + confirmed.length;
     const completed = tracker.completed + lateTracker.completed;
     return {
@@ -220,4 +235,31 @@ export function breakBrokerWhileDraining(
     },
   };
   return drainThroughFaults(scenario, o, [fault], lateSends ? { during: 0, sends: lateSends } : undefined);
+}
+
+/** kill -9 of the (private) Redis mid-run, started again on the same append-only file after `downMs`. */
+export function killRedisWhileDraining(o: DrainOptions, redis: OwnRedis, downMs: number): Promise<Outcome> {
+  return breakBrokerWhileDraining(`kill -9 Redis (appendonly), down ${downMs / 1000} s, -c ${o.concurrency}`, o, {
+    inflict: () => redis.kill(),
+    mend: async () => {
+      await pause(downMs);
+      await redis.start();
+    },
+  });
+}
+
+/** SIGSTOP of the (private) Redis for `stallMs`, then SIGCONT: connections stay open and nothing answers. */
+export function stallRedisWhileDraining(o: DrainOptions, redis: OwnRedis, stallMs: number): Promise<Outcome> {
+  return breakBrokerWhileDraining(`SIGSTOP Redis ${stallMs / 1000} s`, o, {
+    inflict: async () => redis.pause(),
+    mend: async () => {
+      await pause(stallMs);
+      redis.resume();
+    },
+  });
+}
+
+/** kill -9 of the (private) RabbitMQ node mid-run, booted again; `lateSends` tasks are sent while it is down. */
+export function killRabbitWhileDraining(o: DrainOptions, rabbit: OwnRabbit, lateSends: number): Promise<Outcome> {
+  return breakBrokerWhileDraining("kill -9 RabbitMQ node", o, { inflict: () => rabbit.kill(), mend: () => rabbit.start() }, lateSends);
 }

@@ -38,6 +38,12 @@ export interface OwnRedis {
   url(db?: number): string;
   /** SIGTERM and wait: Redis writes its append-only file before it exits. */
   stop(): Promise<void>;
+  /** SIGKILL and wait, as a crash or an OOM kill would: only what is already in the append-only file survives. */
+  kill(): Promise<void>;
+  /** SIGSTOP: the server holds its connections open and answers nothing, as a stalled host does. */
+  pause(): void;
+  /** SIGCONT after pause(). */
+  resume(): void;
   start(): Promise<void>;
 }
 
@@ -70,14 +76,20 @@ export async function startOwnRedis(port: number, args: string[] = [], password?
       }
       throw new Error(`redis-server on port ${port} did not start`);
     },
-    async stop() {
-      const p = proc;
-      proc = null;
-      if (!p || p.exitCode !== null || p.signalCode !== null) return;
-      p.kill("SIGTERM");
-      await once(p, "exit");
-    },
+    stop: () => end("SIGTERM"),
+    kill: () => end("SIGKILL"),
+    pause: () => void proc?.kill("SIGSTOP"),
+    resume: () => void proc?.kill("SIGCONT"),
   };
+  async function end(signal: NodeJS.Signals) {
+    const p = proc;
+    proc = null;
+    if (!p || p.exitCode !== null || p.signalCode !== null) return;
+    const exited = once(p, "exit");
+    p.kill(signal);
+    p.kill("SIGCONT"); // a paused server acts on SIGTERM only once it runs again
+    await exited;
+  }
   after(async () => {
     const p = proc;
     if (p && p.exitCode === null && p.signalCode === null) p.kill("SIGKILL");
