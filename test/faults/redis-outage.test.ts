@@ -29,10 +29,13 @@ function drain(port: number, size: Omit<DrainOptions, "target" | "runsFile">): D
 async function assertNoneLostWorkerUp(outcome: Outcome, tasks: number, logged?: RegExp) {
   try {
     assert.equal(outcome.sent, tasks);
-    assert.equal(outcome.lost, 0, "every task's result is SUCCESS");
+    const notes = () => outcome.worker.output().split("\n").filter((l) => !/ received$| succeeded in /.test(l)).join("\n").slice(-4000);
+    assert.equal(outcome.lost, 0, `every task's result is SUCCESS; the worker's other lines:\n${notes()}`);
     assert.equal(outcome.workers.length, 1, "the one worker carried on");
     assert.ok(outcome.worker.proc.exitCode === null && outcome.worker.proc.signalCode === null, "the worker is up");
     if (logged) assert.match(outcome.worker.output(), logged, "the worker noticed the outage");
+    // The async pool keeps a worker alive through a stray rejection, so survival alone would not show one.
+    assert.doesNotMatch(outcome.worker.output(), /unhandled rejection|uncaught exception/, "every broker error was handled where it happened");
   } finally {
     assert.equal(await outcome.worker.stop(), 0, `warm shutdown; output:\n${outcome.worker.output().slice(-3000)}`);
   }
@@ -59,11 +62,14 @@ describe("Redis outages mid-drain (acksLate)", { skip: !redisUp }, () => {
     }
   });
 
-  it("-c 1: kill -9 of Redis mid-drain, started 2 s later: the worker survives and finishes", { timeout: 90_000 }, async () => {
+  it("-c 1: kill -9 of Redis under an idle worker after its one task, started 2 s later: the worker survives and runs the tasks sent meanwhile", {
+    timeout: 90_000,
+    todo: "h-conn: on main the idle worker's blocking fetch rejects with a MaxRetriesPerRequestError nobody handles (the async pool only logs it); unmark once h-conn is merged",
+  }, async () => {
     const redis = await durableRedis(6423);
     try {
-      const size = { tasks: 20, taskMs: 50, concurrency: 1, timeoutMs: 60_000 };
-      await assertNoneLostWorkerUp(await killRedisWhileDraining(drain(6423, size), redis, 2000), size.tasks);
+      const size = { tasks: 1, taskMs: 20, concurrency: 1, timeoutMs: 60_000 };
+      await assertNoneLostWorkerUp(await killRedisWhileDraining(drain(6423, size), redis, 2000, 5), size.tasks + 5);
     } finally {
       await redis.stop();
     }

@@ -80,30 +80,44 @@ function assertAlive(worker: RunningProcess): true {
  * Waits for every result, noting when each completed. A get() that fails
  * because the result store is down for the fault is tried again: the
  * question is whether the task completes, not whether the producer's
- * connection blinked.
+ * connection blinked. A send the broker never confirmed is not waited for.
  */
 export class CompletionTracker {
   readonly completedAt = new Map<string, number>();
-  readonly done: Promise<void>;
-  /** Whether every result has completed or run out of time. */
-  settled = false;
+  private pending = 0;
 
-  constructor(results: AsyncResult[], deadline: number) {
-    this.done = Promise.all(
-      results.map(async (r) => {
-        while (Date.now() < deadline) {
-          try {
-            await r.get({ timeout: Math.max(1, deadline - Date.now()), propagate: false });
-            if (r.state === "SUCCESS") this.completedAt.set(r.id, Date.now());
-            return;
-          } catch {
-            await pause(250);
-          }
-        }
-      }),
-    ).then(() => {
-      this.settled = true;
-    });
+  constructor(results: AsyncResult[], private readonly deadline: number) {
+    this.track(results);
+  }
+
+  /** Follows more results (sends made later). */
+  track(results: AsyncResult[]): void {
+    for (const r of results) {
+      this.pending++;
+      void this.follow(r).finally(() => this.pending--);
+    }
+  }
+
+  /** Whether every result has completed, failed, gone unsent or run out of time. */
+  get settled(): boolean {
+    return this.pending === 0;
+  }
+
+  private async follow(r: AsyncResult): Promise<void> {
+    try {
+      await r.sent;
+    } catch {
+      return;
+    }
+    while (Date.now() < this.deadline) {
+      try {
+        await r.get({ timeout: Math.max(1, this.deadline - Date.now()), propagate: false });
+        if (r.state === "SUCCESS") this.completedAt.set(r.id, Date.now());
+        return;
+      } catch {
+        await pause(250);
+      }
+    }
   }
 
   get completed(): number {
@@ -174,24 +188,26 @@ async function drainThroughFaults(scenario: string, o: DrainOptions, faults: Fau
     const recoveries: number[] = [];
     const lateResults: AsyncResult[] = [];
     for (const [i, fault] of faults.entries()) {
-      const share = Math.floor((o.tasks * (i + 1)) / (faults.length + 1));
+      // At least one completion first: a fault to an idle worker is one of the cases.
+      const share = Math.max(1, Math.floor((o.tasks * (i + 1)) / (faults.length + 1)));
       await waitUntil(() => `${share} of ${o.tasks} completed before fault ${i + 1} (${tracker.completed} so far)`, () => assertAlive(worker) && tracker.completed >= share, deadline - Date.now(), 10);
       const faultAt = Date.now();
       await fault.inflict(worker);
       if (late && late.during === i) {
-        for (let k = 0; k < late.sends; k++) lateResults.push(app.sendTask<number>("fault.recordThenSleep", [o.runsFile, o.taskMs]));
+        const sends = Array.from({ length: late.sends }, () => app.sendTask<number>("fault.recordThenSleep", [o.runsFile, o.taskMs]));
+        lateResults.push(...sends);
+        tracker.track(sends);
       }
       worker = await fault.mend(worker, start);
       const backAt = Date.now();
       await waitUntil(`a task to complete after fault ${i + 1}`, () => assertAlive(worker) && tracker.firstAfter(backAt) !== null, deadline - Date.now(), 10);
       recoveries.push(tracker.firstAfter(backAt)! - faultAt);
     }
+    await waitUntil(() => `every result (${tracker.completed} so far)`, () => assertAlive(worker) && tracker.settled, deadline + 1000 - Date.now(), 25);
     // Sends made while the broker was down count only once it confirmed them.
-    const confirmed = (await Promise.all(lateResults.map((r) => r.sent.then(() => r, () => null)))).filter((r): r is AsyncResult<number> => r !== null);
-    const lateTracker = new CompletionTracker(confirmed, deadline);
-    await waitUntil(() => `every result (${tracker.completed + lateTracker.completed} so far)`, () => assertAlive(worker) && tracker.settled && lateTracker.settled, deadline + 1000 - Date.now(), 25);
-    const sent = results.length + confirmed.length;
-    const completed = tracker.completed + lateTracker.completed;
+    const unconfirmed = (await Promise.allSettled(lateResults.map((r) => r.sent))).filter((p) => p.status === "rejected").length;
+    const sent = results.length + lateResults.length - unconfirmed;
+    const completed = tracker.completed;
     return {
       scenario,
       broker: o.target.broker,
@@ -237,15 +253,24 @@ export function breakBrokerWhileDraining(
   return drainThroughFaults(scenario, o, [fault], lateSends ? { during: 0, sends: lateSends } : undefined);
 }
 
-/** kill -9 of the (private) Redis mid-run, started again on the same append-only file after `downMs`. */
-export function killRedisWhileDraining(o: DrainOptions, redis: OwnRedis, downMs: number): Promise<Outcome> {
-  return breakBrokerWhileDraining(`kill -9 Redis (appendonly), down ${downMs / 1000} s, -c ${o.concurrency}`, o, {
-    inflict: () => redis.kill(),
-    mend: async () => {
-      await pause(downMs);
-      await redis.start();
+/**
+ * kill -9 of the (private) Redis mid-run, started again on the same
+ * append-only file after `downMs`; `lateSends` tasks are sent while it is down.
+ */
+export function killRedisWhileDraining(o: DrainOptions, redis: OwnRedis, downMs: number, lateSends = 0): Promise<Outcome> {
+  const name = `kill -9 Redis (appendonly), down ${downMs / 1000} s, -c ${o.concurrency}${o.tasks === 1 ? ", idle" : ""}`;
+  return breakBrokerWhileDraining(
+    name,
+    o,
+    {
+      inflict: () => redis.kill(),
+      mend: async () => {
+        await pause(downMs);
+        await redis.start();
+      },
     },
-  });
+    lateSends,
+  );
 }
 
 /** SIGSTOP of the (private) Redis for `stallMs`, then SIGCONT: connections stay open and nothing answers. */
