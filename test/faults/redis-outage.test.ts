@@ -29,8 +29,9 @@ function drain(port: number, size: Omit<DrainOptions, "target" | "runsFile">): D
 async function assertNoneLostWorkerUp(outcome: Outcome, tasks: number, logged?: RegExp) {
   try {
     assert.equal(outcome.sent, tasks);
-    const notes = () => outcome.worker.output().split("\n").filter((l) => !/ received$| succeeded in /.test(l)).join("\n").slice(-4000);
-    assert.equal(outcome.lost, 0, `every task's result is SUCCESS; the worker's other lines:\n${notes()}`);
+    const lost = outcome.lostIds.slice(0, 3);
+    const notes = () => outcome.worker.output().split("\n").filter((l) => !/ received$| succeeded in /.test(l) || lost.some((id) => l.includes(id))).join("\n").slice(-4000);
+    assert.equal(outcome.lost, 0, `every task's result is SUCCESS; lost ${lost.join(", ")}…; the worker's other lines and theirs:\n${notes()}`);
     assert.equal(outcome.workers.length, 1, "the one worker carried on");
     assert.ok(outcome.worker.proc.exitCode === null && outcome.worker.proc.signalCode === null, "the worker is up");
     if (logged) assert.match(outcome.worker.output(), logged, "the worker noticed the outage");

@@ -31,6 +31,8 @@ export interface Outcome {
   /** Tasks whose result is SUCCESS. */
   completed: number;
   lost: number;
+  /** The ids of the lost tasks (for a failing test's message). */
+  lostIds: string[];
   /** Tasks whose body started more than once. */
   runTwice: number;
   /** Seconds from the fault to the first task completed once the broker or worker was back (the longest, over repeated faults). */
@@ -65,6 +67,9 @@ export function producer(t: Target): Celeriac {
   });
 }
 
+/** How long one get() of the tracker waits before it asks again. */
+const REREAD_MS = 3000;
+
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Throws when a worker died that no fault killed: a scenario then fails at once, naming its output. */
@@ -81,6 +86,9 @@ function assertAlive(worker: RunningProcess): true {
  * because the result store is down for the fault is tried again: the
  * question is whether the task completes, not whether the producer's
  * connection blinked. A send the broker never confirmed is not waited for.
+ * (A Redis result published while the producer's connections were down can
+ * leave a get() waiting although the result is stored: seen with kill -9 of
+ * Redis; hence the re-reads.)
  */
 export class CompletionTracker {
   readonly completedAt = new Map<string, number>();
@@ -111,7 +119,9 @@ export class CompletionTracker {
     }
     while (Date.now() < this.deadline) {
       try {
-        await r.get({ timeout: Math.max(1, this.deadline - Date.now()), propagate: false });
+        // A few seconds at a time: each get() reads the stored result afresh, so a
+        // completion whose notice the producer missed in an outage is still seen.
+        await r.get({ timeout: Math.max(1, Math.min(REREAD_MS, this.deadline - Date.now())), propagate: false });
         if (r.state === "SUCCESS") this.completedAt.set(r.id, Date.now());
         return;
       } catch {
@@ -205,15 +215,17 @@ async function drainThroughFaults(scenario: string, o: DrainOptions, faults: Fau
     }
     await waitUntil(() => `every result (${tracker.completed} so far)`, () => assertAlive(worker) && tracker.settled, deadline + 1000 - Date.now(), 25);
     // Sends made while the broker was down count only once it confirmed them.
-    const unconfirmed = (await Promise.allSettled(lateResults.map((r) => r.sent))).filter((p) => p.status === "rejected").length;
-    const sent = results.length + lateResults.length - unconfirmed;
+    const confirmed = (await Promise.allSettled(lateResults.map((r) => r.sent))).flatMap((p, k) => (p.status === "fulfilled" ? [lateResults[k]!] : []));
+    const sent = results.length + confirmed.length;
     const completed = tracker.completed;
+    const lostIds = [...results, ...confirmed].filter((r) => !tracker.completedAt.has(r.id)).map((r) => r.id);
     return {
       scenario,
       broker: o.target.broker,
       sent,
       completed,
       lost: sent - completed,
+      lostIds,
       runTwice: countRunTwice(o.runsFile),
       recoverySeconds: recoveries.length ? Math.max(...recoveries) / 1000 : null,
       worker,
