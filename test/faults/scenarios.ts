@@ -5,6 +5,8 @@
 import { existsSync, readFileSync } from "node:fs";
 import { Celeriac, type AsyncResult } from "../../src/index.js";
 import { startWorker, type RunningProcess } from "../support/processes.js";
+import type { OwnRabbit } from "../support/rabbit.js";
+import type { OwnRedis } from "../support/redis.js";
 import { waitUntil } from "../support/wait.js";
 
 export const FAULT_APP = "test/fixtures/fault-app.ts";
@@ -29,6 +31,8 @@ export interface Outcome {
   /** Tasks whose result is SUCCESS. */
   completed: number;
   lost: number;
+  /** The ids of the lost tasks (for a failing test's message). */
+  lostIds: string[];
   /** Tasks whose body started more than once. */
   runTwice: number;
   /** Seconds from the fault to the first task completed once the broker or worker was back (the longest, over repeated faults). */
@@ -63,32 +67,67 @@ export function producer(t: Target): Celeriac {
   });
 }
 
+/** How long one get() of the tracker waits before it asks again. */
+const REREAD_MS = 3000;
+
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Throws when a worker died that no fault killed: a scenario then fails at once, naming its output. */
+function assertAlive(worker: RunningProcess): true {
+  const { exitCode, signalCode } = worker.proc;
+  if (exitCode !== null || signalCode !== null) {
+    throw new Error(`the worker died (exit ${exitCode ?? signalCode}); output:\n${worker.output().slice(-3000)}`);
+  }
+  return true;
+}
 
 /**
  * Waits for every result, noting when each completed. A get() that fails
  * because the result store is down for the fault is tried again: the
  * question is whether the task completes, not whether the producer's
- * connection blinked.
+ * connection blinked. A send the broker never confirmed is not waited for.
+ * (A Redis result published while the producer's connections were down can
+ * leave a get() waiting although the result is stored: seen with kill -9 of
+ * Redis; hence the re-reads.)
  */
 export class CompletionTracker {
   readonly completedAt = new Map<string, number>();
-  readonly done: Promise<void>;
+  private pending = 0;
 
-  constructor(results: AsyncResult[], deadline: number) {
-    this.done = Promise.all(
-      results.map(async (r) => {
-        while (Date.now() < deadline) {
-          try {
-            await r.get({ timeout: Math.max(1, deadline - Date.now()), propagate: false });
-            if (r.state === "SUCCESS") this.completedAt.set(r.id, Date.now());
-            return;
-          } catch {
-            await pause(250);
-          }
-        }
-      }),
-    ).then(() => undefined);
+  constructor(results: AsyncResult[], private readonly deadline: number) {
+    this.track(results);
+  }
+
+  /** Follows more results (sends made later). */
+  track(results: AsyncResult[]): void {
+    for (const r of results) {
+      this.pending++;
+      void this.follow(r).finally(() => this.pending--);
+    }
+  }
+
+  /** Whether every result has completed, failed, gone unsent or run out of time. */
+  get settled(): boolean {
+    return this.pending === 0;
+  }
+
+  private async follow(r: AsyncResult): Promise<void> {
+    try {
+      await r.sent;
+    } catch {
+      return;
+    }
+    while (Date.now() < this.deadline) {
+      try {
+        // A few seconds at a time: each get() reads the stored result afresh, so a
+        // completion whose notice the producer missed in an outage is still seen.
+        await r.get({ timeout: Math.max(1, Math.min(REREAD_MS, this.deadline - Date.now())), propagate: false });
+        if (r.state === "SUCCESS") this.completedAt.set(r.id, Date.now());
+        return;
+      } catch {
+        await pause(250);
+      }
+    }
   }
 
   get completed(): number {
@@ -159,30 +198,34 @@ async function drainThroughFaults(scenario: string, o: DrainOptions, faults: Fau
     const recoveries: number[] = [];
     const lateResults: AsyncResult[] = [];
     for (const [i, fault] of faults.entries()) {
-      const share = Math.floor((o.tasks * (i + 1)) / (faults.length + 1));
-      await waitUntil(() => `${share} of ${o.tasks} completed before fault ${i + 1} (${tracker.completed} so far)`, () => tracker.completed >= share, deadline - Date.now(), 10);
+      // At least one completion first: a fault to an idle worker is one of the cases.
+      const share = Math.max(1, Math.floor((o.tasks * (i + 1)) / (faults.length + 1)));
+      await waitUntil(() => `${share} of ${o.tasks} completed before fault ${i + 1} (${tracker.completed} so far)`, () => assertAlive(worker) && tracker.completed >= share, deadline - Date.now(), 10);
       const faultAt = Date.now();
       await fault.inflict(worker);
       if (late && late.during === i) {
-        for (let k = 0; k < late.sends; k++) lateResults.push(app.sendTask<number>("fault.recordThenSleep", [o.runsFile, o.taskMs]));
+        const sends = Array.from({ length: late.sends }, () => app.sendTask<number>("fault.recordThenSleep", [o.runsFile, o.taskMs]));
+        lateResults.push(...sends);
+        tracker.track(sends);
       }
       worker = await fault.mend(worker, start);
       const backAt = Date.now();
-      await waitUntil(`a task to complete after fault ${i + 1}`, () => tracker.firstAfter(backAt) !== null, deadline - Date.now(), 10);
+      await waitUntil(`a task to complete after fault ${i + 1}`, () => assertAlive(worker) && tracker.firstAfter(backAt) !== null, deadline - Date.now(), 10);
       recoveries.push(tracker.firstAfter(backAt)! - faultAt);
     }
+    await waitUntil(() => `every result (${tracker.completed} so far)`, () => assertAlive(worker) && tracker.settled, deadline + 1000 - Date.now(), 25);
     // Sends made while the broker was down count only once it confirmed them.
-    const confirmed = (await Promise.all(lateResults.map((r) => r.sent.then(() => r, () => null)))).filter((r): r is AsyncResult<number> => r !== null);
-    const lateTracker = new CompletionTracker(confirmed, deadline);
-    await Promise.all([tracker.done, lateTracker.done]);
+    const confirmed = (await Promise.allSettled(lateResults.map((r) => r.sent))).flatMap((p, k) => (p.status === "fulfilled" ? [lateResults[k]!] : []));
     const sent = results.length + confirmed.length;
-    const completed = tracker.completed + lateTracker.completed;
+    const completed = tracker.completed;
+    const lostIds = [...results, ...confirmed].filter((r) => !tracker.completedAt.has(r.id)).map((r) => r.id);
     return {
       scenario,
       broker: o.target.broker,
       sent,
       completed,
       lost: sent - completed,
+      lostIds,
       runTwice: countRunTwice(o.runsFile),
       recoverySeconds: recoveries.length ? Math.max(...recoveries) / 1000 : null,
       worker,
@@ -220,4 +263,40 @@ export function breakBrokerWhileDraining(
     },
   };
   return drainThroughFaults(scenario, o, [fault], lateSends ? { during: 0, sends: lateSends } : undefined);
+}
+
+/**
+ * kill -9 of the (private) Redis mid-run, started again on the same
+ * append-only file after `downMs`; `lateSends` tasks are sent while it is down.
+ */
+export function killRedisWhileDraining(o: DrainOptions, redis: OwnRedis, downMs: number, lateSends = 0): Promise<Outcome> {
+  const name = `kill -9 Redis (appendonly), down ${downMs / 1000} s, -c ${o.concurrency}${o.tasks === 1 ? ", idle" : ""}`;
+  return breakBrokerWhileDraining(
+    name,
+    o,
+    {
+      inflict: () => redis.kill(),
+      mend: async () => {
+        await pause(downMs);
+        await redis.start();
+      },
+    },
+    lateSends,
+  );
+}
+
+/** SIGSTOP of the (private) Redis for `stallMs`, then SIGCONT: connections stay open and nothing answers. */
+export function stallRedisWhileDraining(o: DrainOptions, redis: OwnRedis, stallMs: number): Promise<Outcome> {
+  return breakBrokerWhileDraining(`SIGSTOP Redis ${stallMs / 1000} s`, o, {
+    inflict: async () => redis.pause(),
+    mend: async () => {
+      await pause(stallMs);
+      redis.resume();
+    },
+  });
+}
+
+/** kill -9 of the (private) RabbitMQ node mid-run, booted again; `lateSends` tasks are sent while it is down. */
+export function killRabbitWhileDraining(o: DrainOptions, rabbit: OwnRabbit, lateSends: number): Promise<Outcome> {
+  return breakBrokerWhileDraining("kill -9 RabbitMQ node", o, { inflict: () => rabbit.kill(), mend: () => rabbit.start() }, lateSends);
 }

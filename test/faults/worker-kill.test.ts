@@ -1,7 +1,7 @@
 // kill -9 of a worker's whole process group, three times while it drains
 // acksLate tasks, restarted each time: no task is lost (every result
 // SUCCESS). A short visibility timeout brings the dead worker's messages back
-// quickly. (RabbitMQ's case is in test/integration/amqp-faults.test.ts, with
+// quickly. (RabbitMQ's case is in test/faults/amqp.test.ts, with
 // its private node.)
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";

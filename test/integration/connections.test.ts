@@ -144,11 +144,11 @@ describe("broker connections on redis", { skip: !available }, () => {
     const worker = await startWorker("test/fixtures/app.ts", ["-P", "async", "-c", "2"], { CELERIAC_BROKER_URL: url, CELERIAC_RESULT_BACKEND: url });
     const app = producer(url);
     assert.equal(await app.sendTask("fixture.add", [1, 1]).get({ timeout: 15_000 }), 2);
-    redis.signal("SIGSTOP");
+    redis.pause();
     try {
       await worker.waitFor(new RegExp(`redis broker connection to redis://127\\.0\\.0\\.1:6405/${DB} is not answering`), 30_000);
     } finally {
-      redis.signal("SIGCONT");
+      redis.resume();
     }
     await worker.waitFor(/redis broker connection to \S+ answers again after/, 30_000);
     assert.equal(await app.sendTask("fixture.add", [2, 2]).get({ timeout: 15_000 }), 4);

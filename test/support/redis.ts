@@ -38,10 +38,12 @@ export interface OwnRedis {
   url(db?: number): string;
   /** SIGTERM and wait: Redis writes its append-only file before it exits. */
   stop(): Promise<void>;
-  /** SIGKILL and wait: Redis dies at once, as in a crash. */
+  /** SIGKILL and wait, as a crash or an OOM kill would: only what is already in the append-only file survives. */
   kill(): Promise<void>;
-  /** Sends a signal and returns: SIGSTOP stalls the server with its sockets open, SIGCONT resumes it. */
-  signal(sig: NodeJS.Signals): void;
+  /** SIGSTOP: the server holds its connections open and answers nothing, as a stalled host does. */
+  pause(): void;
+  /** SIGCONT after pause(). */
+  resume(): void;
   start(): Promise<void>;
 }
 
@@ -52,13 +54,6 @@ export interface OwnRedis {
  */
 export async function startOwnRedis(port: number, args: string[] = [], password?: string, tls?: { ca: Buffer; query: string }): Promise<OwnRedis> {
   let proc: ChildProcess | null = null;
-  const end = async (sig: NodeJS.Signals) => {
-    const p = proc;
-    proc = null;
-    if (!p || p.exitCode !== null || p.signalCode !== null) return;
-    p.kill(sig);
-    await once(p, "exit");
-  };
   const auth = password ? `:${encodeURIComponent(password)}@` : "";
   const listen = tls ? ["--port", "0", "--tls-port", String(port)] : ["--port", String(port)];
   const own: OwnRedis = {
@@ -81,16 +76,20 @@ export async function startOwnRedis(port: number, args: string[] = [], password?
       }
       throw new Error(`redis-server on port ${port} did not start`);
     },
-    async stop() {
-      await end("SIGTERM");
-    },
-    async kill() {
-      await end("SIGKILL");
-    },
-    signal(sig) {
-      proc?.kill(sig);
-    },
+    stop: () => end("SIGTERM"),
+    kill: () => end("SIGKILL"),
+    pause: () => void proc?.kill("SIGSTOP"),
+    resume: () => void proc?.kill("SIGCONT"),
   };
+  async function end(signal: NodeJS.Signals) {
+    const p = proc;
+    proc = null;
+    if (!p || p.exitCode !== null || p.signalCode !== null) return;
+    const exited = once(p, "exit");
+    p.kill(signal);
+    p.kill("SIGCONT"); // a paused server acts on SIGTERM only once it runs again
+    await exited;
+  }
   after(async () => {
     const p = proc;
     if (p && p.exitCode === null && p.signalCode === null) p.kill("SIGKILL");
