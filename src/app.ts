@@ -177,10 +177,13 @@ export class Celeriac extends EventEmitter<CeleriacSignals> {
 
   // ---- connections ---------------------------------------------------------
 
+  /** Replaced at each close(): aborts the first-connection retries that close() interrupts. */
+  private closing = new AbortController();
+
   /** How the first connection of the broker or backend is retried (brokerConnectionRetryOnStartup). */
   private startupRetry(role: string): StartupRetry {
     const s = this.settings;
-    return { retry: s.brokerConnectionRetryOnStartup, maxRetries: s.brokerConnectionMaxRetries, log: this.log, role };
+    return { retry: s.brokerConnectionRetryOnStartup, maxRetries: s.brokerConnectionMaxRetries, log: this.log, role, signal: this.closing.signal };
   }
 
   broker(): Promise<Broker> {
@@ -205,6 +208,9 @@ export class Celeriac extends EventEmitter<CeleriacSignals> {
    */
   async close(opts: { timeout?: number } = {}): Promise<void> {
     const unseen = await this.sender.drain((opts.timeout ?? 30) * 1000);
+    // A first connection still being retried gives up now; the app may be opened again after.
+    this.closing.abort();
+    this.closing = new AbortController();
     await Promise.all([this.brokerConnection.close(), this.backendConnection.close()]);
     if (!unseen.length) return;
     const tasks = unseen.flatMap((e) => e.tasks);

@@ -5,6 +5,7 @@
 // or a producer's first send, then waits for it instead of failing. Refused
 // credentials are never retried: they fail at once with BrokerAuthenticationError.
 import { BrokerAuthenticationError, BrokerConnectionError } from "../errors.js";
+import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "../log.js";
 
 export interface StartupRetry {
@@ -15,6 +16,8 @@ export interface StartupRetry {
   log: Pick<Logger, "error" | "info">;
   /** Which connection, for the log: "broker", "results". */
   role: string;
+  /** Aborted by app.close(): a connection still being retried gives up at once. */
+  signal?: AbortSignal;
 }
 
 const INTERVAL_START_MS = 2_000;
@@ -34,14 +37,16 @@ export async function connectOnStartup(connect: () => Promise<void>, opts: Start
       if (attempt > 1) opts.log.info(`${opts.role}: connected after ${attempt} attempts`);
       return;
     } catch (err) {
-      if (!opts.retry || !retriable(err) || attempt > max) throw err;
+      if (!opts.retry || !retriable(err) || attempt > max || opts.signal?.aborted) throw err;
       const wait = Math.min(INTERVAL_MAX_MS, INTERVAL_START_MS + (attempt - 1) * INTERVAL_STEP_MS);
       // The first failure and every tenth: the cause stays in the log without a line per attempt.
       if (attempt === 1 || attempt % 10 === 0) {
         const of = max === Infinity ? "" : `/${max}`;
         opts.log.error(`${opts.role}: ${(err as Error).message}; trying again in ${wait / 1000} s (${attempt}${of})`);
       }
-      await new Promise((r) => setTimeout(r, wait));
+      await sleep(wait, undefined, { signal: opts.signal }).catch(() => {
+        throw err; // closed while waiting: the last connection error is the answer
+      });
     }
   }
 }
