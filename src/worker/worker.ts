@@ -192,8 +192,14 @@ export class Worker extends EventEmitter implements Controllable {
   private infoEnabled: boolean | undefined;
 
   async start(): Promise<void> {
-    [this.broker, this.backend] = await Promise.all([this.app.broker(), this.app.backend()]);
-    // Stopped while the first connection was still being retried: nothing to start.
+    try {
+      [this.broker, this.backend] = await Promise.all([this.app.broker(), this.app.backend()]);
+    } catch (err) {
+      // Stopped while the first connection was still being retried (stop() closes the
+      // app, which ends the retry with its last error): nothing to start, no failure.
+      if (this.stopping) return;
+      throw err;
+    }
     if (this.stopping) return;
     this.pool = this.createPool();
     await this.pool.start();
