@@ -366,7 +366,7 @@ export async function run(): Promise<void> {
     await attempt("Celery solo", async () => measure(redis, await celery(redis, "solo"), N_PY));
     await attempt("Celery prefork", async () => measure(redis, await celery(redis, "prefork"), N_PY));
   }
-  let floor = "";
+  let floor: string;
   try {
     const raw = await rawRoundTrips();
     const f = latencies(raw);
@@ -376,7 +376,7 @@ export async function run(): Promise<void> {
   }
   await redis.flushdb();
   redis.disconnect();
-  let eta = "";
+  let eta: string;
   try {
     console.log("… 1,000,000 scheduled tasks");
     eta = await scheduledRss();

@@ -138,7 +138,6 @@ export interface ApplyOptions {
   [key: string]: unknown;
 }
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type TaskFunction<A extends unknown[], R> = (this: TaskContext, ...args: A) => R | Promise<R>;
 
 /** The part of the app a task needs (kept narrow to avoid an import cycle). */

@@ -72,7 +72,10 @@ export class Group<T = unknown> extends Signature<T[], GroupResult<T>> {
     // Members are frozen in place, so a group frozen inside a chain keeps its ids when it is sent later.
     const flat: AnySignature[] = [];
     const flatten = (ts: AnySignature[]) => {
-      for (const t of ts) t instanceof Group ? flatten(t.tasks) : flat.push(t);
+      for (const t of ts) {
+        if (t instanceof Group) flatten(t.tasks);
+        else flat.push(t);
+      }
     };
     flatten(this.tasks);
     this.tasks = flat;

@@ -5,7 +5,7 @@ export function parseJson<T>(text: string | undefined, what: string, fallback: T
   try {
     return JSON.parse(text) as T;
   } catch (err) {
-    throw new Error(`--${what} is not valid JSON: ${(err as Error).message}`);
+    throw new Error(`--${what} is not valid JSON: ${(err as Error).message}`, { cause: err });
   }
 }
 

@@ -1,8 +1,7 @@
 import { MemoryBroker } from "../../src/brokers/memory.js";
 import { brokerConformance, fanoutConformance } from "../support/broker-suite.js";
 
-let n = 0;
 // One URL per suite run: brokers made with the same URL share queues, like connections to one server.
-const url = `memory://conformance-${process.pid}-${n++}`;
+const url = `memory://conformance-${process.pid}`;
 brokerConformance("memory", { make: async (opts) => new MemoryBroker(url, opts) });
 fanoutConformance("memory", { make: async (opts) => new MemoryBroker(url, opts) });

@@ -19,7 +19,7 @@ function makeCertificate(): boolean {
       "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", join(dir, "key.pem"), "-out", join(dir, "cert.pem")], { stdio: "ignore" });
     return true;
   } catch (err) {
-    if (process.env.CI === "true") throw new Error(`openssl is needed for the TLS test: ${(err as Error).message}`);
+    if (process.env.CI === "true") throw new Error(`openssl is needed for the TLS test: ${(err as Error).message}`, { cause: err });
     return false;
   }
 }

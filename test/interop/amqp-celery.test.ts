@@ -121,7 +121,7 @@ function interop(backend: string, skipIt: string | null): void {
         await blocker.get({ timeout: 60_000 });
         ran = (await Promise.all(marks.map((m) => m.get({ timeout: 60_000 })))).sort((a, b) => a[0] - b[0]);
       } catch (err) {
-        throw new Error(`${(err as Error).message}; Python worker output:\n${worker.output().slice(-4000)}`);
+        throw new Error(`${(err as Error).message}; Python worker output:\n${worker.output().slice(-4000)}`, { cause: err });
       }
       // The filler only takes up the prefetch window (where it runs depends on the worker's prefetch timing).
       assert.deepEqual(ran.map(([, tag]) => tag).filter((t) => t !== "filler"), ["high1", "high2", "mid", "low1", "low2"]);

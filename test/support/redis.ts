@@ -21,7 +21,7 @@ export async function redisAvailable(): Promise<boolean> {
     await r.ping();
     return true;
   } catch (err) {
-    if (process.env.CI === "true") throw new Error(`Redis is required for this test under CI (${REDIS_HOST}:${REDIS_PORT}): ${(err as Error).message}`);
+    if (process.env.CI === "true") throw new Error(`Redis is required for this test under CI (${REDIS_HOST}:${REDIS_PORT}): ${(err as Error).message}`, { cause: err });
     return false;
   } finally {
     r.disconnect();

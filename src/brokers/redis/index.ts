@@ -332,7 +332,7 @@ export class RedisBroker implements Broker {
       if (block <= 1) continue;
       // Wait for a push to any of the lists, without polling.
       const count = Math.min(max, MAX_UNLEASED_POP);
-      let popped: Popped | null = null;
+      let popped: Popped | null;
       try {
         popped = await this.blockingPop(lists, block, count);
       } catch (err) {
