@@ -6,7 +6,7 @@ import { defineConfig } from "eslint/config";
 import tseslint from "typescript-eslint";
 
 export default defineConfig(
-  { ignores: ["dist/**", "node_modules/**", "coverage/**"] },
+  { ignores: ["dist/**", ".test-build/**", "node_modules/**", "coverage/**"] },
   js.configs.recommended,
   tseslint.configs.recommended,
   {
@@ -16,6 +16,8 @@ export default defineConfig(
       "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_", caughtErrors: "none" }],
     },
   },
+  // The CommonJS entry points (cjs/): require() is what they are for.
+  { files: ["**/*.cjs"], languageOptions: { sourceType: "commonjs" }, rules: { "@typescript-eslint/no-require-imports": "off" } },
   // The dashboard's page script runs in the browser.
   { files: ["src/dashboard/assets/**/*.js"], languageOptions: { globals: globals.browser } },
 );

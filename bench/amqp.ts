@@ -1,9 +1,12 @@
 // RabbitMQ: Celeriac and Python Celery 5.2 side by side on the same server,
-// one run. Processing: N no-op tasks waiting in a queue, drained by one
-// worker process (results ignored, as in a fire-and-forget workload); the rate
-// counts from the first look at the queue after the worker is ready to the
+// one run. Enqueue: N no-op tasks sent by each stack's own producer (Celeriac's
+// with publisher confirms, every send awaited; Celery's apply_async as kombu
+// sends by default). Processing: those N tasks waiting in a queue, drained by
+// one worker process (results ignored, as in a fire-and-forget workload); the
+// rate counts from the first look at the queue after the worker is ready to the
 // result of a final task sent last. Round trip: sequential delay→get with
-// rpc:// results, each client with its own kind of worker.
+// rpc:// results, each client with its own kind of worker. Worker RSS: the
+// peak while draining, and idle after the round trips.
 import { spawn } from "node:child_process";
 import amqp from "amqplib";
 import { randomUUID } from "node:crypto";
@@ -27,7 +30,26 @@ interface Row {
   processing: number;
   p50: number;
   p99: number;
-  rssMb: number;
+  loadRssMb: number;
+  idleRssMb: number;
+}
+
+/** How long a worker idles after the round trips before its idle RSS is read. */
+const IDLE_MS = 1500;
+
+/** Samples a process's RSS every 50 ms until stopped; the peak, MB. */
+function peakRss(pid: number): () => number {
+  let peak = rssKb(pid);
+  const timer = setInterval(() => (peak = Math.max(peak, rssKb(pid))), 50);
+  return () => {
+    clearInterval(timer);
+    return Math.max(peak, rssKb(pid)) / 1024;
+  };
+}
+
+async function idleRss(pid: number): Promise<number> {
+  await new Promise((r) => setTimeout(r, IDLE_MS));
+  return rssKb(pid) / 1024;
 }
 
 /** Deletes a run's queue and its exchange from the (possibly shared) server. */
@@ -44,7 +66,14 @@ async function cleanup(queue: string): Promise<void> {
 }
 
 function clientApp(queue: string): Celeriac {
-  return new Celeriac({ name: "bench", broker: AMQP_URL, backend: "rpc://", taskDefaultQueue: queue, taskDefaultExchange: queue, taskDefaultRoutingKey: queue });
+  return new Celeriac({
+    name: "bench",
+    broker: AMQP_URL,
+    backend: "rpc://",
+    taskDefaultQueue: queue,
+    taskDefaultExchange: queue,
+    taskDefaultRoutingKey: queue,
+  });
 }
 
 async function enqueue(app: Celeriac, n: number): Promise<number> {
@@ -56,15 +85,21 @@ async function enqueue(app: Celeriac, n: number): Promise<number> {
 }
 
 /** Drains the queue with a worker started by `start`; tasks/s from the first look after ready to the last result. */
-async function processing(app: Celeriac, queue: string, start: () => Promise<ChildProcess>): Promise<{ rate: number; worker: ChildProcess }> {
+async function processing(
+  app: Celeriac,
+  queue: string,
+  start: () => Promise<ChildProcess>,
+): Promise<{ rate: number; worker: ChildProcess; loadRssMb: number }> {
   const broker = (await app.broker()) as AmqpBroker;
   const last = app.sendTask("bench.noop", []);
   await last.sent;
   const worker = await start();
+  const peak = peakRss(worker.pid!);
   const t0 = performance.now();
   const waiting = await broker.size(queue);
   await last.get({ timeout: 600_000 });
-  return { rate: rate(waiting, performance.now() - t0), worker };
+  const r = rate(waiting, performance.now() - t0);
+  return { rate: r, worker, loadRssMb: peak() };
 }
 
 /** Sequential round trips from a producer process of its own, after its warm-up (bench/roundtrip.mjs). */
@@ -79,7 +114,24 @@ function startPython(args: string[], env: Record<string, string>): ChildProcess 
 /** Starts a Celery worker; ready once it consumes the queue (at -l warning it prints nothing to wait for). */
 async function startCeleryWorker(env: Record<string, string>, pool: string, concurrency: number, broker: AmqpBroker): Promise<ChildProcess> {
   const p = startPython(
-    ["-m", "celery", "-A", "bench_tasks", "worker", "-P", pool, "-c", String(concurrency), "-l", "warning", "--without-gossip", "--without-mingle", "--without-heartbeat", "-n", `bench-${env.BENCH_QUEUE}@%h`],
+    [
+      "-m",
+      "celery",
+      "-A",
+      "bench_tasks",
+      "worker",
+      "-P",
+      pool,
+      "-c",
+      String(concurrency),
+      "-l",
+      "warning",
+      "--without-gossip",
+      "--without-mingle",
+      "--without-heartbeat",
+      "-n",
+      `bench-${env.BENCH_QUEUE}@%h`,
+    ],
     env,
   );
   let out = "";
@@ -93,15 +145,21 @@ async function startCeleryWorker(env: Record<string, string>, pool: string, conc
   return p;
 }
 
-async function pythonLatency(env: Record<string, string>): Promise<{ p50: number; p99: number }> {
-  const p = startPython(["latency.py", String(ROUND_TRIPS_PY)], env);
+/** Runs a script of bench/py-amqp to its end; its last output line, parsed as JSON. */
+async function runPython<T>(args: string[], env: Record<string, string>): Promise<T> {
+  const p = startPython(args, env);
   let out = "";
   p.stdout!.on("data", (b: Buffer) => (out += b.toString()));
   p.stderr!.on("data", (b: Buffer) => (out += b.toString()));
   const code = await new Promise<number | null>((r) => p.on("exit", r));
-  if (code !== 0) throw new Error(`latency.py failed (${code}): ${out.slice(-2000)}`);
-  return JSON.parse(out.trim().split("\n").pop()!) as { p50: number; p99: number };
+  if (code !== 0) throw new Error(`${args[0]} failed (${code}): ${out.slice(-2000)}`);
+  return JSON.parse(out.trim().split("\n").pop()!) as T;
 }
+
+const pythonLatency = (env: Record<string, string>) => runPython<{ p50: number; p99: number }>(["latency.py", String(ROUND_TRIPS_PY)], env);
+
+/** Python Celery's producer: N apply_async sends (bench/py-amqp/enqueue.py), tasks/s. */
+const pythonEnqueue = async (env: Record<string, string>) => (await runPython<{ rate: number }>(["enqueue.py", String(N)], env)).rate;
 
 async function celeriacRow(pool: "async" | "process", concurrency: number): Promise<Row> {
   const queue = `bench-js-${randomUUID().slice(0, 8)}`;
@@ -115,13 +173,15 @@ async function celeriacRow(pool: "async" | "process", concurrency: number): Prom
   };
   try {
     const enq = await enqueue(app, N);
-    const { rate: processed, worker } = await processing(app, queue, () =>
-      startCeleriacWorker(`${ROOT}/bench/app.mjs`, ["-P", pool, "-c", String(concurrency), "-l", "warning"], env),
-    );
+    const {
+      rate: processed,
+      worker,
+      loadRssMb,
+    } = await processing(app, queue, () => startCeleriacWorker(`${ROOT}/bench/app.mjs`, ["-P", pool, "-c", String(concurrency), "-l", "warning"], env));
     const rt = await roundTrips(queue);
-    const rss = rssKb(worker.pid!);
+    const idleRssMb = await idleRss(worker.pid!);
     await stopProcess(worker);
-    return { stack: `Celeriac, ${pool} pool x${concurrency}`, enqueue: enq, processing: processed, ...rt, rssMb: rss / 1024 };
+    return { stack: `Celeriac, ${pool} pool x${concurrency}`, enqueue: enq, processing: processed, ...rt, loadRssMb, idleRssMb };
   } finally {
     await app.close();
     await cleanup(queue);
@@ -133,12 +193,16 @@ async function celeryRow(pool: string, concurrency: number): Promise<Row> {
   const app = clientApp(queue);
   const env = { BENCH_AMQP_URL: AMQP_URL, BENCH_QUEUE: queue };
   try {
-    const enq = await enqueue(app, N); // the same messages a Python producer writes
-    const { rate: processed, worker } = await processing(app, queue, async () => startCeleryWorker(env, pool, concurrency, (await app.broker()) as AmqpBroker));
+    const enq = await pythonEnqueue(env);
+    const {
+      rate: processed,
+      worker,
+      loadRssMb,
+    } = await processing(app, queue, async () => startCeleryWorker(env, pool, concurrency, (await app.broker()) as AmqpBroker));
     const rt = await pythonLatency(env);
-    const rss = rssKb(worker.pid!);
+    const idleRssMb = await idleRss(worker.pid!);
     await stopProcess(worker);
-    return { stack: `Python Celery 5.2, ${pool} pool x${concurrency}`, enqueue: enq, processing: processed, ...rt, rssMb: rss / 1024 };
+    return { stack: `Python Celery 5.2, ${pool} pool x${concurrency}`, enqueue: enq, processing: processed, ...rt, loadRssMb, idleRssMb };
   } finally {
     await app.close();
     await cleanup(queue);
@@ -146,22 +210,26 @@ async function celeryRow(pool: string, concurrency: number): Promise<Row> {
 }
 
 /**
- * The ceiling on this machine: bare amqplib consuming and acking the same
- * task messages (prefetch 400, a multiple-ack per 50, nothing decoded or run):
- * what any worker on this RabbitMQ can reach at most.
+ * The ceilings on this machine: bare amqplib publishing the same task
+ * messages on a confirm channel (all in flight, one wait for every confirm),
+ * then consuming and acking them (prefetch 400, a multiple-ack per 50,
+ * nothing decoded or run): what any producer and worker on this RabbitMQ can
+ * reach at most.
  */
-async function rawCeiling(): Promise<number> {
+async function rawCeiling(): Promise<{ published: number; consumed: number }> {
   const queue = `bench-raw-${randomUUID().slice(0, 8)}`;
   const conn = await amqp.connect(AMQP_URL, { noDelay: true });
   try {
     const pub = await conn.createConfirmChannel();
     await pub.assertQueue(queue, { durable: true });
     // The same bytes a producer sends: a protocol v2 message with every Celery header.
+    const p0 = performance.now();
     for (let i = 0; i < N; i++) {
       const m = encodeTask({ task: "bench.noop", ignoreResult: true });
       pub.sendToQueue(queue, m.body, publishOptions(m, undefined));
     }
     await pub.waitForConfirms();
+    const published = rate(N, performance.now() - p0);
     const sub = await conn.createChannel();
     await sub.prefetch(400);
     let n = 0;
@@ -176,7 +244,7 @@ async function rawCeiling(): Promise<number> {
     });
     const r = rate(N, performance.now() - t0);
     await pub.deleteQueue(queue);
-    return r;
+    return { published, consumed: r };
   } finally {
     await conn.close().catch(() => {});
   }
@@ -184,17 +252,36 @@ async function rawCeiling(): Promise<number> {
 
 export async function run(): Promise<void> {
   process.env.CELERIAC_LOG_LEVEL = "warn";
-  console.log(`RabbitMQ at ${AMQP_URL.replace(/:[^:@/]*@/, ":***@")}: ${N} no-op tasks drained by one worker process; ${ROUND_TRIPS} sequential delay→get round trips (rpc://; Python: ${ROUND_TRIPS_PY}) from a producer process of their own, each after ${Number(process.env.BENCH_WARM_UP_MS ?? 3000) / 1000} s of unmeasured ones`);
+  console.log(
+    `RabbitMQ at ${AMQP_URL.replace(/:[^:@/]*@/, ":***@")}: ${N} no-op tasks drained by one worker process; ${ROUND_TRIPS} sequential delay→get round trips (rpc://; Python: ${ROUND_TRIPS_PY}) from a producer process of their own, each after ${Number(process.env.BENCH_WARM_UP_MS ?? 3000) / 1000} s of unmeasured ones`,
+  );
   const ceiling = await rawCeiling();
   const js = await celeriacRow("async", 100);
   const py = await celeryRow("prefork", 2);
   const rows = [js, py];
   printTable(
-    ["stack", "enqueue tasks/s (Celeriac producer)", "processing tasks/s", "round trip p50 ms", "p99 ms", "worker RSS MB"],
+    ["stack", "enqueue tasks/s (own producer)", "processing tasks/s", "round trip p50 ms", "p99 ms", "worker RSS MB draining", "idle"],
     [
-      ...rows.map((r) => [r.stack, r.enqueue, r.processing, r.p50, r.p99, r.rssMb]),
-      ["ceiling: bare amqplib consume + multi-ack", "-", ceiling, "-", "-", "-"],
-      ["Celeriac / Celery", "-", `${(js.processing / py.processing).toFixed(1)}x`, `${(py.p50 / js.p50).toFixed(1)}x faster`, `${(py.p99 / js.p99).toFixed(1)}x faster`, "-"],
+      ...rows.map((r) => [r.stack, r.enqueue, r.processing, r.p50, r.p99, r.loadRssMb, r.idleRssMb]),
+      ["ceiling: bare amqplib publish + consume", ceiling.published, ceiling.consumed, "-", "-", "-", "-"],
+      [
+        "Celeriac / Celery",
+        `${(js.enqueue / py.enqueue).toFixed(1)}x`,
+        `${(js.processing / py.processing).toFixed(1)}x`,
+        `${(py.p50 / js.p50).toFixed(1)}x faster`,
+        `${(py.p99 / js.p99).toFixed(1)}x faster`,
+        "-",
+        "-",
+      ],
+      [
+        "Celeriac / ceiling",
+        `${Math.round((js.enqueue / ceiling.published) * 100)} %`,
+        `${Math.round((js.processing / ceiling.consumed) * 100)} %`,
+        "-",
+        "-",
+        "-",
+        "-",
+      ],
     ],
   );
 }

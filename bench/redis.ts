@@ -42,14 +42,22 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** Resident memory of a process and its children, MB. */
 async function rssMb(pid: number): Promise<number> {
   const { stdout } = await run$("ps", ["-o", "rss=", "--pid", String(pid), "--ppid", String(pid)]);
-  return stdout.split("\n").filter(Boolean).reduce((n, l) => n + Number(l.trim()), 0) / 1024;
+  return (
+    stdout
+      .split("\n")
+      .filter(Boolean)
+      .reduce((n, l) => n + Number(l.trim()), 0) / 1024
+  );
 }
 
 /** CPU seconds used so far by a process and its children (from /proc; 10 ms resolution). */
 async function cpuSeconds(pid: number): Promise<number> {
   const { stdout } = await run$("ps", ["-o", "pid=", "--pid", String(pid), "--ppid", String(pid)]);
   let ticks = 0;
-  for (const p of stdout.split("\n").map((l) => l.trim()).filter(Boolean)) {
+  for (const p of stdout
+    .split("\n")
+    .map((l) => l.trim())
+    .filter(Boolean)) {
     try {
       const fields = readFileSync(`/proc/${p}/stat`, "utf8").split(") ")[1]!.split(" ");
       ticks += Number(fields[11]) + Number(fields[12]); // utime, stime
@@ -174,19 +182,20 @@ async function measure(redis: Redis, subject: Subject, n: number): Promise<Row> 
 }
 
 async function listAndUnacked(redis: Redis, queue: string): Promise<number> {
-  const [[, a], [, b]] = (await redis.pipeline().llen(queue).hlen("unacked").exec())! as [unknown, number][];
+  const [[, a], [, b]] = (await redis.pipeline().llen(queue).hlen("unacked").exec())! as [[unknown, number], [unknown, number]];
   return a + b;
 }
 
-async function celeriac(redis: Redis): Promise<Subject> {
+async function celeriac(redis: Redis, pool: "async" | "process" = "async"): Promise<Subject> {
   await redis.flushdb();
   const queue = "bench-celeriac";
+  const concurrency = pool === "async" ? CONCURRENCY : 2;
   const app = new Celeriac({ name: "bench-producer", broker: URL_, backend: URL_ });
   // Warm up (JIT, connections) on another queue, then purge it.
   await Promise.all(Array.from({ length: 5000 }, (_, i) => app.sendTask("bench.noop", [i], undefined, { queue: "warmup" }).sent));
   await (await app.broker()).purge("warmup");
   return {
-    name: `Celeriac (async pool, c=${CONCURRENCY})`,
+    name: `Celeriac (${pool} pool, c=${concurrency})`,
     async enqueue(n) {
       const t0 = performance.now();
       const sent: Promise<void>[] = new Array(n);
@@ -197,7 +206,7 @@ async function celeriac(redis: Redis): Promise<Subject> {
     startWorker: () =>
       start(
         process.execPath,
-        ["bin/celeriac.js", "-A", "bench/redis/celeriac-app.mjs", "worker", "-P", "async", "-c", String(CONCURRENCY), "-l", "warning", "-Q", queue],
+        ["bin/celeriac.js", "-A", "bench/redis/celeriac-app.mjs", "worker", "-P", pool, "-c", String(concurrency), "-l", "warning", "-Q", queue],
         { BENCH_REDIS_URL: URL_, CELERIAC_LOG_LEVEL: "warning" },
         null,
       ),
@@ -231,11 +240,16 @@ async function bullmq(redis: Redis): Promise<Subject> {
       return (n / (performance.now() - t0)) * 1000;
     },
     startWorker: () =>
-      start(process.execPath, ["bench/redis/bullmq-worker.mjs"], {
-        BENCH_REDIS_URL: URL_,
-        BENCH_QUEUE: name,
-        BENCH_CONCURRENCY: String(CONCURRENCY),
-      }, /ready/),
+      start(
+        process.execPath,
+        ["bench/redis/bullmq-worker.mjs"],
+        {
+          BENCH_REDIS_URL: URL_,
+          BENCH_QUEUE: name,
+          BENCH_CONCURRENCY: String(CONCURRENCY),
+        },
+        /ready/,
+      ),
     async pending() {
       const c = await queue.getJobCounts("wait", "active", "paused", "prioritized");
       return (c.wait ?? 0) + (c.active ?? 0) + (c.paused ?? 0) + (c.prioritized ?? 0);
@@ -302,7 +316,9 @@ async function scheduledRss(): Promise<string> {
   const n = Number(process.env.BENCH_ETA_N ?? 1_000_000);
   const port = 6393;
   const url = `redis://127.0.0.1:${port}/0`;
-  const server = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], { stdio: ["ignore", "pipe", "pipe"] });
+  const server = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let serverLog = "";
   server.stdout!.on("data", (b: Buffer) => (serverLog += b.toString()));
   server.stderr!.on("data", (b: Buffer) => (serverLog += b.toString()));
@@ -362,6 +378,8 @@ export async function run(): Promise<void> {
   // BENCH_SKIP_CELERY=1 leaves the (slow) Python rows out, for a quick look.
   await attempt("Celeriac", async () => measure(redis, await celeriac(redis), N));
   await attempt("BullMQ", async () => measure(redis, await bullmq(redis), N));
+  // The default pool, against Celery's prefork with as many children.
+  await attempt("Celeriac process pool", async () => measure(redis, await celeriac(redis, "process"), N_PY));
   if (!process.env.BENCH_SKIP_CELERY) {
     await attempt("Celery solo", async () => measure(redis, await celery(redis, "solo"), N_PY));
     await attempt("Celery prefork", async () => measure(redis, await celery(redis, "prefork"), N_PY));
@@ -376,10 +394,12 @@ export async function run(): Promise<void> {
   }
   await redis.flushdb();
   redis.disconnect();
-  let eta: string;
+  let eta = "scheduled-task RSS: skipped (BENCH_SKIP_ETA)";
   try {
-    console.log("… 1,000,000 scheduled tasks");
-    eta = await scheduledRss();
+    if (!process.env.BENCH_SKIP_ETA) {
+      console.log("… 1,000,000 scheduled tasks");
+      eta = await scheduledRss();
+    }
   } catch (err) {
     eta = `scheduled-task RSS: failed: ${(err as Error).message}`;
   }
@@ -404,6 +424,9 @@ export async function run(): Promise<void> {
       `| vs ${r.name} | ${ratio(us.enqueue, r.enqueue)} | ${ratio(us.processing, r.processing)} | ${ratio(us.cpuUs ?? null, r.cpuUs ?? null, true)} | ${ratio(us.p50, r.p50, true)} | ${ratio(us.p99, r.p99, true)} | ${ratio(us.rssMb, r.rssMb, true)} |`,
     );
   }
+  const processRow = rows.find((r) => r.name.startsWith("Celeriac (process"));
+  const prefork = rows.find((r) => r.name.includes("prefork"));
+  if (processRow && prefork) console.log(`\nCeleriac process pool c=2 / Celery prefork -c 2, processing: ${ratio(processRow.processing, prefork.processing)}`);
   console.log(`\n${floor}`);
   console.log(`\n${eta}`);
 }

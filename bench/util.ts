@@ -20,10 +20,15 @@ export const rate = (n: number, ms: number) => Math.round((n / ms) * 1000);
  */
 export function roundTripsFrom(system: "celeriac" | "bullmq" | "raw", queue: string, n: number, env: Record<string, string>): Promise<number[]> {
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, ["bench/roundtrip.mjs", system, queue, String(n)], { cwd: ROOT, env: { ...process.env, ...env }, maxBuffer: 1 << 26 }, (err, stdout, stderr) => {
-      if (err) reject(new Error(`bench/roundtrip.mjs ${system} failed: ${err.message}\n${stderr.slice(-2000)}`));
-      else resolve((JSON.parse(stdout) as { samples_ms: number[] }).samples_ms);
-    });
+    execFile(
+      process.execPath,
+      ["bench/roundtrip.mjs", system, queue, String(n)],
+      { cwd: ROOT, env: { ...process.env, ...env }, maxBuffer: 1 << 26 },
+      (err, stdout, stderr) => {
+        if (err) reject(new Error(`bench/roundtrip.mjs ${system} failed: ${err.message}\n${stderr.slice(-2000)}`));
+        else resolve((JSON.parse(stdout) as { samples_ms: number[] }).samples_ms);
+      },
+    );
   });
 }
 
@@ -81,8 +86,22 @@ export function rssKb(pid: number): number {
   }
 }
 
+/** Resident memory of a process and its descendants (pool children) in KB. */
+export function treeRssKb(pid: number): number {
+  let total = rssKb(pid);
+  try {
+    for (const child of readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").split(" ").filter(Boolean)) total += treeRssKb(Number(child));
+  } catch {
+    // Gone, or no children file.
+  }
+  return total;
+}
+
 export function printTable(headers: string[], rows: (string | number)[][]): void {
-  const cells = [headers, ...rows.map((r) => r.map((c) => (typeof c === "number" ? (Number.isFinite(c) ? c.toLocaleString("en-US", { maximumFractionDigits: 2 }) : "n/a") : c)))];
+  const cells = [
+    headers,
+    ...rows.map((r) => r.map((c) => (typeof c === "number" ? (Number.isFinite(c) ? c.toLocaleString("en-US", { maximumFractionDigits: 2 }) : "n/a") : c))),
+  ];
   const widths = headers.map((_, i) => Math.max(...cells.map((r) => String(r[i] ?? "").length)));
   const line = (r: (string | number)[]) => `| ${r.map((c, i) => String(c).padEnd(widths[i]!)).join(" | ")} |`;
   console.log(line(cells[0]!));

@@ -19,5 +19,5 @@ export const app = new Celeriac({
 });
 
 export const add = app.task("proj.add", (x: number, y: number) => x + y);
-export const report = app.task("proj.report", (kwargs?: { detail?: string }) => `report (${kwargs?.detail ?? "full"})`);
+export const report = app.task({ name: "proj.report", params: ["detail"] }, (detail: string = "full") => `report (${detail})`);
 export const cleanup = app.task("proj.cleanup", () => "cleaned");

@@ -19,4 +19,4 @@ export const flaky = app.task({ name: "demo.flaky", bind: true, maxRetries: 3 },
 });
 
 // Keyword arguments arrive as one final object argument.
-export const greet = app.task("demo.greet", (name: string, kwargs?: { greeting?: string }) => `${kwargs?.greeting ?? "Hello"}, ${name}!`);
+export const greet = app.task({ name: "demo.greet", params: ["name", "greeting"] }, (name: string, greeting: string = "Hello") => `${greeting}, ${name}!`);

@@ -1,6 +1,5 @@
 // The app: configuration, the task registry, and the one path by which every
 // task message is sent (tasks, signatures and sendTask all come here).
-import { AsyncLocalStorage } from "node:async_hooks";
 import { EventEmitter } from "node:events";
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
@@ -12,8 +11,9 @@ import { connectOnStartup, type StartupRetry } from "./brokers/connect-on-startu
 import type { ResultBackend } from "./backends/backend.js";
 import { createBackend } from "./backends/index.js";
 import { registerBuiltinTasks } from "./canvas/builtins.js";
+import { registerSignatureKinds } from "./canvas/kinds.js";
 import { Signature } from "./canvas/signature.js";
-import { applySettings, defaultSettings, settingsFromEnv, type RouteTarget, type Settings, type TaskRoutes } from "./config.js";
+import { applySettings, defaultSettings, settingsFromEnv, suggestSetting, type RouteTarget, type Settings, type TaskRoutes } from "./config.js";
 import { ConfigurationError, DuplicateTaskName, PublishError } from "./errors.js";
 import { Control } from "./control/control.js";
 import { announceSent } from "./events/sent.js";
@@ -22,16 +22,20 @@ import { Sender, type SendFailure } from "./sending.js";
 import { schemeOf } from "./url.js";
 import { OpenedOnce } from "./util/opened-once.js";
 import { encodeTask, type Embed, type SignatureDict } from "./protocol/message.js";
+import { registerSerializer } from "./protocol/serializers.js";
+import { authSerializerFromSettings, type SecurityFiles } from "./protocol/signing/auth.js";
 import { AsyncResult } from "./result.js";
-import { Task, type ApplyOptions, type TaskContext, type TaskFunction, type TaskOptions } from "./task.js";
+import { Task, type ApplyOptions, type TaskFunction, type TaskOptions } from "./task.js";
+import { addToTrail, currentTask } from "./trail.js";
 
-export type CeleriacOptions = Partial<Settings> & {
+export type CeleriacOptions = Omit<Partial<Settings>, "brokerUrl" | "resultBackend"> & {
   name?: string;
-  /** Broker URL (alias of brokerUrl). */
-  broker?: string;
-  /** Result backend URL (alias of resultBackend). */
-  backend?: string;
-  [key: string]: unknown;
+  /** Broker URL (alias of brokerUrl), or a failover list of them. */
+  broker?: string | string[];
+  brokerUrl?: string | string[];
+  /** Result backend URL (alias of resultBackend), or a failover list of them. */
+  backend?: string | string[];
+  resultBackend?: string | string[];
 };
 
 /** Celery's `origin` header, `<pid>@<host>`: computed once (os.hostname() is a system call). */
@@ -40,8 +44,7 @@ const ORIGIN = `${process.pid}@${hostname()}`;
 /** Marks app objects, so a module loader can find the app even across package copies. */
 export const APP_MARK = Symbol.for("celeriac.app");
 
-/** The task running in this async context, so tasks sent from it get parent/root ids. */
-export const currentTask = new AsyncLocalStorage<TaskContext>();
+export { currentTask };
 
 /**
  * Signals, Celery's names in camelCase. Task signals fire where the task runs
@@ -78,26 +81,34 @@ export class Celeriac extends EventEmitter<CeleriacSignals> {
    */
   readonly taskIdPrefix = randomUUID().slice(0, 14);
   /** The broker, at hand once connected for sending without waiting a tick. */
-  private readonly brokerConnection = new OpenedOnce<Broker>(async () => {
-    const b = await createBroker(this.settings.brokerUrl, {
-      visibilityTimeout: this.settings.brokerTransportOptions.visibilityTimeout,
-      ...this.settings.brokerTransportOptions,
-      topology: this.settings,
-    });
-    await connectOnStartup(() => b.connect(), this.startupRetry("broker"));
-    return b;
-  });
-  private readonly backendConnection = new OpenedOnce<ResultBackend>(async () => {
-    const b = await createBackend(this.settings.resultBackend, {
-      resultExpires: this.settings.resultExpires,
-      brokerUrl: this.settings.brokerUrl,
-      replyTo: this.oid,
-      taskIdPrefix: this.taskIdPrefix,
-      ...this.settings.resultBackendTransportOptions,
-    });
-    await connectOnStartup(() => b.connect(), this.startupRetry("results"));
-    return b;
-  });
+  private readonly brokerConnection = new OpenedOnce<Broker>(
+    async () => {
+      const b = await createBroker(this.settings.brokerUrl, {
+        visibilityTimeout: this.settings.brokerTransportOptions.visibilityTimeout,
+        failoverStrategy: this.settings.brokerFailoverStrategy,
+        ...this.settings.brokerTransportOptions,
+        topology: this.settings,
+      });
+      await connectOnStartup(() => b.connect(), this.startupRetry("broker"));
+      return b;
+    },
+    (b) => b.close(),
+  );
+  private readonly backendConnection = new OpenedOnce<ResultBackend>(
+    async () => {
+      const b = await createBackend(this.settings.resultBackend, {
+        resultExpires: this.settings.resultExpires,
+        brokerUrl: this.settings.brokerUrl,
+        replyTo: this.oid,
+        taskIdPrefix: this.taskIdPrefix,
+        failoverStrategy: this.settings.brokerFailoverStrategy,
+        ...this.settings.resultBackendTransportOptions,
+      });
+      await connectOnStartup(() => b.connect(), this.startupRetry("results"));
+      return b;
+    },
+    (b) => b.close(),
+  );
 
   /** Sends in flight: publish retries and timeouts, and failures nobody awaited. */
   private readonly sender = new Sender(this);
@@ -113,6 +124,7 @@ export class Celeriac extends EventEmitter<CeleriacSignals> {
     this.log = createLogger(this.name);
     this.settings = defaultSettings();
     this.configure(rest);
+    registerSignatureKinds();
     registerBuiltinTasks(this);
   }
 
@@ -124,7 +136,8 @@ export class Celeriac extends EventEmitter<CeleriacSignals> {
     for (const key of [...unknown, ...env.unknown]) {
       if (this.unknownSettings.includes(key)) continue;
       this.unknownSettings.push(key);
-      this.log.warn(`unknown setting ${JSON.stringify(key)} ignored`);
+      const hint = suggestSetting(key);
+      this.log.warn(`unknown setting ${JSON.stringify(key)} ignored${hint ? ` (did you mean ${hint}?)` : ""}`);
     }
   }
 
@@ -132,6 +145,20 @@ export class Celeriac extends EventEmitter<CeleriacSignals> {
   configFromObject(obj: Record<string, unknown>): this {
     const source = obj && typeof obj === "object" && "default" in obj && typeof obj.default === "object" ? (obj.default as Record<string, unknown>) : obj;
     this.configure(source);
+    return this;
+  }
+
+  /**
+   * Celery's app.setup_security(): signs every task this app sends with
+   * securityKey/securityCertificate and accepts only messages signed by a
+   * certificate in securityCertStore. As in Celery, taskSerializer must be
+   * "auth" and acceptContent exactly ["auth"], so an unsigned message is
+   * refused (ContentDisallowed) and a badly signed one fails with SecurityError.
+   * Call it where the app is made, so every process that loads the app
+   * (workers, pool children, producers) signs and verifies alike.
+   */
+  setupSecurity(opts: Partial<SecurityFiles> = {}): this {
+    registerSerializer(authSerializerFromSettings(this.settings, opts));
     return this;
   }
 
@@ -214,7 +241,10 @@ export class Celeriac extends EventEmitter<CeleriacSignals> {
     await Promise.all([this.brokerConnection.close(), this.backendConnection.close()]);
     if (!unseen.length) return;
     const tasks = unseen.flatMap((e) => e.tasks);
-    const error = unseen.length === 1 ? unseen[0]! : new PublishError(`${tasks.length} sends failed: ${unseen.map((e) => e.message).join("; ")}`, { cause: unseen[0], tasks });
+    const error =
+      unseen.length === 1
+        ? unseen[0]!
+        : new PublishError(`${tasks.length} sends failed: ${unseen.map((e) => e.message).join("; ")}`, { cause: unseen[0], tasks });
     throw error;
   }
 
@@ -261,6 +291,7 @@ export class Celeriac extends EventEmitter<CeleriacSignals> {
     result.name = name;
     const sent = this.sender.track(attempt, result, name, route, message, publishOptions, options.retry, options.retryPolicy);
     result.attachSend(sent);
+    addToTrail(result, options.addToParent);
     return result;
   }
 
@@ -273,11 +304,7 @@ export class Celeriac extends EventEmitter<CeleriacSignals> {
     const eta = options.eta !== undefined ? new Date(options.eta) : options.countdown ? new Date(now + options.countdown * 1000) : null;
     const expiresOpt = options.expires ?? topts.expires;
     const expires =
-      expiresOpt === undefined || expiresOpt === null
-        ? null
-        : typeof expiresOpt === "number"
-          ? new Date(now + expiresOpt * 1000)
-          : new Date(expiresOpt);
+      expiresOpt === undefined || expiresOpt === null ? null : typeof expiresOpt === "number" ? new Date(now + expiresOpt * 1000) : new Date(expiresOpt);
     if (eta && Number.isNaN(eta.getTime())) throw new TypeError(`bad eta for ${name}: ${String(options.eta)}`);
     if (expires && Number.isNaN(expires.getTime())) throw new TypeError(`bad expires for ${name}: ${String(expiresOpt)}`);
     const parent = currentTask.getStore();
@@ -329,7 +356,12 @@ function toDicts(v: Signature | Signature[] | undefined): SignatureDict[] | null
 }
 
 function globToRegExp(glob: string): RegExp {
-  return new RegExp(`^${glob.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".")}$`);
+  return new RegExp(
+    `^${glob
+      .replace(/[.+^${}()|[\]\\]/g, "\\$&")
+      .replace(/\*/g, ".*")
+      .replace(/\?/g, ".")}$`,
+  );
 }
 
 /** Celery's task_routes: the first matching entry wins. */

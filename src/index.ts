@@ -1,7 +1,9 @@
 // Public API of the celeriac package.
 export { Celeriac, matchRoutes, currentTask, type CeleriacOptions } from "./app.js";
 export { Task, type TaskOptions, type ApplyOptions, type TaskContext, type TaskRequest, type RetryOptions, type TaskHooks, type TaskFunction } from "./task.js";
-export { AsyncResult, type GetOptions } from "./result.js";
+export { AsyncResult, type GetOptions, type Progress, type UpdatesOptions } from "./result.js";
+export { type StateUpdate } from "./worker/task-report.js";
+export { type TaskLogger, type TaskLogLine, type TaskLogLevel } from "./worker/task-log.js";
 export { States, READY_STATES, type State } from "./states.js";
 export * from "./errors.js";
 export { type Settings, type TaskRoutes, type QueueDeclaration, defaultSettings } from "./config.js";
@@ -21,7 +23,21 @@ export * as protocol from "./protocol/index.js";
 export { maskUrl } from "./url.js";
 // Canvas: signatures and workflows (chain, group, chord, chunks, map/starmap).
 export { Signature, type AnySignature, type FreezeOptions, type ResultHandle } from "./canvas/signature.js";
-export { Chain, chain, Group, group, Chord, chord, chordSize, MapSignature, type MapKind, Chunks, chunks, GroupResult, type GroupMember } from "./canvas/index.js";
+export {
+  Chain,
+  chain,
+  Group,
+  group,
+  Chord,
+  chord,
+  chordSize,
+  MapSignature,
+  type MapKind,
+  Chunks,
+  chunks,
+  GroupResult,
+  type GroupMember,
+} from "./canvas/index.js";
 export { type FailedRequest } from "./canvas/errbacks.js";
 export * from "./beat/index.js";
 // Events and monitoring (Celery's event stream).
@@ -29,7 +45,7 @@ export { EventDispatcher } from "./events/dispatcher.js";
 export { EventReceiver } from "./events/receiver.js";
 export { State as EventState, workerAlive, type TaskState, type WorkerState, type TaskFilter } from "./events/state.js";
 export { EVENT_EXCHANGE, type CeleryEvent } from "./events/event.js";
-export { Dashboard, type DashboardOptions } from "./dashboard/server.js";
+// The dashboard is imported from "celeriac/dashboard" (src/dashboard/index.ts).
 // AMQP classes as types only: amqplib loads when an amqp:// or rpc:// URL is used, not on import.
 export type { AmqpBroker, AmqpBrokerOptions } from "./brokers/amqp/index.js";
 export type { RpcBackend } from "./backends/rpc.js";

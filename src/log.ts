@@ -2,19 +2,36 @@
 // Every message passes through maskUrl, so no password reaches a log.
 import { Writable } from "node:stream";
 import { pino, type Logger } from "pino";
+import { ConfigurationError } from "./errors.js";
 import { maskUrl } from "./url.js";
 
 export type { Logger };
 
 const levelNames: Record<number, string> = { 10: "TRACE", 20: "DEBUG", 30: "INFO", 40: "WARNING", 50: "ERROR", 60: "CRITICAL" };
 
-function prettyStream(out: NodeJS.WritableStream): Writable {
+function prettyStream(out: { write(text: string): unknown }): Writable {
   return new Writable({
     write(chunk: Buffer, _enc, done) {
       for (const line of chunk.toString("utf8").split("\n")) {
         if (!line) continue;
         try {
-          const { level, time, msg, pid, name, hostname: _h, err, ...rest } = JSON.parse(line) as Record<string, unknown>;
+          // The task fields (taskId, task, state, runtime, worker, queue) are for JSON logs: the line says them already.
+          const {
+            level,
+            time,
+            msg,
+            pid,
+            name,
+            hostname: _h,
+            err,
+            taskId: _i,
+            task: _t,
+            state: _s,
+            runtime: _r,
+            worker: _w,
+            queue: _q,
+            ...rest
+          } = JSON.parse(line) as Record<string, unknown>;
           const extra = Object.keys(rest).length ? ` ${JSON.stringify(rest)}` : "";
           const stack = err && typeof err === "object" && "stack" in err ? `\n${String((err as { stack: unknown }).stack)}` : "";
           out.write(
@@ -29,9 +46,38 @@ function prettyStream(out: NodeJS.WritableStream): Writable {
   });
 }
 
+/** Log level names a user may give (-l, CELERIAC_LOG_LEVEL), Celery's and pino's, to pino's. */
+const LEVELS: Record<string, string> = {
+  trace: "trace",
+  debug: "debug",
+  info: "info",
+  warning: "warn",
+  warn: "warn",
+  error: "error",
+  critical: "fatal",
+  fatal: "fatal",
+  silent: "silent",
+};
+
+/** Pino's name for a level given as Celery names it (DEBUG, INFO, WARNING, ERROR, CRITICAL, FATAL), any case; ConfigurationError when unknown. */
+export function normalizeLogLevel(level: string): string {
+  const known = LEVELS[level.toLowerCase()];
+  if (!known) {
+    throw new ConfigurationError(`unknown log level ${JSON.stringify(level)} (known: DEBUG, INFO, WARNING, ERROR, CRITICAL, FATAL, TRACE, SILENT)`);
+  }
+  return known;
+}
+
+/** Where log lines go: CELERIAC_LOG_FILE (appended; the CLI's --logfile), else stderr. */
+function logDestination(): { write(text: string): unknown } {
+  const file = process.env.CELERIAC_LOG_FILE;
+  return file ? pino.destination({ dest: file, append: true, mkdir: true, sync: true }) : process.stderr;
+}
+
 export function createLogger(name: string, level = process.env.CELERIAC_LOG_LEVEL ?? "info"): Logger {
-  const normalized = level.toLowerCase() === "warning" ? "warn" : level.toLowerCase() === "critical" ? "fatal" : level.toLowerCase();
+  const normalized = normalizeLogLevel(level);
   const json = process.env.CELERIAC_LOG_FORMAT === "json";
+  const out = logDestination();
   return pino(
     {
       name,
@@ -44,7 +90,7 @@ export function createLogger(name: string, level = process.env.CELERIAC_LOG_LEVE
         },
       },
     },
-    json ? pino.destination(2) : prettyStream(process.stderr),
+    json ? (out === process.stderr ? pino.destination(2) : (out as ReturnType<typeof pino.destination>)) : prettyStream(out),
   );
 }
 

@@ -9,6 +9,17 @@ import type { GroupResult } from "./canvas/group-result.js";
 import { deserializeError } from "./errors.js";
 import { READY_STATES, States, type State } from "./states.js";
 import { isSettled, watchSettled } from "./util/settled.js";
+import { stateUpdates, type UpdatesOptions } from "./result-updates.js";
+import type { TaskLogLine } from "./worker/task-log.js";
+
+export type { UpdatesOptions } from "./result-updates.js";
+
+/** The meta of the PROGRESS state, as `this.progress(current, total)` stores it. */
+export interface Progress {
+  current: number;
+  total: number;
+  [key: string]: unknown;
+}
 
 export interface GetOptions {
   /** Milliseconds to wait; rejects with TimeoutError after it. Default: wait forever. */
@@ -39,7 +50,12 @@ export class AsyncResult<T = unknown> {
   private sending_: Promise<void>;
   private meta: ResultMeta | null = null;
 
-  constructor(id: string, private readonly source: ResultSource, sent?: Promise<void>, parent: AsyncResult | GroupResult | null = null) {
+  constructor(
+    id: string,
+    private readonly source: ResultSource,
+    sent?: Promise<void>,
+    parent: AsyncResult | GroupResult | null = null,
+  ) {
     this.id = id;
     this.parent = parent;
     this.sending_ = sent ?? SENT;
@@ -86,6 +102,39 @@ export class AsyncResult<T = unknown> {
 
   get traceback(): string | null {
     return this.meta?.traceback ?? null;
+  }
+
+  /**
+   * The latest PROGRESS meta seen (from `this.progress()` or a Python task's
+   * update_state(state="PROGRESS", meta={"current":…, "total":…})), else null.
+   */
+  get progress(): Progress | null {
+    const m = this.meta;
+    if (m?.status !== "PROGRESS" || !m.result || typeof m.result !== "object") return null;
+    const p = m.result as Progress;
+    return typeof p.current === "number" && typeof p.total === "number" ? p : null;
+  }
+
+  /**
+   * Each state the task is stored in from now on (what is stored already
+   * first), its custom states and their meta included, ending after the ready
+   * state: `for await (const meta of r.updates()) console.log(meta.status, meta.result)`.
+   * Pub/sub on Redis, polling elsewhere; `state`, `result` and `progress`
+   * follow along. Throws TimeoutError after `opts.timeout` ms.
+   */
+  async *updates(opts: UpdatesOptions = {}): AsyncGenerator<ResultMeta, void, undefined> {
+    await this.sent;
+    const backend = await this.source.backend();
+    for await (const meta of stateUpdates(backend, this.id, opts)) {
+      this.meta = meta;
+      yield meta;
+    }
+  }
+
+  /** The lines the task logged (`this.log`), oldest first, where the backend keeps them ([] on rpc://). */
+  async logs(): Promise<TaskLogLine[]> {
+    const backend = await this.source.backend();
+    return (await backend.getLog?.(this.id)) ?? [];
   }
 
   /** The full stored meta (date_done, children, and the extended fields when enabled). */
@@ -157,4 +206,12 @@ export class AsyncResult<T = unknown> {
   toJSON(): string {
     return this.id;
   }
+
+  /** Celery's AsyncResult.as_tuple(): how a result returned by a task is stored, `((id, parent), None)`. */
+  asTuple(): ResultTuple {
+    return [[this.id, this.parent?.asTuple() ?? null], null];
+  }
 }
+
+/** A result as Celery's as_tuple() writes it: `((id, parent tuple or None), member tuples or None)`. */
+export type ResultTuple = [[string, ResultTuple | null], ResultTuple[] | null];

@@ -198,7 +198,16 @@ export class Sender {
    * app's policy share their write's guard; `retry`/`retryPolicy` given per
    * send (Celery's apply_async names) get one of their own.
    */
-  track(attempt: Promise<void>, result: AsyncResult, task: string, route: Route, message: Message, opts: PublishOptions, retry?: boolean, retryPolicy?: PublishRetryPolicy): Promise<void> {
+  track(
+    attempt: Promise<void>,
+    result: AsyncResult,
+    task: string,
+    route: Route,
+    message: Message,
+    opts: PublishOptions,
+    retry?: boolean,
+    retryPolicy?: PublishRetryPolicy,
+  ): Promise<void> {
     const own = retry !== undefined || retryPolicy !== undefined;
     let write = own ? undefined : this.shared.get(attempt);
     // A write that succeeded already (a broker may hand out one settled promise for

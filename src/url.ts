@@ -1,5 +1,6 @@
 // URL helpers. Every URL that reaches a log line or an error goes through
 // maskUrl first, so a password never leaves the process.
+import { isAbsolute, resolve } from "node:path";
 
 /** Where a URL starts: its scheme and "://". */
 const URL_START = /[a-z][a-z0-9+.-]*:\/\//gi;
@@ -67,4 +68,17 @@ export function sqlitePath(url: string): string {
   const rest = url.replace(/^sqlite:\/\//i, "");
   if (rest === "" || rest === ":memory:") return ":memory:";
   return rest.split("?")[0]!;
+}
+
+/**
+ * A URL as the worker's log shows it: masked, and a relative sqlite:// file
+ * followed by the absolute path it resolves to (from the process's working
+ * directory, so two processes started in different folders do not silently
+ * use two files).
+ */
+export function describeUrl(url: string): string {
+  const shown = maskUrl(url);
+  if (schemeOf(url) !== "sqlite") return shown;
+  const path = sqlitePath(url);
+  return path === ":memory:" || isAbsolute(path) ? shown : `${shown} (${resolve(path)})`;
 }

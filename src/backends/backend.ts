@@ -1,6 +1,9 @@
 // The ResultBackend interface: where task states and results are kept.
+import type { ResultTuple } from "../result.js";
 import type { State } from "../states.js";
 import type { WaitOptions } from "./waiters.js";
+import type { TaskLogLine } from "../worker/task-log.js";
+import type { FailoverStrategy } from "../failover.js";
 
 export type { WaitOptions } from "./waiters.js";
 
@@ -47,9 +50,25 @@ export interface ResultBackend {
    * TimeoutError after `opts.timeoutMs`, or with the error of a failed `opts.sending`.
    */
   waitFor(taskId: string, opts?: WaitOptions): Promise<ResultMeta>;
+  /**
+   * Calls `onMeta` with every state stored for the task from now on (its
+   * custom states too); resolves once listening, with what stops it.
+   * Optional: backends that can be told of writes (Redis pub/sub) have it;
+   * AsyncResult.updates() polls get() on the others.
+   */
+  watch?(taskId: string, onMeta: (meta: ResultMeta) => void): Promise<() => void>;
+  /**
+   * Appends a task's log lines (this.log), keeping its last `maxLines`; they
+   * expire with its result, and forget() removes them. Optional: a backend
+   * without it keeps no logs (rpc://).
+   */
+  appendLog?(taskId: string, lines: readonly TaskLogLine[], maxLines: number): Promise<void>;
+  /** The task's kept log lines, oldest first ([] when none). */
+  getLog?(taskId: string): Promise<TaskLogLine[]>;
   forget(taskId: string): Promise<void>;
-  saveGroup(groupId: string, taskIds: readonly string[]): Promise<void>;
-  restoreGroup(groupId: string): Promise<string[] | null>;
+  /** Saves a group's members as Celery's result tuples (a member may be a group itself: a chain ending in one). */
+  saveGroup(groupId: string, members: readonly ResultTuple[]): Promise<void>;
+  restoreGroup(groupId: string): Promise<ResultTuple[] | null>;
   deleteGroup(groupId: string): Promise<void>;
   /**
    * Records one finished header task of a chord (a part recorded again, by a
@@ -76,6 +95,13 @@ export interface ResultBackend {
    * workers read it (Celery's set_chord_size: the `.s` key on Redis). Optional.
    */
   setChordSize?(groupId: string, size: number): Promise<void>;
+  /**
+   * Grows a chord's expected size by one, for a task added to it while it runs
+   * (Celery's add_to_chord; on Redis the `.t` key). Called before the added
+   * task is sent, by a header task that has not yet recorded its own part, so
+   * the chord cannot complete without it. Absent: the backend cannot grow chords.
+   */
+  addToChord?(groupId: string): Promise<void>;
   /** False for backends that cannot carry chords (rpc://); chords then fail with a clear error. */
   readonly supportsChords?: boolean;
   close(): Promise<void>;
@@ -86,6 +112,8 @@ export interface BackendOptions {
   resultExpires?: number | null;
   /** The app's broker URL: rpc:// sends results over the broker's connection. */
   brokerUrl?: string;
+  /** How a failover URL list is walked (the app's brokerFailoverStrategy). */
+  failoverStrategy?: FailoverStrategy;
   /** The app's reply queue (the reply_to of the tasks it sends): rpc:// receives results there. */
   replyTo?: string;
   /** How the ids of the tasks this app sends begin: a backend may listen for all of their results at once. */

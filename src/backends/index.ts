@@ -12,6 +12,8 @@ const factories: Record<string, BackendFactory> = {
   sqlite: async (url, opts) => new SqliteBackend(url, opts),
   redis: async (url, opts) => new (await import("./redis.js")).RedisBackend(url, opts),
   rediss: async (url, opts) => new (await import("./redis.js")).RedisBackend(url, opts),
+  // Celery's SentinelBackend: the same layout, on the master the sentinels name.
+  sentinel: async (url, opts) => new (await import("./redis.js")).RedisBackend(url, opts),
 };
 factories.rpc = async (url, opts) => new (await import("./rpc.js")).RpcBackend(url, opts);
 
@@ -23,7 +25,9 @@ export async function createBackend(url: string, opts: BackendOptions = {}): Pro
   const factory = factories[schemeOf(url)];
   if (!factory) {
     throw new ConfigurationError(
-      `unsupported result backend URL ${maskUrl(url)} (known schemes: ${Object.keys(factories).map((s) => `${s}://`).join(", ")})`,
+      `unsupported result backend URL ${maskUrl(url)} (known schemes: ${Object.keys(factories)
+        .map((s) => `${s}://`)
+        .join(", ")})`,
     );
   }
   return factory(url, opts);

@@ -4,12 +4,16 @@ import { encodeJson } from "../protocol/serializers.js";
 import { READY_STATES } from "../states.js";
 import type { BackendOptions, ResultBackend, ResultMeta } from "./backend.js";
 import { Waiters, type WaitOptions } from "./waiters.js";
+import type { ResultTuple } from "../result.js";
+import type { TaskLogLine } from "../worker/task-log.js";
 
 interface MemoryResults {
   results: Map<string, { meta: ResultMeta; expiresAt: number }>;
-  groups: Map<string, string[]>;
-  chords: Map<string, { parts: Map<number, ResultMeta>; completedBy: string | null }>;
+  groups: Map<string, ResultTuple[]>;
+  /** Parts keyed by group index and task id: a task added to the chord (addToChord) shares its adder's index. */
+  chords: Map<string, { parts: Map<string, { index: number; meta: ResultMeta }>; added: number; completedBy: string | null }>;
   waiters: Waiters;
+  logs: Map<string, TaskLogLine[]>;
 }
 
 const stores = new Map<string, MemoryResults>();
@@ -24,7 +28,7 @@ export class MemoryBackend implements ResultBackend {
     this.expiresMs = opts.resultExpires ? opts.resultExpires * 1000 : Infinity;
     let s = stores.get(url);
     if (!s) {
-      s = { results: new Map(), groups: new Map(), chords: new Map(), waiters: new Waiters() };
+      s = { results: new Map(), groups: new Map(), chords: new Map(), waiters: new Waiters(), logs: new Map() };
       stores.set(url, s);
     }
     this.s = s;
@@ -48,6 +52,7 @@ export class MemoryBackend implements ResultBackend {
     if (!entry) return null;
     if (entry.expiresAt <= Date.now()) {
       this.s.results.delete(taskId);
+      this.s.logs.delete(taskId);
       return null;
     }
     return entry.meta;
@@ -62,13 +67,23 @@ export class MemoryBackend implements ResultBackend {
 
   async forget(taskId: string): Promise<void> {
     this.s.results.delete(taskId);
+    this.s.logs.delete(taskId);
   }
 
-  async saveGroup(groupId: string, taskIds: readonly string[]): Promise<void> {
-    this.s.groups.set(groupId, [...taskIds]);
+  async appendLog(taskId: string, lines: readonly TaskLogLine[], maxLines: number): Promise<void> {
+    const kept = [...(this.s.logs.get(taskId) ?? []), ...lines];
+    this.s.logs.set(taskId, kept.slice(Math.max(0, kept.length - maxLines)));
   }
 
-  async restoreGroup(groupId: string): Promise<string[] | null> {
+  async getLog(taskId: string): Promise<TaskLogLine[]> {
+    return [...(this.s.logs.get(taskId) ?? [])];
+  }
+
+  async saveGroup(groupId: string, members: readonly ResultTuple[]): Promise<void> {
+    this.s.groups.set(groupId, structuredClone([...members]));
+  }
+
+  async restoreGroup(groupId: string): Promise<ResultTuple[] | null> {
     return this.s.groups.get(groupId) ?? null;
   }
 
@@ -76,14 +91,23 @@ export class MemoryBackend implements ResultBackend {
     this.s.groups.delete(groupId);
   }
 
+  async addToChord(groupId: string): Promise<void> {
+    this.chord(groupId).added++;
+  }
+
   async chordJoin(groupId: string, index: number, size: number, meta: ResultMeta): Promise<ResultMeta[] | null> {
-    let chord = this.s.chords.get(groupId);
-    if (!chord) this.s.chords.set(groupId, (chord = { parts: new Map(), completedBy: null }));
-    chord.parts.set(index, meta);
-    if (chord.parts.size < size) return null;
+    const chord = this.chord(groupId);
+    chord.parts.set(`${index} ${meta.task_id}`, { index, meta });
+    if (chord.parts.size < size + chord.added) return null;
     if (chord.completedBy !== null && chord.completedBy !== meta.task_id) return null;
     chord.completedBy = meta.task_id;
-    return [...chord.parts.entries()].sort((a, b) => a[0] - b[0]).map(([, m]) => m);
+    return [...chord.parts.values()].sort((a, b) => a.index - b.index).map((p) => p.meta);
+  }
+
+  private chord(groupId: string) {
+    let chord = this.s.chords.get(groupId);
+    if (!chord) this.s.chords.set(groupId, (chord = { parts: new Map(), added: 0, completedBy: null }));
+    return chord;
   }
 
   async chordDone(groupId: string): Promise<void> {

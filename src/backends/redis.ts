@@ -6,16 +6,20 @@ import type { Redis } from "ioredis";
 import { createLogger } from "../log.js";
 import { encodeJson } from "../protocol/serializers.js";
 import { READY_STATES } from "../states.js";
-import { maskUrl } from "../url.js";
-import { connectAll, loadLua, openRedis, openSubscriber } from "../brokers/redis/connection.js";
+import { OpenedOnce } from "../util/opened-once.js";
+import { connectAny, openRedis, openSubscriber } from "../redis/connection.js";
+import { RedisTarget, type RedisTargetOptions } from "../redis/target.js";
+import { defineScript } from "../redis/scripts.js";
 import type { BackendOptions, ResultBackend, ResultMeta } from "./backend.js";
 import { Waiters, type WaitOptions } from "./waiters.js";
+import type { ResultTuple } from "../result.js";
+import { RedisStateWatch } from "./redis-watch.js";
+import type { TaskLogLine } from "../worker/task-log.js";
+import { appendTaskLog, LOG_KEY_PREFIX, readTaskLog } from "./redis-task-log.js";
 
 export const TASK_KEY_PREFIX = "celery-task-meta-";
 export const GROUP_KEY_PREFIX = "celery-taskset-meta-";
 
-const STORE_LUA = loadLua(new URL("./redis-scripts/store.lua", import.meta.url));
-const CHORD_JOIN_LUA = loadLua(new URL("./redis-scripts/chord-join.lua", import.meta.url));
 /** How long settled ids wait to be unsubscribed together (ms). */
 const UNSUBSCRIBE_DELAY_MS = 50;
 /** How long after subscribing the keys of the ids still waiting are read once (ms). */
@@ -25,7 +29,17 @@ const OWN_PATTERN_IDLE_MS = 1000;
 
 interface ScriptedRedis extends Redis {
   celeriacStore(key: string, meta: string, ttl: number): Promise<number>;
-  celeriacChordJoin(j: string, t: string, s: string, c: string, part: string, index: number, size: number | string, ttl: number, taskId: string): Promise<string[] | null>;
+  celeriacChordJoin(
+    j: string,
+    t: string,
+    s: string,
+    c: string,
+    part: string,
+    index: number,
+    size: number | string,
+    ttl: number,
+    taskId: string,
+  ): Promise<string[] | null>;
 }
 
 function parseMeta(text: string | null | undefined): ResultMeta | null {
@@ -39,12 +53,27 @@ function parseMeta(text: string | null | undefined): ResultMeta | null {
 
 export class RedisBackend implements ResultBackend {
   readonly displayUrl: string;
-  private readonly url: string;
+  private readonly target: RedisTarget;
   private readonly ttl: number;
-  private client: ScriptedRedis | null = null;
-  /** One subscriber connection for every waiter of this backend. */
-  private subscriber: Promise<Redis> | null = null;
-  private connecting: Promise<void> | null = null;
+  private readonly client = new OpenedOnce<ScriptedRedis>(
+    async () => {
+      // No auto-pipelining: it holds each command until the next event-loop turn, and a
+      // stored result is what a waiting get() is waiting for.
+      const [client] = await connectAny(this.target, () => {
+        const c = openRedis(this.target, this.log, { role: "results", autoPipelining: false, watchStall: true }) as ScriptedRedis;
+        defineScript(c, "celeriacStore", "store-result", 1);
+        defineScript(c, "celeriacChordJoin", "chord-join", 4);
+        return [c];
+      });
+      return client;
+    },
+    (client) => client.quit().catch(() => client.disconnect()),
+  );
+  /** One subscriber connection for every waiter of this backend; a failed connect is retried by the next waiter, not remembered. */
+  private readonly subscriber = new OpenedOnce<Redis>(
+    () => this.openSubscriber(),
+    (sub) => sub.disconnect(),
+  );
   private readonly waiters = new Waiters(
     (id, opts) => this.listen(id, opts),
     (id) => this.stopListening(id),
@@ -64,41 +93,27 @@ export class RedisBackend implements ResultBackend {
   /** How the ids of this process's own tasks begin (BackendOptions.taskIdPrefix); "" if not known. */
   private readonly ownPrefix: string;
   /** The pattern subscription to every own task's channel: made at the first wait for one, resolved once in effect. */
-  private ownPattern: Promise<void> | null = null;
+  private readonly ownPattern = new OpenedOnce<void>(() => this.subscribeOwn());
   /** Own task ids being waited for. */
   private ownWaits = 0;
   private ownIdleTimer: NodeJS.Timeout | null = null;
   private readonly log = createLogger("celeriac.redis");
+  private readonly watches = new RedisStateWatch(async () => openSubscriber(this.target, this.log, "results (state watch)"), TASK_KEY_PREFIX, parseMeta);
 
-  constructor(url: string, opts: BackendOptions = {}) {
-    this.url = url;
-    this.displayUrl = maskUrl(url);
+  constructor(url: string, opts: BackendOptions & RedisTargetOptions = {}) {
+    this.target = new RedisTarget(url, opts);
+    this.displayUrl = this.target.displayUrl;
     const expires = opts.resultExpires === undefined ? 86_400 : opts.resultExpires;
     this.ttl = expires ? Math.max(1, Math.round(expires)) : 0;
     this.ownPrefix = /^[0-9a-f-]+$/.test(opts.taskIdPrefix ?? "") ? opts.taskIdPrefix! : "";
   }
 
   async connect(): Promise<void> {
-    if (this.client) return;
-    this.connecting ??= (async () => {
-      // No auto-pipelining: it holds each command until the next event-loop turn, and a
-      // stored result is what a waiting get() is waiting for.
-      const client = openRedis(this.url, this.log, { role: "results", autoPipelining: false, watchStall: true }) as ScriptedRedis;
-      client.defineCommand("celeriacStore", { numberOfKeys: 1, lua: STORE_LUA });
-      client.defineCommand("celeriacChordJoin", { numberOfKeys: 4, lua: CHORD_JOIN_LUA });
-      await connectAll(this.displayUrl, [client]);
-      this.client = client;
-    })();
-    try {
-      await this.connecting;
-    } finally {
-      this.connecting = null;
-    }
+    await this.client.get();
   }
 
-  private async conn(): Promise<ScriptedRedis> {
-    if (!this.client) await this.connect();
-    return this.client!;
+  private conn(): Promise<ScriptedRedis> {
+    return this.client.get();
   }
 
   async store(meta: ResultMeta): Promise<void> {
@@ -109,6 +124,11 @@ export class RedisBackend implements ResultBackend {
   async get(taskId: string): Promise<ResultMeta | null> {
     const client = await this.conn();
     return parseMeta(await client.get(TASK_KEY_PREFIX + taskId));
+  }
+
+  /** Every state stored for the task from now on, by pub/sub (AsyncResult.updates()). */
+  watch(taskId: string, onMeta: (meta: ResultMeta) => void): Promise<() => void> {
+    return this.watches.watch(taskId, onMeta);
   }
 
   // ---- waiting ---------------------------------------------------------------
@@ -127,7 +147,8 @@ export class RedisBackend implements ResultBackend {
       this.ownWaits++;
       if (this.ownIdleTimer) clearTimeout(this.ownIdleTimer);
       this.ownIdleTimer = null;
-      this.ownPattern ??= this.subscribeOwn();
+      // Failed, it is forgotten before the waiters fail, so a wait made on their failure subscribes anew.
+      if (!this.ownPattern.started) void this.ownPattern.get().catch((err) => this.waiters.failAll(err));
     } else {
       this.toUnsubscribe.delete(taskId);
       this.toSubscribe.add(taskId);
@@ -181,8 +202,8 @@ export class RedisBackend implements ResultBackend {
     }
     try {
       // Opening the connection takes long enough for a task sent meanwhile to finish.
-      const opening = this.subscriber === null;
-      const sub = await this.subscriberConn();
+      const opening = this.subscriber.started === null;
+      const sub = await this.subscriber.get();
       const early = readFirst.length ? this.checkStored(readFirst) : null;
       await sub.subscribe(...subscribe.map((id) => TASK_KEY_PREFIX + id));
       await early;
@@ -197,8 +218,9 @@ export class RedisBackend implements ResultBackend {
     this.unsubscribeTimer = null;
     const ids = [...this.toUnsubscribe];
     this.toUnsubscribe.clear();
-    if (!ids.length || !this.subscriber) return;
-    const sub = await this.subscriber.catch(() => null);
+    const subscriber = this.subscriber.started;
+    if (!ids.length || !subscriber) return;
+    const sub = await subscriber.catch(() => null);
     await sub?.unsubscribe(...ids.map((id) => TASK_KEY_PREFIX + id)).catch(() => {});
   }
 
@@ -209,22 +231,18 @@ export class RedisBackend implements ResultBackend {
    * stored before it took effect are read from their keys.
    */
   private async subscribeOwn(): Promise<void> {
-    try {
-      const sub = await this.subscriberConn();
-      await sub.psubscribe(`${TASK_KEY_PREFIX}${this.ownPrefix}*`);
-      await this.checkStored(this.waiters.ids().filter((id) => this.isOwn(id)));
-    } catch (err) {
-      this.ownPattern = null;
-      this.waiters.failAll(err);
-    }
+    const sub = await this.subscriber.get();
+    await sub.psubscribe(`${TASK_KEY_PREFIX}${this.ownPrefix}*`);
+    await this.checkStored(this.waiters.ids().filter((id) => this.isOwn(id)));
   }
 
   /** Stops hearing of own results once nobody has waited for one for a while. */
   private releaseOwn(): void {
     this.ownIdleTimer = null;
-    if (this.ownWaits || !this.ownPattern || !this.subscriber) return;
-    this.ownPattern = null;
-    void this.subscriber.then((sub) => sub.punsubscribe(`${TASK_KEY_PREFIX}${this.ownPrefix}*`)).catch(() => {});
+    const subscriber = this.subscriber.started;
+    if (this.ownWaits || !this.ownPattern.started || !subscriber) return;
+    this.ownPattern.forget();
+    void subscriber.then((sub) => sub.punsubscribe(`${TASK_KEY_PREFIX}${this.ownPrefix}*`)).catch(() => {});
   }
 
   /** Queues a batch for its late read; one timer serves every batch queued. */
@@ -258,20 +276,8 @@ export class RedisBackend implements ResultBackend {
     }
   }
 
-  private subscriberConn(): Promise<Redis> {
-    if (!this.subscriber) {
-      const opening = this.openSubscriber();
-      this.subscriber = opening;
-      // A failed connect is retried by the next waiter, not remembered.
-      opening.catch(() => {
-        if (this.subscriber === opening) this.subscriber = null;
-      });
-    }
-    return this.subscriber;
-  }
-
   private async openSubscriber(): Promise<Redis> {
-    const sub = await openSubscriber(await this.conn(), this.url, this.log, "results (pub/sub)");
+    const sub = await openSubscriber(this.target, this.log, "results (pub/sub)");
     const onResult = (channel: string, text: string) => {
       const id = channel.slice(TASK_KEY_PREFIX.length);
       if (!this.waiters.has(id)) return; // an own task nobody waits for, or one settled already
@@ -291,28 +297,38 @@ export class RedisBackend implements ResultBackend {
 
   async forget(taskId: string): Promise<void> {
     const client = await this.conn();
-    await client.del(TASK_KEY_PREFIX + taskId);
+    await client.del(TASK_KEY_PREFIX + taskId, LOG_KEY_PREFIX + taskId);
+  }
+
+  appendLog(taskId: string, lines: readonly TaskLogLine[], maxLines: number): Promise<void> {
+    return this.conn().then((client) => appendTaskLog(client, taskId, lines, maxLines, this.ttl));
+  }
+
+  getLog(taskId: string): Promise<TaskLogLine[]> {
+    return this.conn().then((client) => readTaskLog(client, taskId));
   }
 
   // ---- groups and chords ----------------------------------------------------------
 
-  async saveGroup(groupId: string, taskIds: readonly string[]): Promise<void> {
+  async saveGroup(groupId: string, members: readonly ResultTuple[]): Promise<void> {
     const client = await this.conn();
-    // GroupResult.as_tuple(): ((group_id, parent), [((task_id, parent), None), …])
-    const value = JSON.stringify({ result: [[groupId, null], taskIds.map((id) => [[id, null], null])] });
+    // Celery's GroupResult.save: {"result": GroupResult.as_tuple()}, ((group_id, parent), [member tuples]).
+    const value = JSON.stringify({ result: [[groupId, null], members] });
     if (this.ttl) await client.set(GROUP_KEY_PREFIX + groupId, value, "EX", this.ttl);
     else await client.set(GROUP_KEY_PREFIX + groupId, value);
   }
 
-  async restoreGroup(groupId: string): Promise<string[] | null> {
+  async restoreGroup(groupId: string): Promise<ResultTuple[] | null> {
     const client = await this.conn();
     const text = await client.get(GROUP_KEY_PREFIX + groupId);
     if (!text) return null;
     try {
-      const saved = JSON.parse(text) as { result?: [unknown, [[string, unknown], unknown][]] };
+      const saved = JSON.parse(text) as { result?: [unknown, unknown] };
       const members = saved.result?.[1];
       if (!Array.isArray(members)) return null;
-      return members.map((m) => (Array.isArray(m[0]) ? String(m[0][0]) : String(m[0])));
+      return members.map((m): ResultTuple =>
+        Array.isArray(m) && Array.isArray(m[0]) ? (m as ResultTuple) : [[String(Array.isArray(m) ? m[0] : m), null], null],
+      );
     } catch {
       return null;
     }
@@ -329,6 +345,12 @@ export class RedisBackend implements ResultBackend {
     const key = `${GROUP_KEY_PREFIX}${groupId}.s`;
     if (this.ttl) await client.set(key, String(size), "EX", this.ttl);
     else await client.set(key, String(size));
+  }
+
+  /** Celery's add_to_chord: INCR of the `.t` key, which Python workers add to the size too. */
+  async addToChord(groupId: string): Promise<void> {
+    const client = await this.conn();
+    await client.incr(`${GROUP_KEY_PREFIX}${groupId}.t`);
   }
 
   async chordJoin(groupId: string, index: number, size: number | null, meta: ResultMeta): Promise<ResultMeta[] | null> {
@@ -357,16 +379,13 @@ export class RedisBackend implements ResultBackend {
     if (this.ownIdleTimer) clearTimeout(this.ownIdleTimer);
     this.unsubscribeTimer = this.lateReadTimer = this.ownIdleTimer = null;
     this.lateReads = [];
-    if (this.connecting) await this.connecting.catch(() => {});
-    const { client, subscriber } = this;
-    this.client = null;
-    this.subscriber = null;
+    void this.subscriber.close();
+    void this.watches.close();
     this.waiters.failAll(new Error(`result backend ${this.displayUrl} closed`));
     this.toUnsubscribe.clear();
-    this.ownPattern = null;
+    this.ownPattern.forget();
     this.ownWaits = 0;
     this.closing = false;
-    if (subscriber) void subscriber.then((s) => s.disconnect(), () => {});
-    if (client) await client.quit().catch(() => client.disconnect());
+    await this.client.close();
   }
 }

@@ -10,13 +10,15 @@
 import { randomUUID } from "node:crypto";
 import type { ConsumeMessage } from "amqplib";
 import { AmqpSession, type Live } from "../brokers/amqp/session.js";
-import { parseAmqpUrl } from "../brokers/amqp/url.js";
+import { AmqpServers } from "../brokers/amqp/url.js";
 import { ConfigurationError, DecodeError } from "../errors.js";
 import { decodeBody, encodeJson } from "../protocol/serializers.js";
 import { READY_STATES } from "../states.js";
 import { schemeOf } from "../url.js";
+import { OpenedOnce } from "../util/opened-once.js";
 import type { BackendOptions, ResultBackend, ResultMeta, StoreRequest } from "./backend.js";
 import { Waiters, type WaitOptions } from "./waiters.js";
+import type { ResultTuple } from "../result.js";
 
 const NO_CHORDS =
   'the "rpc://" result backend does not support chords (a group chained with a task is a chord too): ' +
@@ -35,10 +37,9 @@ export class RpcBackend implements ResultBackend {
   private readonly expiresMs: number | null;
   private readonly latest = new Map<string, ResultMeta>();
   private readonly waiters = new Waiters();
-  private readonly groups = new Map<string, string[]>();
-  /** Set once a reply queue is wanted; re-declared and consumed after every reconnect. */
-  private replying: Promise<void> | null = null;
-  private replyWanted = false;
+  private readonly groups = new Map<string, ResultTuple[]>();
+  /** Started once a reply queue is wanted; while it is, the queue is re-declared and consumed after every reconnect. */
+  private readonly replying = new OpenedOnce<void>(async () => this.consumeReplies(await this.session.ready()));
 
   constructor(_url: string, opts: BackendOptions = {}) {
     const brokerUrl = opts.brokerUrl ?? "";
@@ -47,10 +48,10 @@ export class RpcBackend implements ResultBackend {
     }
     this.replyQueue = opts.replyTo ?? randomUUID();
     this.expiresMs = opts.resultExpires ? Math.round(opts.resultExpires * 1000) : null;
-    this.session = new AmqpSession(parseAmqpUrl(brokerUrl), {
+    this.session = new AmqpSession(new AmqpServers(brokerUrl, opts.failoverStrategy), {
       role: "results",
       setup: async (live) => {
-        if (this.replyWanted) await this.consumeReplies(live);
+        if (this.replying.started) await this.consumeReplies(live);
       },
     });
   }
@@ -70,27 +71,15 @@ export class RpcBackend implements ResultBackend {
     await live.sub.consume(this.replyQueue, (msg) => this.onReply(msg), { noAck: true });
   }
 
-  private ensureReplies(): Promise<void> {
-    if (!this.replying) {
-      this.replyWanted = true;
-      this.replying = this.session.ready().then((live) => this.consumeReplies(live));
-      this.replying.catch(() => {
-        this.replying = null;
-        this.replyWanted = false;
-      });
-    }
-    return this.replying;
-  }
-
   async onTaskCall(): Promise<void> {
-    await this.ensureReplies();
+    await this.replying.get();
   }
 
   private onReply(msg: ConsumeMessage | null): void {
     if (!msg) {
       // The reply queue was deleted: declare and consume it again.
-      this.replying = null;
-      void this.ensureReplies().catch(() => {});
+      this.replying.forget();
+      void this.replying.get().catch(() => {});
       return;
     }
     let meta: ResultMeta;
@@ -142,7 +131,7 @@ export class RpcBackend implements ResultBackend {
   }
 
   async waitFor(taskId: string, opts?: WaitOptions): Promise<ResultMeta> {
-    await this.ensureReplies();
+    await this.replying.get();
     const now = this.latest.get(taskId);
     if (now && READY_STATES.has(now.status)) return now;
     return this.waiters.add(taskId, opts);
@@ -153,11 +142,11 @@ export class RpcBackend implements ResultBackend {
   }
 
   // Group membership is kept in this process only: rpc:// has no shared store.
-  async saveGroup(groupId: string, taskIds: readonly string[]): Promise<void> {
-    this.groups.set(groupId, [...taskIds]);
+  async saveGroup(groupId: string, members: readonly ResultTuple[]): Promise<void> {
+    this.groups.set(groupId, structuredClone([...members]));
   }
 
-  async restoreGroup(groupId: string): Promise<string[] | null> {
+  async restoreGroup(groupId: string): Promise<ResultTuple[] | null> {
     return this.groups.get(groupId) ?? null;
   }
 

@@ -3,12 +3,20 @@
 import type BetterSqlite3 from "better-sqlite3";
 import { maskUrl, sqlitePath } from "../url.js";
 import { openDatabase } from "../util/sqlite.js";
+import type { VersionedSchema } from "../util/sqlite-schema.js";
 import { WriteBatcher } from "../util/batcher.js";
 import { encodeJson } from "../protocol/serializers.js";
 import { PollingWaiter } from "./polling-waiter.js";
+import { CommitSignal } from "../util/commit-signal.js";
 import type { BackendOptions, ResultBackend, ResultMeta, WaitOptions } from "./backend.js";
+import type { ResultTuple } from "../result.js";
+import type { TaskLogLine } from "../worker/task-log.js";
 
-const SCHEMA = `
+// Migration steps in order (see util/sqlite-schema.ts); step 1 is the schema from before versioning.
+const SCHEMA: VersionedSchema = {
+  component: "backend",
+  migrations: [
+    `
 CREATE TABLE IF NOT EXISTS celeriac_results (
   task_id TEXT PRIMARY KEY,
   meta TEXT NOT NULL,
@@ -31,7 +39,38 @@ CREATE TABLE IF NOT EXISTS celeriac_chord_completions (
   group_id TEXT PRIMARY KEY,
   task_id TEXT NOT NULL
 );
-`;
+`,
+    // Parts keyed by task id too: a task added to a chord (addToChord) shares its adder's group index.
+    // And how many tasks were added to each chord, beyond its size. (IF NOT EXISTS: re-run safely on a file whose version row was lost.)
+    `
+CREATE TABLE IF NOT EXISTS celeriac_chord_parts_v2 (
+  group_id TEXT NOT NULL,
+  idx INTEGER NOT NULL,
+  task_id TEXT NOT NULL,
+  meta TEXT NOT NULL,
+  PRIMARY KEY (group_id, idx, task_id)
+);
+INSERT INTO celeriac_chord_parts_v2 (group_id, idx, task_id, meta)
+  SELECT group_id, idx, coalesce(json_extract(meta, '$.task_id'), ''), meta FROM celeriac_chord_parts;
+DROP TABLE celeriac_chord_parts;
+ALTER TABLE celeriac_chord_parts_v2 RENAME TO celeriac_chord_parts;
+CREATE TABLE IF NOT EXISTS celeriac_chord_additions (
+  group_id TEXT PRIMARY KEY,
+  added INTEGER NOT NULL
+);
+`,
+    // The lines tasks logged (this.log), kept with their results.
+    `
+CREATE TABLE IF NOT EXISTS celeriac_task_logs (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  task_id TEXT NOT NULL,
+  line TEXT NOT NULL,
+  expires_at INTEGER
+);
+CREATE INDEX IF NOT EXISTS celeriac_task_logs_task ON celeriac_task_logs (task_id, seq);
+`,
+  ],
+};
 
 /** How often expired rows are deleted (ms). */
 const CLEANUP_INTERVAL_MS = 60_000;
@@ -46,6 +85,8 @@ export class SqliteBackend implements ResultBackend {
   private readonly writes: WriteBatcher<[string, string]>;
   private readonly waiter: PollingWaiter;
   private lastCleanup = 0;
+  /** Wakes a pending get() when another process stores a result (see util/commit-signal.ts). */
+  private signal: CommitSignal | null = null;
 
   constructor(url: string, opts: BackendOptions = {}) {
     this.displayUrl = maskUrl(url);
@@ -53,13 +94,17 @@ export class SqliteBackend implements ResultBackend {
     const expires = opts.resultExpires === undefined ? 86_400 : opts.resultExpires;
     this.expiresMs = expires ? expires * 1000 : null;
     this.writes = new WriteBatcher((batch) => this.writeResults(batch));
-    this.waiter = new PollingWaiter((ids) => this.getMany(ids));
+    this.waiter = new PollingWaiter(
+      (ids) => this.getMany(ids),
+      () => this.signal,
+    );
   }
 
   async connect(): Promise<void> {
     if (this.db) return;
     this.db = openDatabase(this.path, SCHEMA);
     this.stmts = this.prepare(this.db);
+    this.signal = CommitSignal.acquire(this.path);
   }
 
   private prepare(db: BetterSqlite3.Database) {
@@ -71,14 +116,25 @@ export class SqliteBackend implements ResultBackend {
       get: db.prepare("SELECT meta FROM celeriac_results WHERE task_id = ? AND (expires_at IS NULL OR expires_at > ?)").pluck(),
       forget: db.prepare("DELETE FROM celeriac_results WHERE task_id = ?"),
       cleanup: db.prepare("DELETE FROM celeriac_results WHERE expires_at IS NOT NULL AND expires_at <= ?"),
+      cleanupLogs: db.prepare("DELETE FROM celeriac_task_logs WHERE expires_at IS NOT NULL AND expires_at <= ?"),
+      addLogLine: db.prepare("INSERT INTO celeriac_task_logs (task_id, line, expires_at) VALUES (?, ?, ?)"),
+      // Past the newest maxLines of the task, oldest first.
+      trimLog: db.prepare(
+        "DELETE FROM celeriac_task_logs WHERE task_id = ? AND seq <= (SELECT seq FROM celeriac_task_logs WHERE task_id = ? ORDER BY seq DESC LIMIT 1 OFFSET ?)",
+      ),
+      getLog: db.prepare("SELECT line FROM celeriac_task_logs WHERE task_id = ? AND (expires_at IS NULL OR expires_at > ?) ORDER BY seq").pluck(),
+      forgetLog: db.prepare("DELETE FROM celeriac_task_logs WHERE task_id = ?"),
       saveGroup: db.prepare(
         "INSERT INTO celeriac_groups (group_id, task_ids, expires_at) VALUES (?, ?, ?) " +
           "ON CONFLICT (group_id) DO UPDATE SET task_ids = excluded.task_ids, expires_at = excluded.expires_at",
       ),
       restoreGroup: db.prepare("SELECT task_ids FROM celeriac_groups WHERE group_id = ?").pluck(),
       deleteGroup: db.prepare("DELETE FROM celeriac_groups WHERE group_id = ?"),
-      addPart: db.prepare("INSERT OR REPLACE INTO celeriac_chord_parts (group_id, idx, meta) VALUES (?, ?, ?)"),
+      addPart: db.prepare("INSERT OR REPLACE INTO celeriac_chord_parts (group_id, idx, task_id, meta) VALUES (?, ?, ?, ?)"),
       countParts: db.prepare("SELECT count(*) FROM celeriac_chord_parts WHERE group_id = ?").pluck(),
+      addToChord: db.prepare("INSERT INTO celeriac_chord_additions (group_id, added) VALUES (?, 1) ON CONFLICT (group_id) DO UPDATE SET added = added + 1"),
+      added: db.prepare("SELECT added FROM celeriac_chord_additions WHERE group_id = ?").pluck(),
+      deleteAdditions: db.prepare("DELETE FROM celeriac_chord_additions WHERE group_id = ?"),
       allParts: db.prepare("SELECT meta FROM celeriac_chord_parts WHERE group_id = ? ORDER BY idx").pluck(),
       deleteParts: db.prepare("DELETE FROM celeriac_chord_parts WHERE group_id = ?"),
       completedBy: db.prepare("SELECT task_id FROM celeriac_chord_completions WHERE group_id = ?").pluck(),
@@ -105,8 +161,10 @@ export class SqliteBackend implements ResultBackend {
       if (now - this.lastCleanup > CLEANUP_INTERVAL_MS) {
         this.lastCleanup = now;
         this.stmts.cleanup.run(now);
+        this.stmts.cleanupLogs.run(now);
       }
     })();
+    this.signal?.notify();
   }
 
   async store(meta: ResultMeta): Promise<void> {
@@ -130,9 +188,7 @@ export class SqliteBackend implements ResultBackend {
     for (let i = 0; i < ids.length; i += 500) {
       const chunk = ids.slice(i, i + 500);
       const rows = this.conn
-        .prepare(
-          `SELECT task_id, meta FROM celeriac_results WHERE task_id IN (${chunk.map(() => "?").join(",")}) AND (expires_at IS NULL OR expires_at > ?)`,
-        )
+        .prepare(`SELECT task_id, meta FROM celeriac_results WHERE task_id IN (${chunk.map(() => "?").join(",")}) AND (expires_at IS NULL OR expires_at > ?)`)
         .all(...chunk, now) as { task_id: string; meta: string }[];
       for (const r of rows) out.set(r.task_id, JSON.parse(r.meta) as ResultMeta);
     }
@@ -147,22 +203,44 @@ export class SqliteBackend implements ResultBackend {
     if (!this.db) await this.connect();
     await this.writes.flush();
     this.stmts.forget.run(taskId);
+    this.stmts.forgetLog.run(taskId);
   }
 
-  async saveGroup(groupId: string, taskIds: readonly string[]): Promise<void> {
+  async appendLog(taskId: string, lines: readonly TaskLogLine[], maxLines: number): Promise<void> {
     if (!this.db) await this.connect();
-    this.stmts.saveGroup.run(groupId, JSON.stringify(taskIds), this.expiresAt());
+    const s = this.stmts;
+    const expiresAt = this.expiresAt();
+    this.conn.transaction(() => {
+      for (const line of lines) s.addLogLine.run(taskId, encodeJson(line), expiresAt);
+      s.trimLog.run(taskId, taskId, maxLines);
+    })();
   }
 
-  async restoreGroup(groupId: string): Promise<string[] | null> {
+  async getLog(taskId: string): Promise<TaskLogLine[]> {
+    if (!this.db) await this.connect();
+    return (this.stmts.getLog.all(taskId, Date.now()) as string[]).map((t) => JSON.parse(t) as TaskLogLine);
+  }
+
+  async saveGroup(groupId: string, members: readonly ResultTuple[]): Promise<void> {
+    if (!this.db) await this.connect();
+    this.stmts.saveGroup.run(groupId, JSON.stringify(members), this.expiresAt());
+  }
+
+  async restoreGroup(groupId: string): Promise<ResultTuple[] | null> {
     if (!this.db) await this.connect();
     const text = this.stmts.restoreGroup.get(groupId) as string | undefined;
-    return text ? (JSON.parse(text) as string[]) : null;
+    // Rows saved before groups were kept as result tuples hold bare task ids.
+    return text ? (JSON.parse(text) as (ResultTuple | string)[]).map((m): ResultTuple => (typeof m === "string" ? [[m, null], null] : m)) : null;
   }
 
   async deleteGroup(groupId: string): Promise<void> {
     if (!this.db) await this.connect();
     this.stmts.deleteGroup.run(groupId);
+  }
+
+  async addToChord(groupId: string): Promise<void> {
+    if (!this.db) await this.connect();
+    this.stmts.addToChord.run(groupId);
   }
 
   async chordJoin(groupId: string, index: number, size: number, meta: ResultMeta): Promise<ResultMeta[] | null> {
@@ -171,8 +249,9 @@ export class SqliteBackend implements ResultBackend {
     // IMMEDIATE: the count and the completion happen under one write lock, so one part completes the chord.
     return this.conn
       .transaction((): ResultMeta[] | null => {
-        s.addPart.run(groupId, index, encodeJson(meta));
-        if ((s.countParts.get(groupId) as number) < size) return null;
+        s.addPart.run(groupId, index, meta.task_id, encodeJson(meta));
+        const added = (s.added.get(groupId) as number | undefined) ?? 0;
+        if ((s.countParts.get(groupId) as number) < size + added) return null;
         const by = s.completedBy.get(groupId) as string | undefined;
         if (by !== undefined && by !== meta.task_id) return null;
         s.complete.run(groupId, meta.task_id);
@@ -188,6 +267,7 @@ export class SqliteBackend implements ResultBackend {
       .transaction(() => {
         s.deleteParts.run(groupId);
         s.deleteCompletion.run(groupId);
+        s.deleteAdditions.run(groupId);
       })
       .immediate();
   }
@@ -195,6 +275,8 @@ export class SqliteBackend implements ResultBackend {
   async close(): Promise<void> {
     if (!this.db) return;
     await this.writes.flush();
+    this.signal?.release();
+    this.signal = null;
     this.db.close();
     this.db = null;
   }

@@ -95,8 +95,7 @@ export class Waiters {
       if (timer) clearTimeout(timer);
       waiter.reject(err);
     };
-    const timer =
-      timeoutMs === undefined ? null : setTimeout(() => end(new TimeoutError(`task ${taskId} did not finish within ${timeoutMs} ms`)), timeoutMs);
+    const timer = timeoutMs === undefined ? null : setTimeout(() => end(new TimeoutError(`task ${taskId} did not finish within ${timeoutMs} ms`)), timeoutMs);
     sending?.catch(end);
     return timer ? () => clearTimeout(timer) : nothing;
   }

@@ -65,7 +65,10 @@ export class Beat extends EventEmitter {
   private loopDone: Promise<void> | null = null;
   private wakeUp: (() => void) | null = null;
 
-  constructor(readonly app: Celeriac, opts: BeatOptions = {}) {
+  constructor(
+    readonly app: Celeriac,
+    opts: BeatOptions = {},
+  ) {
     super();
     const s = app.settings;
     this.id = opts.id ?? `${hostname()}:${process.pid}:${randomBytes(3).toString("hex")}`;
@@ -207,6 +210,7 @@ export class Beat extends EventEmitter {
   /** Sends what is due for one entry; returns its next tick, null for none, or "fenced". */
   private async runEntry(store: BeatStore, entry: BeatEntry, last: number | undefined, now: number, token: number): Promise<number | null | "fenced"> {
     const tz = this.app.settings.timezone;
+    if (!entry.enabled) return this.skipDisabled(store, entry, last, now, token, tz);
     // Most passes find nothing due: skip the schedule arithmetic when neither
     // the last tick nor the schedule changed since the next tick was computed.
     const cacheKey = `${last}\0${JSON.stringify(entry.schedule.toSpec())}\0${tz}`;
@@ -218,7 +222,26 @@ export class Beat extends EventEmitter {
     return next;
   }
 
-  private async dueEntry(store: BeatStore, entry: BeatEntry, last: number | undefined, now: number, token: number, tz: string): Promise<{ next: number | null | "fenced"; idle: boolean }> {
+  /**
+   * A disabled entry sends nothing, but its ticks still pass: each one that
+   * falls due is recorded as skipped, so enabling it again starts from then
+   * instead of catching up on the time it was off.
+   */
+  private async skipDisabled(store: BeatStore, entry: BeatEntry, last: number | undefined, now: number, token: number, tz: string): Promise<null | "fenced"> {
+    const due = last === undefined ? now : dueTicks(entry.schedule, tz, last, now, 1).ticks.at(-1);
+    if (due === undefined) return null;
+    const r = await store.claimTick(entry.name, due, token, this.clock());
+    return r === "fenced" ? r : null;
+  }
+
+  private async dueEntry(
+    store: BeatStore,
+    entry: BeatEntry,
+    last: number | undefined,
+    now: number,
+    token: number,
+    tz: string,
+  ): Promise<{ next: number | null | "fenced"; idle: boolean }> {
     if (last === undefined) {
       // First sight of this entry: nothing before now is owed.
       const r = await store.claimTick(entry.name, now, token, this.clock());

@@ -32,7 +32,10 @@ export class CronSchedule implements Schedule {
   /** Whether every hour matches: such jobs also run in a repeated (fall-back) hour. */
   private readonly everyHour: boolean;
 
-  constructor(readonly pattern: string, readonly opts: CronOptions = {}) {
+  constructor(
+    readonly pattern: string,
+    readonly opts: CronOptions = {},
+  ) {
     if (opts.timezone) assertTimeZone(opts.timezone);
     try {
       this.cron = new Cron(pattern, { paused: true, timezone: "UTC", legacyMode: !opts.dayFieldsMatchAll });

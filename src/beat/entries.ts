@@ -6,12 +6,30 @@ import { toBeatEntry, toStoredEntry, type BeatEntry, type BeatEntryInput } from 
 import type { BeatStore, LeaseInfo } from "./store.js";
 import { beatStoreUrl, createBeatStore } from "./stores/index.js";
 
+/** An entry as `celeriac beat list` and the dashboard show it: its schedule as text and as a spec. */
+export function describeEntry(e: BeatEntry) {
+  return {
+    name: e.name,
+    task: e.task,
+    schedule: e.schedule.toString(),
+    spec: e.schedule.toSpec(),
+    args: e.args,
+    kwargs: e.kwargs,
+    options: e.options,
+    enabled: e.enabled,
+    source: e.source,
+  };
+}
+
 export class BeatEntries {
   private store: BeatStore | null;
   private readonly ownsStore: boolean;
 
   /** `store`: share an open store (e.g. a running Beat's); by default one is opened from the settings and closed by close(). */
-  constructor(readonly app: Celeriac, store?: BeatStore) {
+  constructor(
+    readonly app: Celeriac,
+    store?: BeatStore,
+  ) {
     this.store = store ?? null;
     this.ownsStore = !store;
   }
@@ -34,6 +52,19 @@ export class BeatEntries {
   /** Removes a stored entry (entries in the app's settings stay); false when there was none. */
   async remove(name: string): Promise<boolean> {
     return (await this.open()).removeEntry(name);
+  }
+
+  /**
+   * Enables or disables an entry. An entry of the app's settings is disabled
+   * by storing a copy of it that says so (a stored entry replaces a setting of
+   * its name); null when there is no entry of that name.
+   */
+  async setEnabled(name: string, enabled: boolean): Promise<BeatEntry | null> {
+    const entry = (await this.list()).find((e) => e.name === name);
+    if (!entry) return null;
+    const changed: BeatEntry = { ...entry, enabled, source: "store" };
+    await (await this.open()).putEntry(toStoredEntry(changed));
+    return changed;
   }
 
   /** The entries in force: the settings', with stored ones added (a stored entry replaces a setting of the same name). */

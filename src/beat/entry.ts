@@ -24,6 +24,8 @@ export interface BeatEntryInput {
   args?: unknown[];
   kwargs?: Record<string, unknown>;
   options?: BeatEntryOptions;
+  /** False keeps the entry but sends nothing for it (default true). */
+  enabled?: boolean;
 }
 
 /** An entry in stored (JSON) form. */
@@ -34,6 +36,8 @@ export interface StoredBeatEntry {
   args: unknown[];
   kwargs: Record<string, unknown>;
   options: BeatEntryOptions;
+  /** Absent means enabled. */
+  enabled?: boolean;
 }
 
 /** An entry ready to run. */
@@ -44,6 +48,8 @@ export interface BeatEntry {
   args: unknown[];
   kwargs: Record<string, unknown>;
   options: BeatEntryOptions;
+  /** A disabled entry is listed but beat sends nothing for it. */
+  enabled: boolean;
   /** Where it came from: the app's settings or the store. */
   source: "settings" | "store";
 }
@@ -70,9 +76,21 @@ export function toBeatEntry(name: string, input: unknown, source: BeatEntry["sou
   // A celeryconfig ported as is writes routing_key.
   const { routing_key, ...rest } = raw;
   const options = { ...(routing_key !== undefined && rest.routingKey === undefined ? { routingKey: routing_key } : {}), ...rest } as BeatEntryOptions;
-  return { name, task: e.task, schedule, args, kwargs: kwargs as Record<string, unknown>, options, source };
+  if (e.enabled !== undefined && typeof e.enabled !== "boolean")
+    throw new ConfigurationError(`beat entry ${JSON.stringify(name)}: enabled must be true or false`);
+  return { name, task: e.task, schedule, args, kwargs: kwargs as Record<string, unknown>, options, enabled: e.enabled !== false, source };
 }
 
 export function toStoredEntry(entry: BeatEntry): StoredBeatEntry {
-  return { name: entry.name, task: entry.task, schedule: entry.schedule.toSpec(), args: entry.args, kwargs: entry.kwargs, options: entry.options };
+  const stored: StoredBeatEntry = {
+    name: entry.name,
+    task: entry.task,
+    schedule: entry.schedule.toSpec(),
+    args: entry.args,
+    kwargs: entry.kwargs,
+    options: entry.options,
+  };
+  // Only a disabled entry says so: enabled ones are stored as before the flag existed.
+  if (!entry.enabled) stored.enabled = false;
+  return stored;
 }

@@ -5,9 +5,7 @@
 import { ConfigurationError } from "../errors.js";
 
 /** A schedule as stored: `{ every: seconds }` or `{ cron: "m h dom mon dow", timezone?, dayFieldsMatchAll? }`. */
-export type ScheduleSpec =
-  | { every: number }
-  | { cron: string; timezone?: string; dayFieldsMatchAll?: boolean };
+export type ScheduleSpec = { every: number } | { cron: string; timezone?: string; dayFieldsMatchAll?: boolean };
 
 export interface Schedule {
   /**
@@ -26,20 +24,46 @@ export function isSchedule(v: unknown): v is Schedule {
 }
 
 export type IntervalUnit =
-  | "ms" | "milliseconds" | "millisecond"
-  | "s" | "seconds" | "second"
-  | "m" | "minutes" | "minute"
-  | "h" | "hours" | "hour"
-  | "d" | "days" | "day"
-  | "w" | "weeks" | "week";
+  | "ms"
+  | "milliseconds"
+  | "millisecond"
+  | "s"
+  | "seconds"
+  | "second"
+  | "m"
+  | "minutes"
+  | "minute"
+  | "h"
+  | "hours"
+  | "hour"
+  | "d"
+  | "days"
+  | "day"
+  | "w"
+  | "weeks"
+  | "week";
 
 const UNIT_SECONDS: Record<string, number> = {
-  ms: 0.001, millisecond: 0.001, milliseconds: 0.001,
-  s: 1, sec: 1, second: 1, seconds: 1,
-  m: 60, min: 60, minute: 60, minutes: 60,
-  h: 3600, hour: 3600, hours: 3600,
-  d: 86_400, day: 86_400, days: 86_400,
-  w: 604_800, week: 604_800, weeks: 604_800,
+  ms: 0.001,
+  millisecond: 0.001,
+  milliseconds: 0.001,
+  s: 1,
+  sec: 1,
+  second: 1,
+  seconds: 1,
+  m: 60,
+  min: 60,
+  minute: 60,
+  minutes: 60,
+  h: 3600,
+  hour: 3600,
+  hours: 3600,
+  d: 86_400,
+  day: 86_400,
+  days: 86_400,
+  w: 604_800,
+  week: 604_800,
+  weeks: 604_800,
 };
 
 export function unitSeconds(unit: string): number {

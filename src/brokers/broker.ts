@@ -2,6 +2,7 @@
 // prefetch, retries, ETA handling and results live once, above it, for all.
 import type { Settings } from "../config.js";
 import type { Message } from "../protocol/message.js";
+import type { FailoverStrategy } from "../failover.js";
 
 /** Where a message goes: a queue, and for brokers with exchanges, how to reach it. */
 export interface Route {
@@ -10,11 +11,36 @@ export interface Route {
   routingKey?: string;
 }
 
+/** How a broadcast exchange is declared where exchanges are declared (AMQP). */
+export interface ExchangeKind {
+  type: "fanout" | "topic";
+  durable: boolean;
+}
+
+/** A queue that receives what is published to `exchange` with `routingKey` (see Broker.declareQueue). */
+export interface BoundQueue {
+  name: string;
+  /** A direct exchange, declared transient if missing. */
+  exchange: string;
+  routingKey: string;
+  /** Messages older than this are dropped, on brokers that can (AMQP x-message-ttl). */
+  messageTtlMs?: number;
+  /** The queue is deleted once unused this long, on brokers that can (AMQP x-expires). */
+  expiresMs?: number;
+}
+
 export interface PublishOptions {
   /** 0-9 (0-255 on AMQP). On memory/sqlite/AMQP a higher number is served first; on Redis, as kombu does, a lower one. */
   priority?: number;
   /** Epoch milliseconds before which the message must not be delivered (kept broker-side). */
   eta?: number | null;
+}
+
+/** A message waiting in the broker for its ETA (Broker.scheduled). */
+export interface ScheduledMessage {
+  message: Message;
+  /** Epoch ms at which it becomes ready. */
+  eta: number;
 }
 
 /** A message handed to a consumer. `tag` identifies this delivery for ack/reject. */
@@ -50,6 +76,12 @@ export interface Broker {
   readonly visibilityTimeout: number;
   /** Whether higher priority numbers are served first on this broker. */
   readonly higherPriorityFirst: boolean;
+  /**
+   * Set when a fetch is done in this process (no network round trip to hide,
+   * a fixed cost per call): the consumer then asks for all the room there is
+   * at once, not a quarter of the window per fetch.
+   */
+  readonly localFetch?: boolean;
   connect(): Promise<void>;
   publish(route: Route, message: Message, opts?: PublishOptions): Promise<void>;
   /** Takes up to `max` ready messages from the queues, waiting up to `waitMs` for the first. */
@@ -72,14 +104,44 @@ export interface Broker {
   /** Removes every message of a queue; returns how many. */
   purge(queue: string): Promise<number>;
   /**
-   * Fanout (Celery's broadcast exchanges: `celery.pidbox` for remote control,
-   * `celeryev` for events): every current subscriber of the exchange whose
-   * pattern matches the routing key gets the message. Optional: a broker
-   * without it has no remote control or events.
+   * The messages of a queue waiting for their ETA, earliest first (at most
+   * `limit`), and how many wait in all. Optional: a broker that cannot list
+   * them (AMQP, where they travel through the delay cascade) leaves it out.
    */
-  publishFanout?(exchange: string, routingKey: string, message: Message): Promise<void>;
+  scheduled?(queue: string, limit: number): Promise<{ total: number; messages: ScheduledMessage[] }>;
+  /**
+   * Makes the waiting message of task `taskId` ready now, as a task due now
+   * (its `eta` header cleared, else a worker would put it back until then);
+   * false when none waits. With scheduled().
+   */
+  releaseScheduled?(queue: string, taskId: string): Promise<boolean>;
+  /**
+   * Fanout (Celery's broadcast exchanges, for control commands and events): every
+   * current subscriber of the exchange whose pattern matches the routing key
+   * gets the message. `kind` says how a broker that declares exchanges (AMQP)
+   * declares this one, so it agrees with peers. Optional: a broker without it
+   * has no broadcast commands or events.
+   */
+  publishFanout?(exchange: string, routingKey: string, message: Message, kind?: ExchangeKind): Promise<void>;
   /** Subscribes to a fanout exchange; `pattern` is a topic pattern (`#` = all). Returns an unsubscribe function. */
-  subscribeFanout?(exchange: string, pattern: string, handler: (message: Message, routingKey: string) => void): Promise<() => Promise<void>>;
+  subscribeFanout?(
+    exchange: string,
+    pattern: string,
+    handler: (message: Message, routingKey: string) => void,
+    kind?: ExchangeKind,
+  ): Promise<() => Promise<void>>;
+  /**
+   * Declares a queue bound to a direct exchange by a routing key (kombu's queue
+   * declaration), for the process that will read it with fetch(). Returns a
+   * function that deletes the queue and its binding. Optional, like fanout.
+   */
+  declareQueue?(queue: BoundQueue): Promise<() => Promise<void>>;
+  /**
+   * Publishes to a direct exchange: the message reaches every queue declared
+   * bound to `routingKey` with declareQueue (by any process); with none bound,
+   * it goes nowhere.
+   */
+  publishDirect?(exchange: string, routingKey: string, message: Message): Promise<void>;
   /**
    * A token bucket shared by every worker on this broker (global rate limits,
    * which Celery lacks). Takes one token from bucket `key` refilling at
@@ -119,6 +181,7 @@ export type TopologySettings = Pick<
   | "taskDefaultExchangeType"
   | "taskDefaultRoutingKey"
   | "taskQueueMaxPriority"
+  | "taskDefaultQueueType"
   | "taskQueues"
   | "taskCreateMissingQueues"
 >;
@@ -126,6 +189,8 @@ export type TopologySettings = Pick<
 export interface BrokerOptions {
   /** Seconds; Celery's broker_transport_options.visibility_timeout. */
   visibilityTimeout?: number;
+  /** How a failover URL list ("redis://h1;redis://h2") is walked: Celery's broker_failover_strategy. */
+  failoverStrategy?: FailoverStrategy;
   /** Queue and exchange settings (the app passes its own); brokers without exchanges ignore them. */
   topology?: Partial<TopologySettings>;
 }

@@ -13,8 +13,11 @@ const factories: Record<string, BrokerFactory> = {
   sqlite: async (url, opts) => new SqliteBroker(url, opts),
   redis: async (url, opts) => new (await import("./redis/index.js")).RedisBroker(url, opts),
   rediss: async (url, opts) => new (await import("./redis/index.js")).RedisBroker(url, opts),
+  // kombu's Sentinel transport: the same Redis layout, on the master the sentinels name.
+  sentinel: async (url, opts) => new (await import("./redis/index.js")).RedisBroker(url, opts),
 };
-for (const scheme of ["amqp", "amqps", "pyamqp", "pyamqps"]) factories[scheme] = async (url, opts) => new (await import("./amqp/index.js")).AmqpBroker(url, opts);
+for (const scheme of ["amqp", "amqps", "pyamqp", "pyamqps"])
+  factories[scheme] = async (url, opts) => new (await import("./amqp/index.js")).AmqpBroker(url, opts);
 
 /** Lets a transport module register its schemes (redis, amqp…). */
 export function registerBroker(schemes: string[], factory: BrokerFactory): void {
@@ -25,7 +28,9 @@ export async function createBroker(url: string, opts: BrokerOptions = {}): Promi
   const factory = factories[schemeOf(url)];
   if (!factory) {
     throw new ConfigurationError(
-      `unsupported broker URL ${maskUrl(url)} (known schemes: ${Object.keys(factories).map((s) => `${s}://`).join(", ")})`,
+      `unsupported broker URL ${maskUrl(url)} (known schemes: ${Object.keys(factories)
+        .map((s) => `${s}://`)
+        .join(", ")})`,
     );
   }
   return factory(url, opts);

@@ -2,8 +2,20 @@
 // with the same URL in one process share their queues.
 import { randomUUID } from "node:crypto";
 import type { Message } from "../protocol/message.js";
-import { tokenBucketStep, topicMatches, type Broker, type BrokerOptions, type Delivery, type FetchOptions, type PublishOptions, type Route } from "./broker.js";
+import {
+  tokenBucketStep,
+  topicMatches,
+  type Broker,
+  type BrokerOptions,
+  type Delivery,
+  type FetchOptions,
+  type PublishOptions,
+  type Route,
+  type BoundQueue,
+  type ScheduledMessage,
+} from "./broker.js";
 import { Deque } from "../util/deque.js";
+import { LeaseTable } from "./lease-table.js";
 import { MinHeap } from "../util/heap.js";
 
 const PUBLISHED: Promise<void> = Promise.resolve();
@@ -53,18 +65,16 @@ class QueueStore {
   }
 }
 
-interface Lease {
-  entry: Entry;
-  until: number;
-}
-
 class MemoryStore {
   readonly queues = new Map<string, QueueStore>();
   readonly scheduled = new MinHeap<{ at: number; entry: Entry }>((a, b) => a.at - b.at || a.entry.seq - b.entry.seq);
-  readonly leases = new Map<string, Lease>();
+  /** Expired leases go back to their queue. */
+  readonly leases = new LeaseTable<Entry>((entry) => this.makeReady(entry));
   readonly waiters = new Set<() => void>();
   readonly buckets = new Map<string, { tokens: number; updatedAt: number }>();
   readonly fanout = new Map<string, Set<{ pattern: string; handler: (m: Message, key: string) => void }>>();
+  /** Queues bound by declareQueue, by `<exchange>\n<routing key>`. */
+  readonly bindings = new Map<string, Set<string>>();
   seq = 0;
   private timer: NodeJS.Timeout | null = null;
   private timerAt = Infinity;
@@ -83,32 +93,28 @@ class MemoryStore {
     for (const wake of this.waiters) wake();
   }
 
-  /** Moves due scheduled messages and expired leases back into their queues. */
+  /** Moves due scheduled messages into their queues. */
   promote(now: number): void {
     while (this.scheduled.size && this.scheduled.peek()!.at <= now) this.makeReady(this.scheduled.pop()!.entry);
-    for (const [tag, lease] of this.leases) {
-      if (lease.until <= now) {
-        this.leases.delete(tag);
-        this.makeReady(lease.entry);
-      }
-    }
     this.arm();
   }
 
-  /** Keeps one timer armed for the next scheduled message or lease expiry. */
+  /** Keeps one timer armed for the next scheduled message. */
   arm(): void {
-    let next = this.scheduled.size ? this.scheduled.peek()!.at : Infinity;
-    for (const lease of this.leases.values()) next = Math.min(next, lease.until);
+    const next = this.scheduled.size ? this.scheduled.peek()!.at : Infinity;
     if (next === this.timerAt) return;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     this.timerAt = next;
     if (next === Infinity) return;
-    this.timer = setTimeout(() => {
-      this.timer = null;
-      this.timerAt = Infinity;
-      this.promote(Date.now());
-    }, Math.max(0, next - Date.now()));
+    this.timer = setTimeout(
+      () => {
+        this.timer = null;
+        this.timerAt = Infinity;
+        this.promote(Date.now());
+      },
+      Math.max(0, next - Date.now()),
+    );
     this.timer.unref();
   }
 }
@@ -170,7 +176,6 @@ export class MemoryBroker implements Broker {
 
   private take(queues: readonly string[], opts: FetchOptions): Delivery[] {
     const out: Delivery[] = [];
-    const now = Date.now();
     for (const name of queues) {
       const q = this.store.queues.get(name);
       while (q && out.length < opts.max) {
@@ -179,30 +184,27 @@ export class MemoryBroker implements Broker {
         const redelivered = entry.deliveries > 0;
         entry.deliveries++;
         const tag = randomUUID();
-        if (opts.lease) this.store.leases.set(tag, { entry, until: now + this.visibilityTimeout * 1000 });
+        if (opts.lease) this.store.leases.add(tag, entry, this.visibilityTimeout * 1000);
         out.push({ tag, queue: name, message: entry.message, redelivered });
       }
     }
-    if (opts.lease && out.length) this.store.arm();
     return out;
   }
 
   async ack(deliveries: readonly Delivery[]): Promise<void> {
-    for (const d of deliveries) this.store.leases.delete(d.tag);
+    for (const d of deliveries) this.store.leases.take(d.tag);
   }
 
   async reject(delivery: Delivery, requeue: boolean): Promise<void> {
-    const lease = this.store.leases.get(delivery.tag);
-    this.store.leases.delete(delivery.tag);
-    if (requeue) this.store.makeReady(lease?.entry ?? { seq: this.store.seq++, queue: delivery.queue, priority: 0, message: delivery.message, deliveries: 1 });
+    const entry = this.store.leases.take(delivery.tag);
+    if (requeue) this.store.makeReady(entry ?? { seq: this.store.seq++, queue: delivery.queue, priority: 0, message: delivery.message, deliveries: 1 });
   }
 
   async extendLease(deliveries: readonly Delivery[]): Promise<void> {
-    const until = Date.now() + this.visibilityTimeout * 1000;
-    for (const d of deliveries) {
-      const lease = this.store.leases.get(d.tag);
-      if (lease) lease.until = until;
-    }
+    this.store.leases.extend(
+      deliveries.map((d) => d.tag),
+      this.visibilityTimeout * 1000,
+    );
   }
 
   async size(queue: string): Promise<number> {
@@ -211,6 +213,24 @@ export class MemoryBroker implements Broker {
 
   async purge(queue: string): Promise<number> {
     return this.store.queues.get(queue)?.clear() ?? 0;
+  }
+
+  async scheduled(queue: string, limit: number): Promise<{ total: number; messages: ScheduledMessage[] }> {
+    const waiting = this.store.scheduled
+      .values()
+      .filter((s) => s.entry.queue === queue)
+      .sort((a, b) => a.at - b.at || a.entry.seq - b.entry.seq);
+    return { total: waiting.length, messages: waiting.slice(0, limit).map((s) => ({ message: s.entry.message, eta: s.at })) };
+  }
+
+  async releaseScheduled(queue: string, taskId: string): Promise<boolean> {
+    const s = this.store.scheduled.remove((x) => x.entry.queue === queue && x.entry.message.headers.id === taskId);
+    if (!s) return false;
+    // Due now: without its eta header, else a worker would hand it back to the schedule.
+    s.entry.message = { ...s.entry.message, headers: { ...s.entry.message.headers, eta: null } };
+    this.store.makeReady(s.entry);
+    this.store.arm();
+    return true;
   }
 
   async takeToken(key: string, perSecond: number): Promise<number> {
@@ -236,6 +256,23 @@ export class MemoryBroker implements Broker {
     const sub = { pattern, handler };
     subs.add(sub);
     return async () => void subs.delete(sub);
+  }
+
+  /** Message TTL and expiry are not kept: the queue lives until released. */
+  async declareQueue(queue: BoundQueue): Promise<() => Promise<void>> {
+    const key = `${queue.exchange}\n${queue.routingKey}`;
+    let bound = this.store.bindings.get(key);
+    if (!bound) this.store.bindings.set(key, (bound = new Set()));
+    bound.add(queue.name);
+    return async () => {
+      bound.delete(queue.name);
+      if (!bound.size && this.store.bindings.get(key) === bound) this.store.bindings.delete(key);
+      this.store.queues.delete(queue.name);
+    };
+  }
+
+  async publishDirect(exchange: string, routingKey: string, message: Message): Promise<void> {
+    for (const queue of this.store.bindings.get(`${exchange}\n${routingKey}`) ?? []) await this.publish({ queue }, message);
   }
 
   async close(): Promise<void> {}

@@ -10,34 +10,22 @@ import type BetterSqlite3 from "better-sqlite3";
 import type { Message } from "../protocol/message.js";
 import { fromEnvelope, readEnvelope, toEnvelope } from "../protocol/message.js";
 import { openDatabase } from "../util/sqlite.js";
+import { SCHEMA } from "./sqlite-schema.js";
 import { WriteBatcher } from "../util/batcher.js";
-import { tokenBucketStep, topicMatches, type Broker, type BrokerOptions, type Delivery, type FetchOptions, type PublishOptions, type Route } from "./broker.js";
+import {
+  tokenBucketStep,
+  topicMatches,
+  type Broker,
+  type BrokerOptions,
+  type Delivery,
+  type FetchOptions,
+  type PublishOptions,
+  type Route,
+  type BoundQueue,
+  type ScheduledMessage,
+} from "./broker.js";
 import { maskUrl, sqlitePath } from "../url.js";
-
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS celeriac_messages (
-  id INTEGER PRIMARY KEY AUTOINCREMENT,
-  queue TEXT NOT NULL,
-  priority INTEGER NOT NULL DEFAULT 0,
-  visible_at INTEGER NOT NULL DEFAULT 0,
-  deliveries INTEGER NOT NULL DEFAULT 0,
-  envelope TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS celeriac_messages_ready ON celeriac_messages (queue, visible_at, priority DESC, id);
-CREATE INDEX IF NOT EXISTS celeriac_messages_due ON celeriac_messages (visible_at) WHERE visible_at > 0;
-CREATE TABLE IF NOT EXISTS celeriac_rate_buckets (
-  key TEXT PRIMARY KEY,
-  tokens REAL NOT NULL,
-  updated_at INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS celeriac_fanout (
-  id INTEGER PRIMARY KEY AUTOINCREMENT,
-  exchange TEXT NOT NULL,
-  routing_key TEXT NOT NULL,
-  envelope TEXT NOT NULL,
-  created_at INTEGER NOT NULL
-);
-`;
+import { CommitSignal } from "../util/commit-signal.js";
 
 /** Fanout messages are kept this long (ms), then deleted: subscribers poll far more often. */
 const FANOUT_RETENTION_MS = 10 * 60_000;
@@ -61,14 +49,17 @@ interface PendingPublish {
 
 /** How often, at most, a fetch sweeps due rows back to ready (ms): the ETA precision. */
 const SWEEP_INTERVAL_MS = 10;
-/** Idle polling interval bounds while waiting for messages (ms). */
+/** Idle polling interval bounds while waiting for messages (ms), when no commit signal wakes the worker. */
 const POLL_MIN_MS = 1;
 const POLL_MAX_MS = 4;
+/** The longest idle wait when a commit signal wakes the worker (ms): what a missed signal costs. */
+const SIGNALLED_POLL_MS = 250;
 
 export class SqliteBroker implements Broker {
   readonly displayUrl: string;
   readonly visibilityTimeout: number;
   readonly higherPriorityFirst = true;
+  readonly localFetch = true;
   private db: BetterSqlite3.Database | null = null;
   private readonly path: string;
   private stmts!: ReturnType<SqliteBroker["prepare"]>;
@@ -79,6 +70,8 @@ export class SqliteBroker implements Broker {
   private closed = false;
   private readonly subscriptions = new Set<NodeJS.Timeout>();
   private readonly publishes: WriteBatcher<PendingPublish>;
+  /** Wakes an idle fetch when another process commits (see util/commit-signal.ts). */
+  private signal: CommitSignal | null = null;
 
   constructor(url: string, opts: BrokerOptions = {}) {
     this.displayUrl = maskUrl(url);
@@ -92,13 +85,12 @@ export class SqliteBroker implements Broker {
     if (this.db) return;
     this.db = openDatabase(this.path, SCHEMA);
     this.stmts = this.prepare(this.db);
+    this.signal = CommitSignal.acquire(this.path);
   }
 
   private prepare(db: BetterSqlite3.Database) {
     return {
-      insert: db.prepare(
-        "INSERT INTO celeriac_messages (queue, priority, visible_at, envelope) VALUES (?, ?, ?, ?)",
-      ),
+      insert: db.prepare("INSERT INTO celeriac_messages (queue, priority, visible_at, envelope) VALUES (?, ?, ?, ?)"),
       take: db.prepare(
         `DELETE FROM celeriac_messages WHERE id IN (
            SELECT id FROM celeriac_messages WHERE queue = ? AND visible_at = 0 ORDER BY priority DESC, id LIMIT ?)
@@ -110,6 +102,7 @@ export class SqliteBroker implements Broker {
          RETURNING id, queue, priority, deliveries - 1 AS deliveries, envelope`,
       ),
       dataVersion: db.prepare("PRAGMA data_version").pluck(),
+      nextDue: db.prepare("SELECT min(visible_at) FROM celeriac_messages WHERE visible_at > 0").pluck(),
       anyDue: db.prepare("SELECT 1 FROM celeriac_messages WHERE visible_at > 0 AND visible_at <= ? LIMIT 1").pluck(),
       sweep: db.prepare("UPDATE celeriac_messages SET visible_at = 0 WHERE visible_at > 0 AND visible_at <= ?"),
       ack: db.prepare("DELETE FROM celeriac_messages WHERE id = ? AND deliveries = ?"),
@@ -117,6 +110,15 @@ export class SqliteBroker implements Broker {
       extend: db.prepare("UPDATE celeriac_messages SET visible_at = ? WHERE id = ? AND deliveries = ? AND visible_at > 0"),
       size: db.prepare("SELECT count(*) FROM celeriac_messages WHERE queue = ? AND visible_at = 0").pluck(),
       purge: db.prepare("DELETE FROM celeriac_messages WHERE queue = ?"),
+      // Waiting for an ETA: not ready (visible_at set) and never delivered (a leased row has deliveries > 0).
+      scheduledCount: db.prepare("SELECT count(*) FROM celeriac_messages WHERE queue = ? AND visible_at > 0 AND deliveries = 0").pluck(),
+      scheduled: db.prepare(
+        "SELECT visible_at, envelope FROM celeriac_messages WHERE queue = ? AND visible_at > 0 AND deliveries = 0 ORDER BY visible_at, id LIMIT ?",
+      ),
+      release: db.prepare(
+        `UPDATE celeriac_messages SET visible_at = 0, envelope = json_set(envelope, '$.headers.eta', json('null'))
+         WHERE queue = ? AND visible_at > 0 AND deliveries = 0 AND json_extract(envelope, '$.headers.id') = ?`,
+      ),
       bucketGet: db.prepare("SELECT tokens, updated_at FROM celeriac_rate_buckets WHERE key = ?"),
       bucketPut: db.prepare(
         "INSERT INTO celeriac_rate_buckets (key, tokens, updated_at) VALUES (?, ?, ?) " +
@@ -125,6 +127,9 @@ export class SqliteBroker implements Broker {
       fanoutInsert: db.prepare("INSERT INTO celeriac_fanout (exchange, routing_key, envelope, created_at) VALUES (?, ?, ?, ?)"),
       fanoutPrune: db.prepare("DELETE FROM celeriac_fanout WHERE created_at < ?"),
       fanoutLast: db.prepare("SELECT coalesce(max(id), 0) FROM celeriac_fanout").pluck(),
+      bind: db.prepare("INSERT OR IGNORE INTO celeriac_bindings (exchange, routing_key, queue) VALUES (?, ?, ?)"),
+      unbind: db.prepare("DELETE FROM celeriac_bindings WHERE exchange = ? AND routing_key = ? AND queue = ?"),
+      boundQueues: db.prepare("SELECT queue FROM celeriac_bindings WHERE exchange = ? AND routing_key = ?").pluck(),
       fanoutSince: db.prepare("SELECT id, routing_key, envelope FROM celeriac_fanout WHERE exchange = ? AND id > ? ORDER BY id"),
     };
   }
@@ -140,6 +145,7 @@ export class SqliteBroker implements Broker {
       for (const p of batch) insert.run(p.queue, p.priority, p.visibleAt, p.envelope);
     })();
     this.mayHaveReady = true;
+    this.signal?.notify();
   }
 
   /** Not async: a connected publish returns its batch's promise, shared by the sends of a tick (as Redis's). */
@@ -162,7 +168,10 @@ export class SqliteBroker implements Broker {
   private sweep(now: number): void {
     if (now - this.lastSweep < SWEEP_INTERVAL_MS) return;
     this.lastSweep = now;
-    if (this.stmts.anyDue.get(now) && this.stmts.sweep.run(now).changes) this.mayHaveReady = true;
+    if (this.stmts.anyDue.get(now) && this.stmts.sweep.run(now).changes) {
+      this.mayHaveReady = true;
+      this.signal?.notify();
+    }
   }
 
   /**
@@ -190,11 +199,7 @@ export class SqliteBroker implements Broker {
     for (const queue of queues) {
       const want = opts.max - rows.length;
       if (want <= 0) break;
-      const got = (
-        opts.lease
-          ? this.stmts.lease.all(now + this.visibilityTimeout * 1000, queue, want)
-          : this.stmts.take.all(queue, want)
-      ) as Row[];
+      const got = (opts.lease ? this.stmts.lease.all(now + this.visibilityTimeout * 1000, queue, want) : this.stmts.take.all(queue, want)) as Row[];
       // RETURNING gives no order; restore the queue's order.
       got.sort((a, b) => b.priority - a.priority || a.id - b.id);
       for (const r of got) rows.push(r);
@@ -223,9 +228,17 @@ export class SqliteBroker implements Broker {
     let pause = POLL_MIN_MS;
     for (;;) {
       const got = this.take(queues, opts);
-      if (got.length || this.closed || Date.now() >= deadline) return got;
-      await new Promise((r) => setTimeout(r, pause));
-      pause = Math.min(POLL_MAX_MS, pause * 2);
+      const now = Date.now();
+      if (got.length || this.closed || now >= deadline) return got;
+      const signal = this.signal;
+      if (signal?.listening) {
+        // Woken by the next commit elsewhere; else by the next scheduled message or lease coming due.
+        const due = (this.stmts.nextDue.get() as number | null) ?? Infinity;
+        await signal.wait(Math.min(SIGNALLED_POLL_MS, deadline - now, Math.max(POLL_MIN_MS, due - now)));
+      } else {
+        await new Promise((r) => setTimeout(r, pause));
+        pause = Math.min(POLL_MAX_MS, pause * 2);
+      }
     }
   }
 
@@ -246,6 +259,7 @@ export class SqliteBroker implements Broker {
     const [id, n] = SqliteBroker.parseTag(delivery.tag);
     const changed = (requeue ? this.stmts.requeue : this.stmts.ack).run(id, n).changes;
     if (requeue) this.mayHaveReady = true;
+    if (requeue && changed) this.signal?.notify();
     if (requeue && changed === 0) {
       // Taken without a lease (early ack): the row is gone, so write it anew.
       await this.publish({ queue: delivery.queue }, delivery.message);
@@ -271,6 +285,32 @@ export class SqliteBroker implements Broker {
     if (!this.db) await this.connect();
     await this.publishes.flush();
     return this.stmts.purge.run(queue).changes;
+  }
+
+  async scheduled(queue: string, limit: number): Promise<{ total: number; messages: ScheduledMessage[] }> {
+    if (!this.db) await this.connect();
+    await this.publishes.flush();
+    const rows = this.stmts.scheduled.all(queue, limit) as { visible_at: number; envelope: string }[];
+    const messages: ScheduledMessage[] = [];
+    for (const r of rows) {
+      try {
+        messages.push({ message: fromEnvelope(r.envelope), eta: r.visible_at });
+      } catch {
+        // A row that does not parse is reported by the worker that fetches it.
+      }
+    }
+    return { total: this.stmts.scheduledCount.get(queue) as number, messages };
+  }
+
+  async releaseScheduled(queue: string, taskId: string): Promise<boolean> {
+    if (!this.db) await this.connect();
+    await this.publishes.flush();
+    const released = this.stmts.release.run(queue, taskId).changes > 0;
+    if (released) {
+      this.mayHaveReady = true;
+      this.signal?.notify();
+    }
+    return released;
   }
 
   async takeToken(key: string, perSecond: number): Promise<number> {
@@ -320,12 +360,32 @@ export class SqliteBroker implements Broker {
     };
   }
 
+  /** Message TTL and expiry are not kept: the queue lives until released. */
+  async declareQueue(queue: BoundQueue): Promise<() => Promise<void>> {
+    if (!this.db) await this.connect();
+    this.stmts.bind.run(queue.exchange, queue.routingKey, queue.name);
+    return async () => {
+      if (!this.db) return;
+      this.stmts.unbind.run(queue.exchange, queue.routingKey, queue.name);
+      await this.purge(queue.name);
+    };
+  }
+
+  async publishDirect(exchange: string, routingKey: string, message: Message): Promise<void> {
+    if (!this.db) await this.connect();
+    const queues = this.stmts.boundQueues.all(exchange, routingKey) as string[];
+    await Promise.all(queues.map((queue) => this.publish({ queue }, message)));
+  }
+
   async close(): Promise<void> {
     for (const t of this.subscriptions) clearInterval(t);
     this.subscriptions.clear();
     this.closed = true;
     if (!this.db) return;
     await this.publishes.flush();
+    this.signal?.wakeAll();
+    this.signal?.release();
+    this.signal = null;
     this.db.close();
     this.db = null;
   }

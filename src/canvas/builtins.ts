@@ -31,7 +31,7 @@ export function registerBuiltinTasks(app: Celeriac): void {
     return task;
   };
   if (!app.tasks.has("celery.map")) {
-    app.task({ name: "celery.map" }, async (...args: unknown[]) => {
+    app.task({ name: "celery.map", kwargsAsObject: true }, async (...args: unknown[]) => {
       const { task, it } = unpack(args, ["task", "it"]);
       const t = lookup(taskName(task));
       const out: unknown[] = [];
@@ -40,7 +40,7 @@ export function registerBuiltinTasks(app: Celeriac): void {
     });
   }
   if (!app.tasks.has("celery.starmap")) {
-    app.task({ name: "celery.starmap" }, async (...args: unknown[]) => {
+    app.task({ name: "celery.starmap", kwargsAsObject: true }, async (...args: unknown[]) => {
       const { task, it } = unpack(args, ["task", "it"]);
       const t = lookup(taskName(task));
       const out: unknown[] = [];
@@ -48,8 +48,17 @@ export function registerBuiltinTasks(app: Celeriac): void {
       return out;
     });
   }
+  if (!app.tasks.has("celery.accumulate")) {
+    // What a group replacing a task is uplifted to a chord with: the header's results (index 0), or all its arguments.
+    app.task({ name: "celery.accumulate", kwargsAsObject: true }, (...args: unknown[]) => {
+      const last = args[args.length - 1];
+      const index = last && typeof last === "object" && !Array.isArray(last) && "index" in last ? (last as { index: unknown }).index : undefined;
+      const values = index === undefined ? args : args.slice(0, -1);
+      return typeof index === "number" ? values[index] : values;
+    });
+  }
   if (!app.tasks.has("celery.chunks")) {
-    app.task({ name: "celery.chunks" }, async (...args: unknown[]) => {
+    app.task({ name: "celery.chunks", kwargsAsObject: true }, async (...args: unknown[]) => {
       const { task, it, n } = unpack(args, ["task", "it", "n"]);
       const sig = typeof task === "string" ? new Signature(app, task) : Signature.fromDict(app, task);
       const res = new Chunks(app, sig, it as unknown[][], n ?? 1).applyAsync();

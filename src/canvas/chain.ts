@@ -48,7 +48,11 @@ export class Chain<R = unknown, H = unknown> extends Signature<R, H> {
    * its callback, and each result's `parent` is the step before. Returns the
    * steps in reverse order (the wire order of `embed.chain`) and their results.
    */
-  private prepareSteps(args: unknown[], opts: FreezeOptions & { linkError?: SignatureDict[]; kwargs?: Record<string, unknown> }, copy: boolean): { steps: AnySignature[]; results: ResultHandle[] } {
+  private prepareSteps(
+    args: unknown[],
+    opts: FreezeOptions & { linkError?: SignatureDict[]; kwargs?: Record<string, unknown> },
+    copy: boolean,
+  ): { steps: AnySignature[]; results: ResultHandle[] } {
     const pending = [...this.tasks];
     const steps: AnySignature[] = [];
     const results: ResultHandle[] = [];
@@ -56,15 +60,16 @@ export class Chain<R = unknown, H = unknown> extends Signature<R, H> {
     let prevRes: ResultHandle | null = null;
     while (pending.length) {
       let task = pending.pop()!;
+      if (task instanceof Chain) {
+        // Splice a nested chain; its own partial args belong to its first step
+        // (which, if it starts this chain, gets this chain's args when it is popped).
+        const nested = task;
+        pending.push(...nested.tasks.map((t, i) => (i === 0 && nested.args.length ? t.clone({ args: nested.args }) : t)));
+        continue;
+      }
       const isFirst = pending.length === 0;
       const isLast = steps.length === 0;
       if (copy) task = isFirst ? task.clone({ args, kwargs: opts.kwargs }) : task.clone();
-      if (task instanceof Chain) {
-        // Splice a nested chain; its own partial args belong to its first step.
-        const inner = task.tasks.map((t, i) => (i === 0 && task.args.length ? t.clone({ args: task.args }) : t));
-        pending.push(...inner);
-        continue;
-      }
       let replaced: ResultHandle | null = null;
       if (task instanceof Group && prevTask && prevRes) {
         // group | task -> chord(group, task): the callback keeps the id it was frozen with.
@@ -136,10 +141,11 @@ export class Chain<R = unknown, H = unknown> extends Signature<R, H> {
   }
 }
 
-Signature.registerType("chain", Chain.fromChainDict);
-
 /** `chain(a.s(1), b.s(), c.s())` or `chain([a.s(1), b.s()])`: the result is the last task's. */
 export function chain<S extends AnySignature[]>(...tasks: S | [S]): Chain<ValueOf<Last<S>>, HandleOf<Last<S>>> {
   const list = (tasks.length === 1 && Array.isArray(tasks[0]) ? tasks[0] : tasks) as AnySignature[];
-  return new Chain(null, list.map((t) => t.clone()));
+  return new Chain(
+    null,
+    list.map((t) => t.clone()),
+  );
 }

@@ -11,8 +11,8 @@ import { randomUUID } from "node:crypto";
 import { ConfigurationError } from "../errors.js";
 import type { SignatureDict } from "../protocol/message.js";
 import type { ApplyOptions } from "../task.js";
-import { Chain } from "./chain.js";
 import { Group } from "./group.js";
+import { addToTrail } from "../trail.js";
 import { GroupResult, type GroupMember } from "./group-result.js";
 import {
   Signature,
@@ -25,12 +25,18 @@ import {
   type SignatureSender,
 } from "./signature.js";
 
+/** What chordSize needs of a chain: its steps (chain.ts imports this module, so not the class). */
+interface StepList {
+  tasks: readonly AnySignature[];
+}
+
 /** How many chord parts a header member completes (Celery's `_chord._descend`). */
 export function chordSize(sig: AnySignature): number {
   if (sig instanceof Group) return sig.tasks.reduce((n, t) => n + chordSize(t), 0);
-  if (sig instanceof Chain) {
-    for (let i = sig.tasks.length - 1; i >= 0; i--) {
-      const n = chordSize(sig.tasks[i]!);
+  if (sig.subtaskType === "chain") {
+    const { tasks } = sig as unknown as StepList;
+    for (let i = tasks.length - 1; i >= 0; i--) {
+      const n = chordSize(tasks[i]!);
       if (n > 0) return n;
     }
     return 0;
@@ -43,7 +49,14 @@ export class Chord<R = unknown, H = unknown> extends Signature<R, H> {
   header: Group;
   body: AnySignature | null;
 
-  constructor(app: SignatureSender | null, header: Group | AnySignature[], body: AnySignature | null, options: Record<string, unknown> = {}, args: unknown[] = [], immutable = false) {
+  constructor(
+    app: SignatureSender | null,
+    header: Group | AnySignature[],
+    body: AnySignature | null,
+    options: Record<string, unknown> = {},
+    args: unknown[] = [],
+    immutable = false,
+  ) {
     const g = header instanceof Group ? header : new Group(app, header);
     super(app ?? g.app ?? body?.app ?? null, "celery.chord", args, {}, options, "chord", immutable);
     this.header = g;
@@ -55,7 +68,11 @@ export class Chord<R = unknown, H = unknown> extends Signature<R, H> {
     // Celery writes the header as a list of signatures, or as a group once frozen.
     const raw = kw.header ?? [];
     let header: Group;
-    if (Array.isArray(raw)) header = new Group(app, raw.map((t) => Signature.fromDict(app, t)));
+    if (Array.isArray(raw))
+      header = new Group(
+        app,
+        raw.map((t) => Signature.fromDict(app, t)),
+      );
     else {
       const h = Signature.fromDict(app, raw);
       header = h instanceof Group ? h : new Group(app, [h]);
@@ -89,9 +106,21 @@ export class Chord<R = unknown, H = unknown> extends Signature<R, H> {
   /** Fixes ids in place: the callback's result, whose root `parent` is the header's GroupResult. */
   override freeze(opts: FreezeOptions = {}): H {
     const body = this.requireBody();
-    const bodyRes = body.freeze({ taskId: opts.taskId, rootId: opts.rootId, groupId: opts.groupId, groupIndex: opts.groupIndex, chord: opts.chord, sent: opts.sent }) as ResultHandle;
+    const bodyRes = body.freeze({
+      taskId: opts.taskId,
+      rootId: opts.rootId,
+      groupId: opts.groupId,
+      groupIndex: opts.groupIndex,
+      chord: opts.chord,
+      sent: opts.sent,
+    }) as ResultHandle;
     if (typeof this.header.options.task_id !== "string") this.header.options.task_id = randomUUID();
-    const headerRes = this.header.freeze({ rootId: opts.rootId, parentId: opts.parentId, chord: Chord.embedded(body, chordSize(this.header)), sent: opts.sent });
+    const headerRes = this.header.freeze({
+      rootId: opts.rootId,
+      parentId: opts.parentId,
+      chord: Chord.embedded(body, chordSize(this.header)),
+      sent: opts.sent,
+    });
     rootOf(bodyRes).parent = headerRes as unknown as ResultHandle;
     this.options.task_id = bodyRes.id;
     return bodyRes as H;
@@ -103,7 +132,7 @@ export class Chord<R = unknown, H = unknown> extends Signature<R, H> {
     const body = this.requireBody().clone();
     const header = this.header.clone();
     const merged = { ...optionsFromWire(this.options), ...stripUndefined(options) };
-    const { taskId, kwargs, ...bodyOpts } = merged;
+    const { taskId, kwargs, addToParent, ...bodyOpts } = merged;
     // The chord's options go to the callback (chain, parent, route…), as in Celery; the
     // header gets the routing ones but never the callback's place in a workflow.
     const { chain: _c, chord: _ch, link: _l, linkError: _le, groupId: _g, groupIndex: _gi, ...headerOpts } = bodyOpts;
@@ -119,6 +148,8 @@ export class Chord<R = unknown, H = unknown> extends Signature<R, H> {
     const memberResults = members.map((m, i) => m.freeze({ groupId: gid, groupIndex: i, chord: callback, rootId, sent: sent.promise }));
     const headerRes = new GroupResult(gid, memberResults as GroupMember[], app, sent.promise);
     rootOf(bodyRes).parent = headerRes as unknown as ResultHandle;
+    // The sending task's children name the header's GroupResult (Celery's chord.run applies the header as a group).
+    if (members.length) addToTrail(headerRes, addToParent);
 
     const sending = (async () => {
       const backend = await app.backend();
@@ -127,11 +158,14 @@ export class Chord<R = unknown, H = unknown> extends Signature<R, H> {
       }
       if (!members.length) {
         // No header task will ever complete the chord: call back at once with no results.
-        await (body.applyAsync([[]], { kwargs }) as ResultHandle).sent;
+        await (body.applyAsync([[]], { kwargs, addToParent }) as ResultHandle).sent;
         return;
       }
+      // As Celery's Redis apply_chord: a header with a member that is a group (a chain
+      // ending in one) is saved, so whoever completes the chord gives that member its list.
+      if (memberResults.some((r) => r instanceof GroupResult)) await backend.saveGroup(gid, headerRes.asTuple()[1] ?? []);
       await backend.setChordSize?.(gid, size);
-      const handles = members.map((m) => m.applyAsync(partial, { ...headerOpts, kwargs }) as ResultHandle);
+      const handles = members.map((m) => m.applyAsync(partial, { ...headerOpts, kwargs, addToParent: false }) as ResultHandle);
       await Promise.all(handles.map((h) => h.sent));
     })();
     sending.then(sent.resolve, sent.reject);
@@ -149,10 +183,21 @@ function rootOf(res: ResultHandle): ResultHandle {
   return node;
 }
 
-Signature.registerType("chord", Chord.fromChordDict);
-
-/** `chord([a.s(1), a.s(2)], tsum.s())`: the callback's result, once every header task finished. */
-export function chord<R, H>(header: Group | AnySignature[], body: Signature<R, H>): Chord<R, H> {
-  const g = header instanceof Group ? header.clone() : new Group(null, header.map((t) => t.clone()));
-  return new Chord<R, H>(null, g, body.clone());
+/**
+ * `chord([a.s(1), a.s(2)], tsum.s())`: the callback's result, once every
+ * header task finished. As Celery's `_maybe_group`, a chain given as the
+ * header stands for its tasks (run in parallel) and any other signature for
+ * a header of one.
+ */
+export function chord<R, H>(header: Group | AnySignature[] | AnySignature, body: Signature<R, H>): Chord<R, H> {
+  if (header instanceof Group) return new Chord<R, H>(null, header.clone(), body.clone());
+  const tasks = Array.isArray(header) ? header : header.subtaskType === "chain" ? (header as unknown as StepList).tasks : [header];
+  return new Chord<R, H>(
+    null,
+    new Group(
+      null,
+      tasks.map((t) => t.clone()),
+    ),
+    body.clone(),
+  );
 }

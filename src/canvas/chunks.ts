@@ -41,8 +41,6 @@ export class Chunks<R = unknown> extends Signature<R[][], GroupResult<R[]>> {
   }
 }
 
-Signature.registerType("chunks", Chunks.fromChunksDict);
-
 /** `chunks(add.s(), [[1, 2], [3, 4], …], 10)`: every item is an args list. */
 export function chunks<R>(task: Signature<R, unknown> | { s(): Signature<R, unknown> }, items: unknown[][], n: number): Chunks<R> {
   const sig = task instanceof Signature ? task : task.s();

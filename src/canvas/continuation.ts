@@ -1,17 +1,21 @@
 // What happens after a task finished, as its message's `embed` says: the next
 // step of a chain, link callbacks, a chord part, link_error errbacks. The
-// worker calls this once per finished task, whatever pool ran it, after the
-// task's own result is stored.
+// worker calls these once per finished task, whatever pool ran it, in
+// Celery's order: after a success the callbacks and chain step before the
+// task's own result is stored (its `children` name them), the chord part
+// after; after a failure everything after the result is stored.
 //
 // Any signature kind may come next (a group or chord inside a chain, a chain
 // as a callback): Signature.fromDict rebuilds the right one, as Celery's
 // `signature(dict)` does, and it is applied with the previous result.
 import type { Celeriac } from "../app.js";
+import { resultMeta } from "../backends/result-meta.js";
 import type { ExceptionInfo } from "../errors.js";
 import type { SignatureDict, TaskMessage } from "../protocol/message.js";
 import { States } from "../states.js";
 import { chordPartReturn, type ChordPart } from "./chord-join.js";
 import { runErrbacks, type FailedRequest } from "./errbacks.js";
+import { Group } from "./group.js";
 import "./index.js";
 import { Signature, type ResultHandle } from "./signature.js";
 
@@ -35,16 +39,29 @@ function applyNext(app: Celeriac, sig: SignatureDict, args: unknown[], msg: Task
   return (s.applyAsync(args, { ...parentage(msg), ...extra }) as ResultHandle).sent;
 }
 
-/** After SUCCESS: link callbacks, the chain's next step, then this task's chord part. */
 /** Whether a finished task has anything to continue (callbacks, a chain, a chord): most have not. */
 export function hasSuccessContinuation(msg: TaskMessage): boolean {
   const e = msg.embed;
   return !!(e.callbacks?.length || e.chain?.length || (e.chord && msg.headers.group));
 }
 
-export async function continueAfterSuccess(app: Celeriac, msg: TaskMessage, value: unknown): Promise<void> {
+/**
+ * After SUCCESS, before the result is stored (Celery's trace applies them
+ * first, so the stored `children` name them): the link callbacks, then the
+ * chain's next step. Several callbacks are applied as one group (groups among
+ * them each on their own), as Celery's trace does.
+ */
+export async function sendSuccessors(app: Celeriac, msg: TaskMessage, value: unknown): Promise<void> {
   const sends: Promise<void>[] = [];
-  for (const cb of msg.embed.callbacks ?? []) sends.push(applyNext(app, cb, [value], msg));
+  const callbacks = msg.embed.callbacks ?? [];
+  if (callbacks.length === 1) sends.push(applyNext(app, callbacks[0]!, [value], msg));
+  else if (callbacks.length > 1) {
+    const sigs = callbacks.map((cb) => Signature.fromDict(app, cb));
+    const groups = sigs.filter((s) => s instanceof Group);
+    const tasks = sigs.filter((s) => !(s instanceof Group));
+    for (const g of groups) sends.push((g.applyAsync([value], parentage(msg)) as ResultHandle).sent);
+    if (tasks.length) sends.push(new Group(app, tasks).applyAsync([value], parentage(msg)).sent);
+  }
   const chain = msg.embed.chain;
   if (chain && chain.length) {
     // The rest of a chain is stored reversed: the last element runs next, and carries the others.
@@ -52,6 +69,10 @@ export async function continueAfterSuccess(app: Celeriac, msg: TaskMessage, valu
     sends.push(applyNext(app, chain[chain.length - 1]!, [value], msg, { chain: rest.length ? rest : null }));
   }
   await Promise.all(sends);
+}
+
+/** After SUCCESS is stored: this task's chord part (Celery's mark_as_done). */
+export async function chordPartAfterSuccess(app: Celeriac, msg: TaskMessage, value: unknown): Promise<void> {
   await chordPartReturn(app, partOf(msg), States.SUCCESS, value, null);
 }
 
@@ -69,7 +90,7 @@ export async function continueAfterFailure(app: Celeriac, msg: TaskMessage, exc?
   for (const step of msg.embed.chain ?? []) {
     const o = (step.options ?? {}) as Record<string, unknown>;
     if (typeof o.task_id !== "string") continue;
-    await backend.store({ task_id: o.task_id, status: States.FAILURE, result: error, traceback, children: [], date_done: new Date().toISOString().replace("Z", "") });
+    await backend.store(resultMeta({ taskId: o.task_id, status: States.FAILURE, result: error, traceback }));
     if (o.chord) {
       await chordPartReturn(
         app,

@@ -1,13 +1,15 @@
 // Calling link_error errbacks the way Celery does (backends/base.py
 // _call_task_errbacks): an errback whose task is registered here and takes
 // more than one parameter is "new style" and is called in this process with
-// (request, error, traceback); any other errback is sent as a task with the
+// (request, error, traceback) followed by the signature's own arguments; any other errback is sent as a task with the
 // failed task's id as its only argument ("old style", which also reaches
-// errbacks registered only on other workers, Python ones included).
+// errbacks registered only on other workers, Python ones included); the
+// old-style ones are sent together as one group, as Celery does.
 import type { Celeriac } from "../app.js";
 import { deserializeError, type ExceptionInfo } from "../errors.js";
 import type { SignatureDict } from "../protocol/message.js";
-import { Signature, type ResultHandle } from "./signature.js";
+import { Group } from "./group.js";
+import { Signature, type AnySignature } from "./signature.js";
 
 /** What a new-style errback receives as `request`: the failed call, as far as the message tells. */
 export interface FailedRequest {
@@ -29,19 +31,22 @@ export async function runErrbacks(
   exc: ExceptionInfo,
   traceback: string | null,
 ): Promise<void> {
-  const sends: Promise<void>[] = [];
+  const oldStyle: AnySignature[] = [];
   for (const eb of errbacks) {
     const sig = Signature.fromDict(app, eb);
     const task = sig.subtaskType ? undefined : app.tasks.get(sig.task);
     if (task && task.fn.length > 1) {
       try {
-        await (task.call as (...args: unknown[]) => Promise<unknown>).call(task, request, deserializeError(exc, traceback), traceback);
+        // Celery calls the signature: its own args follow (request, exc, traceback), its kwargs as the trailing object.
+        const own = Object.keys(sig.kwargs).length ? [...sig.args, sig.kwargs] : sig.args;
+        await (task.call as (...args: unknown[]) => Promise<unknown>).call(task, request, deserializeError(exc, traceback), traceback, ...own);
       } catch (err) {
         app.log.error(`errback ${sig.task} for ${request.task}[${request.id}] raised: ${(err as Error).message}`);
       }
       continue;
     }
-    sends.push((sig.applyAsync([request.id], { parentId: request.id, rootId: request.rootId }) as ResultHandle).sent);
+    oldStyle.push(sig);
   }
-  await Promise.all(sends);
+  // As one group, as Celery does (so the group is what the task's children name).
+  if (oldStyle.length) await new Group(app, oldStyle).applyAsync([request.id], { parentId: request.id, rootId: request.rootId }).sent;
 }

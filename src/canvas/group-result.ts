@@ -1,7 +1,7 @@
 // GroupResult: the results of a group's tasks, in the group's order, under the
 // group's id (Celery's GroupResult). A chord's callback result has one as its parent.
 import { TimeoutError } from "../errors.js";
-import { AsyncResult, type GetOptions, type ResultSource } from "../result.js";
+import { AsyncResult, type GetOptions, type ResultSource, type ResultTuple } from "../result.js";
 import { States } from "../states.js";
 
 export type GroupMember = AsyncResult | GroupResult;
@@ -26,9 +26,13 @@ export class GroupResult<T = unknown> {
   /** Rebuilds a saved group from the result backend (null when it was never saved or has expired). */
   static async restore(source: ResultSource, groupId: string): Promise<GroupResult | null> {
     const backend = await source.backend();
-    const ids = await backend.restoreGroup(groupId);
-    if (!ids) return null;
-    return new GroupResult(groupId, ids.map((id) => new AsyncResult(id, source)), source);
+    const members = await backend.restoreGroup(groupId);
+    if (!members) return null;
+    return new GroupResult(
+      groupId,
+      members.map((m) => resultFromTuple(source, m)),
+      source,
+    );
   }
 
   get length(): number {
@@ -39,7 +43,10 @@ export class GroupResult<T = unknown> {
   async save(): Promise<void> {
     await this.sent;
     const backend = await this.source.backend();
-    await backend.saveGroup(this.id, this.results.map((r) => r.id));
+    await backend.saveGroup(
+      this.id,
+      this.results.map((r) => r.asTuple()),
+    );
   }
 
   /** Removes the saved group (not the members' results). */
@@ -135,6 +142,26 @@ export class GroupResult<T = unknown> {
   toJSON(): string {
     return this.id;
   }
+
+  /** Celery's GroupResult.as_tuple(): `((id, parent), [member tuples])`. */
+  asTuple(): ResultTuple {
+    return [[this.id, this.parent?.asTuple() ?? null], this.results.map((r) => r.asTuple())];
+  }
+}
+
+/** Celery's result_from_tuple: an AsyncResult, or a GroupResult when the tuple lists members, with its parents. */
+export function resultFromTuple(source: ResultSource, tuple: ResultTuple): GroupMember {
+  const [[id, parent], members] = tuple;
+  const p = parent ? resultFromTuple(source, parent) : null;
+  if (Array.isArray(members))
+    return new GroupResult(
+      id,
+      members.map((m) => resultFromTuple(source, m)),
+      source,
+      undefined,
+      p,
+    );
+  return new AsyncResult(id, source, undefined, p);
 }
 
 function withTimeout(p: Promise<void>, ms: number | undefined, message: string): Promise<void> {

@@ -4,15 +4,9 @@
 import { randomUUID } from "node:crypto";
 import type { SignatureDict } from "../protocol/message.js";
 import type { ApplyOptions } from "../task.js";
+import { addToTrail } from "../trail.js";
 import { GroupResult, type GroupMember } from "./group-result.js";
-import {
-  Signature,
-  optionsFromWire,
-  stripUndefined,
-  type AnySignature,
-  type FreezeOptions,
-  type SignatureSender,
-} from "./signature.js";
+import { Signature, optionsFromWire, stripUndefined, type AnySignature, type FreezeOptions, type SignatureSender } from "./signature.js";
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type ValueOf<S> = S extends Signature<infer R, any> ? R : unknown;
@@ -93,22 +87,26 @@ export class Group<T = unknown> extends Signature<T[], GroupResult<T>> {
     const app = this.boundApp;
     if (options.link) throw new TypeError("cannot link a callback to a group: use a chord");
     if (options.linkError) throw new TypeError("cannot link an errback to a group's apply: set it on the members (group.linkError)");
-    const { taskId, chord, kwargs, groupId: _g, groupIndex: _i, ...rest } = { ...optionsFromWire(this.options), ...stripUndefined(options) };
+    const { taskId, chord, kwargs, addToParent, groupId: _g, groupIndex: _i, ...rest } = { ...optionsFromWire(this.options), ...stripUndefined(options) };
     const gid = taskId ?? randomUUID();
     const partial = this.immutable ? this.args : [...args, ...this.args];
     const members = this.unroll();
     const results = members.map((m, i) => {
       m.freeze({ groupId: gid, groupIndex: i, chord: (chord as SignatureDict | null | undefined) ?? undefined, rootId: rest.rootId });
-      return m.applyAsync(partial, { ...rest, kwargs }) as GroupMember;
+      return m.applyAsync(partial, { ...rest, kwargs, addToParent: false }) as GroupMember;
     });
-    return new GroupResult<T>(gid, results, app);
+    const result = new GroupResult<T>(gid, results, app);
+    // The sending task's children name the group, not each member (Celery's group.apply_async).
+    addToTrail(result, addToParent);
+    return result;
   }
 }
-
-Signature.registerType("group", Group.fromGroupDict);
 
 /** `group(a.s(1), a.s(2))` or `group([a.s(1), a.s(2)])`. */
 export function group<S extends AnySignature[]>(...tasks: S | [S]): Group<ValueOf<S[number]>> {
   const list = (tasks.length === 1 && Array.isArray(tasks[0]) ? tasks[0] : tasks) as AnySignature[];
-  return new Group(null, list.map((t) => t.clone()));
+  return new Group(
+    null,
+    list.map((t) => t.clone()),
+  );
 }

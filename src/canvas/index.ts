@@ -1,5 +1,5 @@
-// The canvas: every signature kind, loaded together so that
-// Signature.fromDict knows them all (each registers its subtask_type).
+// The canvas: every signature kind (the app registers them for
+// Signature.fromDict: kinds.ts).
 export { Signature, type AnySignature, type FreezeOptions, type ResultHandle, type SignatureSender } from "./signature.js";
 export { Chain, chain } from "./chain.js";
 export { Group, group } from "./group.js";

@@ -44,6 +44,3 @@ export class MapSignature<R = unknown> extends Signature<R[], AsyncResult<R[]>> 
     return app.sendTask(this.task, [], { task: this.mapped.toDict(), it: this.items }, merged) as AsyncResult<R[]>;
   }
 }
-
-Signature.registerType("xmap", MapSignature.fromMapDict("xmap"));
-Signature.registerType("xstarmap", MapSignature.fromMapDict("xstarmap"));

@@ -2,9 +2,9 @@
 // sent later or passed inside another message. Its wire form is Celery's dict,
 // with Celery's snake_case option names, so Python can read it.
 //
-// Composite signatures (chain, group, chord, map, chunks) subclass this one and
-// register their `subtask_type`, so `Signature.fromDict` rebuilds whatever kind
-// a message carries, as Celery's `signature(dict)` does.
+// Composite signatures (chain, group, chord, map, chunks) subclass this one;
+// the app registers their `subtask_type` (kinds.ts), so `Signature.fromDict`
+// rebuilds whatever kind a message carries, as Celery's `signature(dict)` does.
 import { randomUUID } from "node:crypto";
 import type { ResultBackend } from "../backends/backend.js";
 import type { SignatureDict } from "../protocol/message.js";
@@ -42,7 +42,8 @@ const fromWire: Record<string, string> = Object.fromEntries(Object.entries(toWir
 export function optionsToWire(opts: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(opts)) {
-    if (v === undefined || k === "kwargs") continue;
+    // kwargs travel in the message body; addToParent is the sender's, not the message's.
+    if (v === undefined || k === "kwargs" || k === "addToParent") continue;
     if (k === "link" || k === "linkError") {
       const list = (Array.isArray(v) ? v : [v]) as (Signature | SignatureDict)[];
       out[toWire[k] ?? k] = list.map(toDict);

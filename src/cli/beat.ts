@@ -3,14 +3,12 @@
 import { Option, type Command } from "commander";
 import type { Celeriac } from "../app.js";
 import { Beat, type CatchUpPolicy } from "../beat/beat.js";
-import { BeatEntries } from "../beat/entries.js";
+import { BeatEntries, describeEntry } from "../beat/entries.js";
 import type { BeatEntryInput } from "../beat/entry.js";
 import { unitSeconds } from "../beat/schedule.js";
 import { num, parseJson } from "./parse.js";
 
 type GetApp = () => Promise<Celeriac>;
-
-
 
 /** "30", "30s", "5m", "1.5h", "250ms" → seconds. */
 function intervalSeconds(text: string): number {
@@ -63,14 +61,7 @@ export function addBeatCommands(program: Command, getApp: GetApp): void {
       try {
         const [list, last, leader] = [await entries.list(), await entries.lastTicks(), await entries.leader()];
         const rows = list.map((e) => ({
-          name: e.name,
-          task: e.task,
-          schedule: e.schedule.toString(),
-          spec: e.schedule.toSpec(),
-          args: e.args,
-          kwargs: e.kwargs,
-          options: e.options,
-          source: e.source,
+          ...describeEntry(e),
           lastTick: last.has(e.name) ? new Date(last.get(e.name)!).toISOString() : null,
         }));
         if (o.json) console.log(JSON.stringify(rows, null, 2));

@@ -12,7 +12,11 @@ export async function runEventsCommand(app: Celeriac, opts: { dump: boolean; ref
   const stop = () => {
     if (timer) clearInterval(timer);
     if (!opts.dump && process.stdout.isTTY) process.stdout.write("\x1b[?25h\n");
-    void receiver.stop().then(() => app.close()).catch(() => {}).then(() => process.exit(0)); // failed sends were logged when they failed
+    void receiver
+      .stop()
+      .then(() => app.close())
+      .catch(() => {})
+      .then(() => process.exit(0)); // failed sends were logged when they failed
   };
   process.on("SIGINT", stop);
   process.on("SIGTERM", stop);

@@ -2,8 +2,10 @@
 // collect the replies (ping, inspect, revoke, rate limits, consumers, shutdown).
 import { randomUUID } from "node:crypto";
 import type { Celeriac } from "../app.js";
+import { resultMeta } from "../backends/result-meta.js";
 import { ConfigurationError } from "../errors.js";
-import { PIDBOX_EXCHANGE, REPLY_EXCHANGE, decodeReply, encodeRequest } from "./mailbox.js";
+import type { Broker } from "../brokers/broker.js";
+import { PIDBOX_EXCHANGE, PIDBOX_KIND, decodeReply, encodeRequest, replyQueue } from "./mailbox.js";
 
 export interface BroadcastOptions {
   /** Worker hostnames to address; all when absent. */
@@ -24,26 +26,36 @@ export class Control {
   /** Sends a command to workers; resolves with their replies (`[{ hostname: reply }, …]`). */
   async broadcast(method: string, args: Record<string, unknown> = {}, opts: BroadcastOptions = {}): Promise<Replies> {
     const broker = await this.app.broker();
-    if (!broker.publishFanout) throw new ConfigurationError(`broker ${broker.displayUrl} has no broadcast: remote control is not available`);
     const wantReply = opts.reply ?? false;
-    const replyQueue = randomUUID();
+    if (!broker.publishFanout || (wantReply && !broker.declareQueue)) {
+      throw new ConfigurationError(`broker ${broker.displayUrl} has no broadcast: remote control is not available`);
+    }
     const timeout = opts.timeout ?? 1000;
-    const msg = encodeRequest(
-      {
-        method,
-        arguments: args,
-        destination: opts.destination ?? null,
-        reply_to: wantReply ? { exchange: REPLY_EXCHANGE, routing_key: replyQueue } : null,
-      },
-      Math.max(10, timeout / 1000),
-    );
-    await broker.publishFanout(PIDBOX_EXCHANGE, "", msg);
-    if (!wantReply) return [];
+    const queue = replyQueue(randomUUID());
+    // Declared before the request goes out: a reply to a key nobody bound is dropped.
+    const release = wantReply ? await broker.declareQueue!(queue) : null;
+    try {
+      const msg = encodeRequest(
+        {
+          method,
+          arguments: args,
+          destination: opts.destination ?? null,
+          reply_to: wantReply ? { exchange: queue.exchange, routing_key: queue.routingKey } : null,
+        },
+        Math.max(10, timeout / 1000),
+      );
+      await broker.publishFanout(PIDBOX_EXCHANGE, "", msg, PIDBOX_KIND);
+      return wantReply ? await this.collect(broker, queue.name, timeout, opts.limit ?? opts.destination?.length ?? Infinity) : [];
+    } finally {
+      await release?.().catch(() => {});
+    }
+  }
+
+  private async collect(broker: Broker, queue: string, timeout: number, limit: number): Promise<Replies> {
     const replies: Replies = [];
     const deadline = Date.now() + timeout;
-    const limit = opts.limit ?? opts.destination?.length ?? Infinity;
     while (Date.now() < deadline && replies.length < limit) {
-      const got = await broker.fetch([replyQueue], { max: 100, waitMs: Math.max(1, deadline - Date.now()), lease: false });
+      const got = await broker.fetch([queue], { max: 100, waitMs: Math.max(1, deadline - Date.now()), lease: false });
       for (const d of got) {
         try {
           replies.push(decodeReply(d.message));
@@ -52,7 +64,6 @@ export class Control {
         }
       }
     }
-    await broker.purge(replyQueue).catch(() => {});
     return replies;
   }
 
@@ -69,14 +80,9 @@ export class Control {
       ids.map(async (id) => {
         const current = await backend.get(id);
         if (current && ["SUCCESS", "FAILURE", "REVOKED"].includes(current.status)) return;
-        await backend.store({
-          task_id: id,
-          status: "REVOKED",
-          result: { exc_type: "TaskRevokedError", exc_message: ["revoked"], exc_module: "celeriac.errors" },
-          traceback: null,
-          children: [],
-          date_done: new Date().toISOString().replace("Z", ""),
-        });
+        await backend.store(
+          resultMeta({ taskId: id, status: "REVOKED", result: { exc_type: "TaskRevokedError", exc_message: ["revoked"], exc_module: "celeriac.errors" } }),
+        );
       }),
     );
     return this.broadcast("revoke", { task_id: ids, terminate: opts.terminate ?? false, signal: opts.signal ?? "SIGTERM" }, opts);
@@ -106,18 +112,37 @@ export class Control {
     return this.broadcast("pool_shrink", { n }, { reply: true, ...opts });
   }
 
+  /** Sets the bounds of workers' pool autoscaling (Celery's autoscale); workers started without --autoscale answer an error. */
+  autoscale(max: number, min: number, opts: BroadcastOptions = {}): Promise<Replies> {
+    return this.broadcast("autoscale", { max, min }, { reply: true, ...opts });
+  }
+
+  /** Replaces every pool child (Celery's pool_restart), so they load the app afresh. */
+  poolRestart(opts: BroadcastOptions = {}): Promise<Replies> {
+    return this.broadcast("pool_restart", { modules: null, reload: false }, { reply: true, ...opts });
+  }
+
   shutdown(opts: BroadcastOptions = {}): Promise<Replies> {
     return this.broadcast("shutdown", {}, opts);
   }
 
-  /** Inspect: `active`, `reserved`, `scheduled`, `registered`, `stats`, `revoked`, `active_queues`. */
+  /**
+   * Inspect, as Celery's: `active`, `reserved`, `scheduled` (always empty:
+   * Celeriac keeps ETA tasks in the broker, not in worker memory), `registered`
+   * (with task attributes, e.g. "name", "rate_limit"), `stats`, `revoked`,
+   * `active_queues`, `query_task`, `clock`, `report`, `conf`.
+   */
   inspect(opts: BroadcastOptions = {}) {
-    const ask = (method: string) => this.broadcast(method, {}, { reply: true, ...opts });
+    const ask = (method: string, args: Record<string, unknown> = {}) => this.broadcast(method, args, { reply: true, ...opts });
     return {
       active: () => ask("active"),
       reserved: () => ask("reserved"),
       scheduled: () => ask("scheduled"),
-      registered: () => ask("registered"),
+      registered: (...taskinfoitems: string[]) => ask("registered", taskinfoitems.length ? { taskinfoitems } : {}),
+      queryTask: (...ids: string[]) => ask("query_task", { ids }),
+      clock: () => ask("clock"),
+      report: () => ask("report"),
+      conf: (withDefaults = false) => ask("conf", { with_defaults: withDefaults }),
       stats: () => ask("stats"),
       revoked: () => ask("revoked"),
       activeQueues: () => ask("active_queues"),

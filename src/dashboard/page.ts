@@ -1,19 +1,17 @@
 // The dashboard's page: one HTML file, its CSS and its script, plain files in
-// ./assets (shipped with the package under src/), read on first use.
+// ./assets (copied beside the compiled module by the build), read on first use.
 import { existsSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { ConfigurationError } from "../errors.js";
 
 function assetsDir(): string {
-  // From src/ (tsx) the assets sit next to this file; from dist/ they are in the shipped src/.
-  for (const rel of ["./assets/", "../../src/dashboard/assets/"]) {
-    const dir = fileURLToPath(new URL(rel, import.meta.url));
-    if (existsSync(`${dir}index.html`)) return dir;
-  }
-  throw new ConfigurationError("the dashboard's assets (src/dashboard/assets) are missing from this installation");
+  // Beside this file: in src/ (tsx), and in dist/ (the build copies them, scripts/copy-assets.mjs).
+  const dir = fileURLToPath(new URL("./assets/", import.meta.url));
+  if (!existsSync(`${dir}index.html`)) throw new ConfigurationError(`the dashboard's assets are missing from this installation (${dir})`);
+  return dir;
 }
 
-export type AssetName = "index.html" | "app.css" | "app.js" | "login.html";
+export type AssetName = "index.html" | "app.css" | "app.js" | "task.js" | "ops.js" | "beat.js" | "bulk.js" | "login.html";
 
 const cache = new Map<AssetName, string>();
 

@@ -24,7 +24,10 @@ const SAMPLE = 500;
 export class TaskSeries {
   private readonly buckets: Bucket[] = [];
 
-  constructor(readonly bucketSeconds = 5, readonly keep = 120) {}
+  constructor(
+    readonly bucketSeconds = 5,
+    readonly keep = 120,
+  ) {}
 
   private bucketAt(ts: number): Bucket {
     const t = Math.floor(ts / this.bucketSeconds) * this.bucketSeconds;

@@ -12,12 +12,21 @@ import { EventReceiver } from "../events/receiver.js";
 import type { State } from "../events/state.js";
 import { maskUrl } from "../url.js";
 import { COOKIE, authorized, checkExposure, hostAllowed, isPageRequest } from "./auth.js";
-import { ClusterView } from "./cluster.js";
+import { ClusterView, MAX_TASKS } from "./cluster.js";
 import { HttpError, SECURITY_HEADERS, readJsonBody, sendJson, sendText } from "./http.js";
 import { ClusterMetrics } from "./metrics.js";
 import { asset } from "./page.js";
 import type { TaskSeries } from "./series.js";
-import { resendTask, taskDetail, taskFilterOf, taskSummary } from "./tasks.js";
+import { taskSummary } from "./tasks.js";
+import { TaskHistory } from "./history.js";
+import { API_ROUTES } from "./api-index.js";
+import { sqlitePath } from "../url.js";
+import { BeatRoutes } from "./beat-routes.js";
+import { QueueRoutes } from "./queue-routes.js";
+import { WorkerRoutes } from "./worker-routes.js";
+import { BulkRoutes } from "./bulk-routes.js";
+import { TaskRoutes } from "./task-routes.js";
+import type { RouteGroup } from "./routes.js";
 
 export interface DashboardOptions {
   port?: number;
@@ -28,7 +37,19 @@ export interface DashboardOptions {
   pollIntervalMs?: number;
   /** Width of a chart bucket (s). */
   bucketSeconds?: number;
+  /**
+   * The SQLite file that keeps the task history across restarts (default
+   * ./celeriac-dashboard.db); null keeps it in memory only, as before.
+   */
+  history?: string | null;
+  /** Tasks older than this leave the history (seconds; default 7 days). */
+  historyMaxAgeSeconds?: number;
+  /** The history keeps at most this many tasks, the newest (default 100,000). */
+  historyMaxTasks?: number;
 }
+
+/** The page's scripts, each served at /<name>. */
+const SCRIPTS = ["app.js", "task.js", "ops.js", "beat.js", "bulk.js"] as const;
 
 /** At most this many changed tasks go to live pages per push. */
 const MAX_PUSHED_TASKS = 300;
@@ -43,19 +64,39 @@ export class Dashboard {
   private pollTimer: NodeJS.Timeout | null = null;
   private pushTimer: NodeJS.Timeout | null = null;
   private closed = false;
+  /** The kept task history; null when kept in memory only. */
+  readonly history: TaskHistory | null;
   /** The dashboard's address once started. */
   url = "";
+  /** The API's route groups by concern, asked in turn. */
+  private readonly routes: RouteGroup[];
 
   constructor(
     private readonly app: Celeriac,
     private readonly opts: DashboardOptions = {},
   ) {
     this.cluster = new ClusterView(app, opts.bucketSeconds ?? 5);
+    const file = opts.history === undefined ? "./celeriac-dashboard.db" : opts.history;
+    this.history = file
+      ? new TaskHistory({
+          path: file.includes("://") ? sqlitePath(file) : file,
+          maxAgeSeconds: opts.historyMaxAgeSeconds,
+          maxTasks: opts.historyMaxTasks,
+        })
+      : null;
     this.metrics = new ClusterMetrics({
       state: this.cluster.state,
       queueDepths: () => this.cluster.depths,
       workerLoads: () => this.cluster.workerLoads(),
     });
+    const ctx = { app, cluster: this.cluster, broker: () => this.broker, history: this.history, saveHistory: () => this.saveHistory() };
+    this.routes = [
+      new TaskRoutes(ctx),
+      new BeatRoutes(app, this.cluster.state),
+      new QueueRoutes(app, this.cluster, ctx.broker),
+      new WorkerRoutes(app, this.cluster),
+      new BulkRoutes(ctx),
+    ];
   }
 
   get state(): State {
@@ -70,6 +111,10 @@ export class Dashboard {
     const host = this.opts.host ?? "127.0.0.1";
     checkExposure(host, this.opts.token);
     asset("index.html"); // fail now, not on the first request, if the page is missing
+    if (this.history) {
+      this.history.open();
+      this.cluster.restore(this.history.recent(MAX_TASKS));
+    }
     this.broker = await this.app.broker();
     if (!this.broker.subscribeFanout) throw new ConfigurationError(`broker ${this.broker.displayUrl} has no fanout: the dashboard needs events`);
     this.receiver = new EventReceiver(this.broker, { log: this.app.log });
@@ -104,6 +149,9 @@ export class Dashboard {
     for (const c of this.clients) c.end();
     this.clients.clear();
     await this.receiver?.stop();
+    for (const r of this.routes) await r.close?.();
+    this.saveHistory();
+    this.history?.close();
     if (this.server) {
       this.server.closeAllConnections();
       await new Promise<void>((r) => this.server!.close(() => r()));
@@ -128,8 +176,19 @@ export class Dashboard {
     return this.cluster.overview(this.broker.displayUrl);
   }
 
-  /** Sends changes to live pages: once a second, the overview and the tasks that changed. */
+  /** Writes the tasks changed since the last save to the history. */
+  private saveHistory(): void {
+    if (!this.history) return;
+    try {
+      this.history.save(this.cluster.takeUnsaved());
+    } catch (err) {
+      this.app.log.warn(`dashboard: cannot save the task history in ${this.history.path}: ${(err as Error).message}`);
+    }
+  }
+
+  /** Sends changes to live pages: once a second, the overview and the tasks that changed (and saves them). */
   private push(): void {
+    this.saveHistory();
     const tasks = this.cluster.takeChanged(MAX_PUSHED_TASKS);
     if (!this.clients.size) return;
     const data = `event: update\ndata: ${JSON.stringify({ ...this.overview(), tasks: tasks.map(taskSummary) })}\n\n`;
@@ -141,7 +200,10 @@ export class Dashboard {
     const path = url.pathname;
     const token = this.opts.token ?? null;
     if (!hostAllowed(token, req.headers.host, this.opts.host)) {
-      return sendJson(res, 403, { error: "without a token this dashboard answers only to localhost, 127.0.0.1 or [::1] (a page from another site may be reaching it by DNS rebinding): open it by one of those names, or give it a token" });
+      return sendJson(res, 403, {
+        error:
+          "without a token this dashboard answers only to localhost, 127.0.0.1 or [::1] (a page from another site may be reaching it by DNS rebinding): open it by one of those names, or give it a token",
+      });
     }
     if (!authorized(token, req, url)) {
       if (req.method === "GET" && path === "/") {
@@ -158,10 +220,18 @@ export class Dashboard {
       const cookie = `${COOKIE}=${encodeURIComponent(token)}; HttpOnly; SameSite=Strict; Path=/`;
       return sendText(res, 303, "text/plain", "", { location: `${path}${url.search}`, "set-cookie": cookie });
     }
-    const m = (re: RegExp) => re.exec(path);
+    // One body read for every POST: readJsonBody is also the CSRF guard.
+    const body = req.method === "POST" ? await readJsonBody(req) : {};
+    for (const group of this.routes) {
+      const reply = group.handle({ method: req.method ?? "GET", path, url, body });
+      if (reply) return sendJson(res, 200, await reply);
+    }
     if (req.method === "GET") {
-      if (path === "/") return sendText(res, 200, "text/html; charset=utf-8", asset("index.html"));
-      if (path === "/app.js") return sendText(res, 200, "text/javascript; charset=utf-8", asset("app.js"));
+      // A task's own address (/tasks/<id>, to paste in a chat) is the page, opened on it.
+      if (path === "/" || /^\/tasks\/[\w.:-]+$/.test(path)) return sendText(res, 200, "text/html; charset=utf-8", asset("index.html"));
+      if (path === "/api" || path === "/api/") return sendJson(res, 200, { routes: API_ROUTES });
+      const script = SCRIPTS.find((s) => `/${s}` === path);
+      if (script) return sendText(res, 200, "text/javascript; charset=utf-8", asset(script));
       if (path === "/app.css") return sendText(res, 200, "text/css; charset=utf-8", asset("app.css"));
       if (path === "/metrics") {
         await this.cluster.measureQueues(this.broker);
@@ -173,40 +243,7 @@ export class Dashboard {
         await this.cluster.measureQueues(this.broker);
         return sendJson(res, 200, { queues: this.cluster.queueRows() });
       }
-      if (path === "/api/tasks") return sendJson(res, 200, { tasks: this.state.tasksList(taskFilterOf(url)).map(taskSummary) });
-      const detail = m(/^\/api\/tasks\/([\w.:-]+)$/);
-      if (detail) return sendJson(res, 200, await taskDetail(this.app, this.state, detail[1]!));
       if (path === "/api/stream") return this.stream(req, res);
-    }
-    if (req.method === "POST") {
-      const body = await readJsonBody(req);
-      const revoke = m(/^\/api\/tasks\/([\w.:-]+)\/revoke$/);
-      if (revoke) {
-        const replies = await this.app.control.revoke(revoke[1]!, { terminate: body.terminate === true, reply: true, timeout: 1500, limit: this.cluster.onlineCount() || undefined });
-        return sendJson(res, 200, { ok: true, replies });
-      }
-      const retry = m(/^\/api\/tasks\/([\w.:-]+)\/retry$/);
-      if (retry) return sendJson(res, 200, await resendTask(this.app, this.state, retry[1]!));
-      const pool = m(/^\/api\/workers\/([^/]+)\/pool$/);
-      if (pool) {
-        const host = decodeURIComponent(pool[1]!);
-        const delta = body.delta === -1 ? -1 : body.delta === 1 ? 1 : 0;
-        if (!delta) throw new HttpError(400, "delta must be 1 or -1");
-        const opts = { destination: [host], timeout: 2000 };
-        const replies = delta > 0 ? await this.app.control.poolGrow(1, opts) : await this.app.control.poolShrink(1, opts);
-        if (!replies.length) throw new HttpError(504, `worker ${host} did not answer`);
-        const size = (Object.values(replies[0]!)[0] as { size?: number }).size;
-        if (typeof size === "number") this.cluster.setConcurrency(host, size);
-        return sendJson(res, 200, { ok: true, size: size ?? null });
-      }
-      if (path === "/api/rate-limit") {
-        const task = typeof body.task === "string" ? body.task : "";
-        if (!task) throw new HttpError(400, "name the task (task)");
-        const rate = typeof body.rate === "string" && body.rate.trim() ? body.rate.trim() : null;
-        if (rate && !/^\d+(\.\d+)?(\/[smh])?$/.test(rate)) throw new HttpError(400, `bad rate ${JSON.stringify(rate)}: use e.g. 10/s, 100/m, 1000/h`);
-        const replies = await this.app.control.rateLimit(task, rate, { timeout: 1500, limit: this.cluster.onlineCount() || undefined });
-        return sendJson(res, 200, { ok: true, replies });
-      }
     }
     sendJson(res, 404, { error: `no such page: ${req.method} ${path}` });
   }

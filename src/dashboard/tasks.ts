@@ -13,15 +13,30 @@ const DEFAULT_LIST = 200;
 export function taskSummary(t: TaskState): Record<string, unknown> {
   const cut = (s: string | null, n = 300) => (s && s.length > n ? `${s.slice(0, n - 1)}…` : s);
   return {
-    uuid: t.uuid, name: t.name, state: t.state, worker: t.worker, args: cut(t.args), kwargs: cut(t.kwargs),
-    result: cut(t.result), exception: cut(t.exception), runtime: t.runtime, retries: t.retries,
-    sent: t.sent, received: t.received, started: t.started, timestamp: t.timestamp,
+    uuid: t.uuid,
+    name: t.name,
+    state: t.state,
+    worker: t.worker,
+    args: cut(t.args),
+    kwargs: cut(t.kwargs),
+    result: cut(t.result),
+    exception: cut(t.exception),
+    runtime: t.runtime,
+    retries: t.retries,
+    sent: t.sent,
+    received: t.received,
+    started: t.started,
+    timestamp: t.timestamp,
   };
 }
 
 export function taskFilterOf(url: URL): TaskFilter {
   const p = url.searchParams;
-  const num = (k: string) => (p.get(k) ? Number(p.get(k)) : undefined);
+  // A number that is not one (?limit=abc) is as good as absent.
+  const num = (k: string) => {
+    const v = p.get(k) ? Number(p.get(k)) : NaN;
+    return Number.isFinite(v) ? v : undefined;
+  };
   return {
     name: p.get("name") || undefined,
     state: p.get("state") || undefined,
@@ -29,16 +44,32 @@ export function taskFilterOf(url: URL): TaskFilter {
     search: p.get("search") || undefined,
     since: num("since"),
     until: num("until"),
-    limit: Math.min(MAX_LIST, num("limit") ?? DEFAULT_LIST),
+    limit: Math.max(1, Math.min(MAX_LIST, Math.floor(num("limit") ?? DEFAULT_LIST))),
   };
 }
 
-/** A task as events and the result backend know it, with its parent, root and children. */
-export async function taskDetail(app: Celeriac, state: State, id: string): Promise<Record<string, unknown>> {
-  const t = state.tasks.get(id) ?? null;
+/** A Python repr from an event (`(2, 3)`, `{'a': 1}`) as JSON, or null when it is not a plain literal. */
+function reprAsJson(text: string | null, asList: boolean): unknown {
+  if (text === null) return null;
+  try {
+    const v = parsePythonLiteral(text);
+    return asList && !Array.isArray(v) ? [v] : v;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * A task as events, the history and the result backend know it: arguments and
+ * result as JSON, its retries, progress, logs, parent, root and children, and
+ * one traceback (the stored one, else the event's; none once it succeeded).
+ */
+export async function taskDetail(app: Celeriac, state: State, id: string, kept?: (id: string) => TaskState | null): Promise<Record<string, unknown>> {
+  const t = state.tasks.get(id) ?? kept?.(id) ?? null;
   const backend = await app.backend();
   const meta = await backend.get(id).catch(() => null);
-  if (!t && !meta) throw new HttpError(404, `no task ${id} in events or results`);
+  if (!t && !meta) throw new HttpError(404, `no task ${id} in events, history or results`);
+  const logs = (await backend.getLog?.(id).catch(() => null)) ?? [];
   const brief = (x: string) => {
     const o = state.tasks.get(x);
     return { uuid: x, name: o?.name ?? null, state: o?.state ?? null };
@@ -49,10 +80,25 @@ export async function taskDetail(app: Celeriac, state: State, id: string): Promi
     const cid = Array.isArray(c) && Array.isArray(c[0]) ? c[0][0] : typeof c === "string" ? c : null;
     if (typeof cid === "string") children.add(cid);
   }
+  const status = meta?.status ?? t?.state ?? "PENDING";
+  const failed = status === "FAILURE" || status === "RETRY" || status === "REVOKED" || t?.state === "FAILURE";
   return {
     task: t,
+    args: Array.isArray(meta?.args) ? meta.args : reprAsJson(t?.args ?? null, true),
+    kwargs: meta?.kwargs && typeof meta.kwargs === "object" ? meta.kwargs : reprAsJson(t?.kwargs ?? null, false),
+    progress: meta?.status === "PROGRESS" ? (meta.result ?? null) : null,
+    attempts: (t?.attempts as unknown[] | undefined) ?? [],
+    logs,
+    traceback: failed ? (meta?.traceback ?? t?.traceback ?? null) : null,
     result: meta
-      ? { status: meta.status, result: meta.result ?? null, traceback: meta.traceback ?? null, date_done: meta.date_done ?? null, args: meta.args ?? null, kwargs: meta.kwargs ?? null }
+      ? {
+          status: meta.status,
+          result: meta.result ?? null,
+          traceback: meta.traceback ?? null,
+          date_done: meta.date_done ?? null,
+          args: meta.args ?? null,
+          kwargs: meta.kwargs ?? null,
+        }
       : null,
     parent: t?.parent_id ? brief(t.parent_id) : meta?.parent_id ? brief(meta.parent_id) : null,
     root: t?.root_id && t.root_id !== id ? brief(t.root_id) : null,

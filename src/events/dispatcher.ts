@@ -39,7 +39,10 @@ export class EventDispatcher {
   private readonly buffers = new Map<string, CeleryEvent[]>();
   private flushTimer: NodeJS.Timeout | null = null;
 
-  constructor(private readonly broker: Broker, private readonly opts: EventDispatcherOptions) {
+  constructor(
+    private readonly broker: Broker,
+    private readonly opts: EventDispatcherOptions,
+  ) {
     this.hostname = opts.hostname;
     this.groups = opts.groups ? new Set(opts.groups) : null;
   }

@@ -23,7 +23,11 @@ export interface HeartbeatSource {
 export class Heartbeat {
   private timer: NodeJS.Timeout | null = null;
 
-  constructor(private readonly dispatcher: EventDispatcher, private readonly source: HeartbeatSource, readonly freq = 2) {}
+  constructor(
+    private readonly dispatcher: EventDispatcher,
+    private readonly source: HeartbeatSource,
+    readonly freq = 2,
+  ) {}
 
   private send(type: string): void {
     this.dispatcher.send(type, {

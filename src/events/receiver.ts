@@ -12,7 +12,10 @@ export type EventHandler = (event: CeleryEvent) => void;
 export class EventReceiver {
   private unsubscribe: (() => Promise<void>) | null = null;
 
-  constructor(private readonly broker: Broker, private readonly opts: { pattern?: string; log?: Logger } = {}) {}
+  constructor(
+    private readonly broker: Broker,
+    private readonly opts: { pattern?: string; log?: Logger } = {},
+  ) {}
 
   /** Starts delivering events to `handler`; events published before this call are not seen. */
   async start(handler: EventHandler): Promise<void> {

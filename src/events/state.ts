@@ -117,6 +117,16 @@ export class State {
 
   constructor(private readonly opts: { maxTasks?: number; onChange?: (change: StateChange) => void } = {}) {}
 
+  /** Puts back tasks kept from before (oldest first), so later events fold onto them (the dashboard's history). */
+  restore(tasks: readonly TaskState[]): void {
+    const max = this.opts.maxTasks ?? 10_000;
+    for (const t of tasks.slice(-max)) {
+      this.tasks.delete(t.uuid);
+      this.tasks.set(t.uuid, { ...t, children: Array.isArray(t.children) ? t.children : [] });
+    }
+    while (this.tasks.size > max) this.tasks.delete(this.tasks.keys().next().value!);
+  }
+
   /** Folds one event in; returns what changed, or null for an event of another group. */
   event(e: CeleryEvent): StateChange | null {
     this.eventCount++;
@@ -133,8 +143,18 @@ export class State {
     let w = this.workers.get(hostname);
     if (!w) {
       w = {
-        hostname, pid: null, freq: 60, heartbeats: [], clock: 0, active: null, processed: null,
-        loadavg: null, sw_ident: null, sw_ver: null, sw_sys: null, offline: false,
+        hostname,
+        pid: null,
+        freq: 60,
+        heartbeats: [],
+        clock: 0,
+        active: null,
+        processed: null,
+        loadavg: null,
+        sw_ident: null,
+        sw_ver: null,
+        sw_sys: null,
+        offline: false,
       };
       this.workers.set(hostname, w);
     }
@@ -161,10 +181,35 @@ export class State {
     let t = this.tasks.get(uuid);
     if (!t) {
       t = {
-        uuid, name: null, state: States.PENDING, sent: null, received: null, started: null, succeeded: null,
-        failed: null, retried: null, revoked: null, rejected: null, args: null, kwargs: null, eta: null,
-        expires: null, retries: null, worker: null, result: null, exception: null, traceback: null, runtime: null,
-        timestamp: null, root_id: null, parent_id: null, queue: null, exchange: null, routing_key: null, clock: 0, children: [],
+        uuid,
+        name: null,
+        state: States.PENDING,
+        sent: null,
+        received: null,
+        started: null,
+        succeeded: null,
+        failed: null,
+        retried: null,
+        revoked: null,
+        rejected: null,
+        args: null,
+        kwargs: null,
+        eta: null,
+        expires: null,
+        retries: null,
+        worker: null,
+        result: null,
+        exception: null,
+        traceback: null,
+        runtime: null,
+        timestamp: null,
+        root_id: null,
+        parent_id: null,
+        queue: null,
+        exchange: null,
+        routing_key: null,
+        clock: 0,
+        children: [],
       };
       this.tasks.set(uuid, t);
       this.taskCount++;

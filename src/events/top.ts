@@ -28,7 +28,9 @@ export function renderTop(state: State, opts: { width?: number; rows?: number; c
   const lines: string[] = [];
   const workers = [...state.workers.values()].sort((a, b) => a.hostname.localeCompare(b.hostname));
   const online = workers.filter((w) => workerAlive(w, now));
-  lines.push(`celeriac events${opts.brokerUrl ? ` — ${opts.brokerUrl}` : ""} — ${online.length}/${workers.length} workers online, ${state.eventCount} events, ${state.taskCount} tasks`);
+  lines.push(
+    `celeriac events${opts.brokerUrl ? ` — ${opts.brokerUrl}` : ""} — ${online.length}/${workers.length} workers online, ${state.eventCount} events, ${state.taskCount} tasks`,
+  );
   lines.push("");
   lines.push(`${pad("WORKER", 34)} ${pad("STATUS", 8)} ${pad("ACTIVE", 7)} ${pad("PROCESSED", 10)} LOAD`);
   for (const w of workers) {
@@ -43,7 +45,7 @@ export function renderTop(state: State, opts: { width?: number; rows?: number; c
   lines.push(`${pad("TIME", 9)}${pad("TASK ID", 37)}${pad("NAME", nameW)} ${pad("STATE", 9)} ${"INFO"}`);
   const room = Math.max(3, rows - lines.length - 1);
   for (const t of state.tasksList({ limit: room })) {
-    const info = t.state === States.SUCCESS ? `${t.result ?? ""} (${(t.runtime ?? 0).toFixed(3)}s)` : t.exception ?? t.args ?? "";
+    const info = t.state === States.SUCCESS ? `${t.result ?? ""} (${(t.runtime ?? 0).toFixed(3)}s)` : (t.exception ?? t.args ?? "");
     const st = opts.color ? `${COLORS[t.state] ?? ""}${pad(t.state, 9)}${RESET}` : pad(t.state, 9);
     const line = `${pad(clock(t.timestamp), 9)}${pad(t.uuid, 37)}${pad(t.name ?? "?", nameW)} ${st} ${info}`;
     lines.push(line.length > width + 20 ? line.slice(0, width + 20) : line);

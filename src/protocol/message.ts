@@ -140,7 +140,9 @@ export function isoWithOffset(d: Date): string {
 function sendableLimit(v: unknown, which: string, task: string): number | null {
   if (v === null || v === undefined || v === 0) return null;
   if (typeof v === "number" && Number.isFinite(v) && v > 0) return v;
-  throw new InvalidTaskOptions(`${which} of task ${JSON.stringify(task)} must be a positive number of seconds (0 or null: none), got ${JSON.stringify(v) ?? String(v)}`);
+  throw new InvalidTaskOptions(
+    `${which} of task ${JSON.stringify(task)} must be a positive number of seconds (0 or null: none), got ${JSON.stringify(v) ?? String(v)}`,
+  );
 }
 
 export function encodeTask(call: TaskCall, opts: EncodeOptions = {}): Message {
@@ -323,8 +325,7 @@ export function fromEnvelope(text: string | Buffer): Message {
   }
   if (!isObject(env) || typeof env.body !== "string") throw new DecodeError("message envelope has no body");
   const properties = isObject(env.properties) ? (env.properties as MessageProperties) : {};
-  const body =
-    properties.body_encoding === "base64" ? Buffer.from(env.body, "base64") : Buffer.from(env.body, "utf8");
+  const body = properties.body_encoding === "base64" ? Buffer.from(env.body, "base64") : Buffer.from(env.body, "utf8");
   return {
     body,
     contentType: String(env["content-type"] ?? "application/json"),

@@ -2,6 +2,7 @@
 // type; a worker refuses content types that are not in `acceptContent`.
 import { Packr, Unpackr } from "msgpackr";
 import { ContentDisallowed, DecodeError, EncodeError } from "../errors.js";
+import { yamlDecode, yamlEncode } from "./codecs/yaml.js";
 
 export interface Serializer {
   name: string;
@@ -65,23 +66,58 @@ const msgpack: Serializer = {
   decode: (body) => unpackr.unpack(body),
 };
 
-const byName = new Map<string, Serializer>([["json", json], ["msgpack", msgpack]]);
+const yaml: Serializer = {
+  name: "yaml",
+  contentType: "application/x-yaml",
+  contentEncoding: "utf-8",
+  encode: yamlEncode,
+  decode: yamlDecode,
+};
+
+const byName = new Map<string, Serializer>([
+  ["json", json],
+  ["msgpack", msgpack],
+  ["yaml", yaml],
+]);
 const byContentType = new Map<string, Serializer>([
   ["application/json", json],
   ["application/x-msgpack", msgpack],
   ["application/msgpack", msgpack],
+  ["application/x-yaml", yaml],
 ]);
+
+/**
+ * Adds a serializer under its name and content type, as kombu's
+ * registry.register: how app.setupSecurity() installs 'auth'.
+ */
+export function registerSerializer(s: Serializer): void {
+  byName.set(s.name, s);
+  byContentType.set(s.contentType, s);
+}
+
+const AUTH_HINT = "the auth serializer (message signing) is installed by app.setupSecurity(), Celery's app.setup_security()";
 
 export function serializerByName(name: string): Serializer {
   const s = byName.get(name);
-  if (!s) throw new DecodeError(`unknown serializer ${JSON.stringify(name)} (known: ${[...byName.keys()].join(", ")})`);
+  if (s) return s;
+  if (name === "auth") throw new EncodeError(`unknown serializer "auth": ${AUTH_HINT}`);
+  throw new DecodeError(`unknown serializer ${JSON.stringify(name)} (known: ${[...byName.keys()].join(", ")})`);
+}
+
+/** The serializer of a content type, whatever acceptContent says (kombu's loads(force=True)): for a body already verified. */
+export function serializerByContentType(contentType: string): Serializer {
+  const s = byContentType.get(contentType);
+  if (!s) throw new DecodeError(`unknown content type ${JSON.stringify(contentType)}`);
   return s;
 }
 
 /** The serializer for a content type, if `accept` (names or content types) allows it. */
 export function serializerForContentType(contentType: string, accept: readonly string[]): Serializer {
   const s = byContentType.get(contentType);
-  if (!s) throw new ContentDisallowed(`unknown content type ${JSON.stringify(contentType)}`);
+  if (!s) {
+    const hint = contentType === "application/data" ? ` (a signed message: ${AUTH_HINT})` : "";
+    throw new ContentDisallowed(`unknown content type ${JSON.stringify(contentType)}${hint}`);
+  }
   if (!accept.includes(s.name) && !accept.includes(contentType)) {
     throw new ContentDisallowed(`content type ${contentType} is not in acceptContent [${accept.join(", ")}]`);
   }
@@ -93,6 +129,7 @@ export function decodeBody(body: Buffer, contentType: string, accept: readonly s
   try {
     return s.decode(body);
   } catch (err) {
+    if (err instanceof DecodeError) throw err; // SecurityError, or an inner body's DecodeError: already says why
     throw new DecodeError(`cannot decode ${contentType} body: ${(err as Error).message}`);
   }
 }

@@ -11,10 +11,41 @@ export class MinHeap<T> {
     return this.items[0];
   }
 
+  /** The items, in heap (not sorted) order. */
+  values(): readonly T[] {
+    return this.items;
+  }
+
   push(item: T): void {
+    this.items.push(item);
+    this.siftUp(this.items.length - 1);
+  }
+
+  pop(): T | undefined {
+    return this.removeAt(0);
+  }
+
+  /** Removes the first item `match` accepts (a linear scan); returns it. */
+  remove(match: (item: T) => boolean): T | undefined {
+    const i = this.items.findIndex(match);
+    return i < 0 ? undefined : this.removeAt(i);
+  }
+
+  private removeAt(i: number): T | undefined {
     const a = this.items;
-    a.push(item);
-    let i = a.length - 1;
+    if (i >= a.length) return undefined;
+    const item = a[i];
+    const last = a.pop()!;
+    if (i < a.length) {
+      a[i] = last;
+      this.siftDown(i);
+      this.siftUp(i);
+    }
+    return item;
+  }
+
+  private siftUp(i: number): void {
+    const a = this.items;
     while (i > 0) {
       const parent = (i - 1) >> 1;
       if (this.compare(a[i]!, a[parent]!) >= 0) break;
@@ -23,25 +54,17 @@ export class MinHeap<T> {
     }
   }
 
-  pop(): T | undefined {
+  private siftDown(i: number): void {
     const a = this.items;
-    if (a.length === 0) return undefined;
-    const top = a[0];
-    const last = a.pop()!;
-    if (a.length) {
-      a[0] = last;
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        if (l < a.length && this.compare(a[l]!, a[m]!) < 0) m = l;
-        if (r < a.length && this.compare(a[r]!, a[m]!) < 0) m = r;
-        if (m === i) break;
-        [a[i], a[m]] = [a[m]!, a[i]!];
-        i = m;
-      }
+    for (;;) {
+      const l = 2 * i + 1;
+      const r = l + 1;
+      let m = i;
+      if (l < a.length && this.compare(a[l]!, a[m]!) < 0) m = l;
+      if (r < a.length && this.compare(a[r]!, a[m]!) < 0) m = r;
+      if (m === i) break;
+      [a[i], a[m]] = [a[m]!, a[i]!];
+      i = m;
     }
-    return top;
   }
 }

@@ -4,9 +4,12 @@
 // The outcome is plain data (errors serialized), so it can cross a process or
 // thread boundary unchanged.
 import type { Celeriac } from "../app.js";
-import { currentTask } from "../app.js";
+import { currentTask } from "../trail.js";
+import type { ResultTuple } from "../result.js";
 import {
   Ignore,
+  InvalidStateUpdate,
+  Replaced,
   MaxRetriesExceededError,
   Reject,
   Retry,
@@ -19,17 +22,27 @@ import {
 import type { RetryOptions, Task, TaskContext, TaskRequest } from "../task.js";
 import { States } from "../states.js";
 import { setLongTimeout, type LongTimeout } from "../util/long-timer.js";
+import { replacementFor } from "../canvas/replace.js";
+import type { AnySignature, ResultHandle, Signature } from "../canvas/signature.js";
+import { addToChord, type AddToChordOptions } from "../canvas/add-to-chord.js";
+import { callArguments } from "./call-arguments.js";
+import { storedValueOf } from "./result-value.js";
+import { progressMeta, stateReport, type Reporter, type StateUpdate } from "./task-report.js";
+import { TaskLog } from "./task-log.js";
 
+/** `children`: what the task sent while it ran (see trail.ts), when it sent anything. */
 export type Outcome =
-  | { kind: "success"; value: unknown; runtime: number }
-  | { kind: "failure"; exc: ExceptionInfo; traceback: string | null; runtime: number }
-  | { kind: "retry"; countdown: number; exc: ExceptionInfo | null; traceback: string | null; runtime: number }
+  | { kind: "success"; value: unknown; runtime: number; children?: ResultTuple[] }
+  | { kind: "failure"; exc: ExceptionInfo; traceback: string | null; runtime: number; children?: ResultTuple[] }
+  | { kind: "retry"; countdown: number; exc: ExceptionInfo | null; traceback: string | null; runtime: number; children?: ResultTuple[] }
   | { kind: "reject"; requeue: boolean; reason: string; runtime: number }
   | { kind: "ignore"; runtime: number };
 
 export interface ExecuteControl {
   /** Aborting it asks the task to stop (terminate, shutdown). */
   signal?: AbortSignal;
+  /** Where the task's state updates go (the worker stores them); none: updates are refused. */
+  report?: Reporter;
 }
 
 /** Celery's exponential backoff: factor * 2^retries, capped, with full jitter when asked. */
@@ -67,6 +80,8 @@ class TaskCall implements TaskContext {
   // pool's) costs several µs per task, a large part of a short task's overhead.
   #abort: AbortController | null = null;
   #softTimer: LongTimeout | null = null;
+  // Made when the task first sends something: most tasks send nothing.
+  #children: ResultTuple[] | null = null;
 
   readonly #app: Celeriac;
   /** Holds the pool's signal (terminate, shutdown), passed on to the task's; read only when needed (a pool may make it lazily). */
@@ -84,15 +99,91 @@ class TaskCall implements TaskContext {
   }
 
   get signal(): AbortSignal {
+    this.#listens = true;
     return this.controller().signal;
   }
+
+  /** Whether the task read its signal: it handles its own soft time limit then (see finishAsync). */
+  #listens = false;
 
   retry(opts: RetryOptions = {}): never {
     throw new Retry(`retry in ${opts.countdown ?? "default delay"}`, opts);
   }
 
+  replace(sig: AnySignature): never {
+    throw new Replaced(replacementFor(this.#app, this.request, sig));
+  }
+
+  addToChord<H>(sig: Signature<unknown, H>, opts?: { lazy?: false }): Promise<H>;
+  addToChord<S extends AnySignature>(sig: S, opts: { lazy: true }): Promise<S>;
+  addToChord(sig: AnySignature, opts?: AddToChordOptions): Promise<unknown> {
+    return addToChord(this.request, sig, opts);
+  }
+
+  get children(): ResultTuple[] {
+    return (this.#children ??= []);
+  }
+
+  /** The children to store with the outcome, if any (a copy: the worker adds its own). */
+  sent(): { children?: ResultTuple[] } {
+    return this.#children?.length ? { children: [...this.#children] } : {};
+  }
+
   runtime(): number {
     return (performance.now() - this.#started) / 1000;
+  }
+
+  /** Reports still on their way: the outcome waits for them, so a late PROGRESS never overwrites it. */
+  #reports: Set<Promise<void>> | null = null;
+
+  #log: TaskLog | null = null;
+
+  /** The task's logger: lines tagged with its id, printed by the worker and kept with its result. */
+  get log(): TaskLog {
+    const report = this.#control.report;
+    return (this.#log ??= new TaskLog(this.request, this.#app.log, report ? (r) => void this.track(report(r)) : null));
+  }
+
+  updateState(update: StateUpdate): Promise<void> {
+    let sent: Promise<void>;
+    try {
+      const report = this.#control.report;
+      if (!report) throw new InvalidStateUpdate("updateState() needs a worker to record it: this task runs where no result backend is reachable");
+      sent = report(stateReport(this.request.id, update));
+    } catch (err) {
+      sent = Promise.reject(err);
+    }
+    return this.track(sent);
+  }
+
+  /** Keeps a report until it settles: the outcome waits for it. */
+  private track(sent: Promise<void>): Promise<void> {
+    const reports = (this.#reports ??= new Set());
+    // Watched here, so an update the task does not await cannot crash the worker (the worker logs its failure).
+    const tracked = sent.catch(() => {}).finally(() => reports.delete(tracked));
+    reports.add(tracked);
+    return sent;
+  }
+
+  progress(current: number, total: number, extra?: Record<string, unknown>): Promise<void> {
+    let meta: Record<string, unknown>;
+    try {
+      meta = progressMeta(current, total, extra);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.updateState({ state: "PROGRESS", meta });
+  }
+
+  /** `outcome` once every report the task made is settled. */
+  afterReports(outcome: Outcome | Promise<Outcome>): Outcome | Promise<Outcome> {
+    if (!(outcome instanceof Promise)) this.#log?.flush();
+    if (!this.#reports?.size && !(outcome instanceof Promise)) return outcome;
+    return Promise.resolve(outcome).then(async (o) => {
+      this.#log?.flush();
+      while (this.#reports?.size) await Promise.all([...this.#reports]);
+      return o;
+    });
   }
 
   private controller(): AbortController {
@@ -120,16 +211,19 @@ class TaskCall implements TaskContext {
     const app = this.#app;
     // Signals cost nothing when no one listens: the payloads are built only for listeners.
     if (app.listenerCount("taskPrerun")) app.emit("taskPrerun", { taskId: req.id, task: req.task, args: req.args, kwargs: req.kwargs });
-    return currentTask.run(this, applyTask, task, this, hasKeys(req.kwargs) ? [...req.args, req.kwargs] : req.args);
+    const args = task.options.params || hasKeys(req.kwargs) ? callArguments(task, req.args, req.kwargs) : req.args;
+    return currentTask.run(this, applyTask, task, this, args);
   }
 
   /** After the value (awaited when a promise): success hooks, then success. */
   async finishAsync(value: unknown): Promise<Outcome> {
     const hooks = this.task.options;
     const req = this.request;
-    // A task that ignores its abort signal still ends at its soft limit, so a
-    // plain async function cannot hang past it. The hard limit belongs to the pool.
-    const result = this.#softTimer ? await raceAbort(Promise.resolve(value), this.controller().signal) : await value;
+    // A task that never looks at its signal still ends at its soft limit, so a
+    // plain async function cannot hang past it. One that listens handles the
+    // limit itself, as a Celery task catching SoftTimeLimitExceeded does: what
+    // it returns or throws then is its outcome. The hard limit belongs to the pool.
+    const result = this.#softTimer ? await raceAbort(Promise.resolve(value), this.controller().signal, () => !this.#listens) : await value;
     await hooks.onSuccess?.call(this, result, req.id, req.args, req.kwargs);
     await hooks.afterReturn?.call(this, States.SUCCESS, result, req.id, req.args, req.kwargs);
     return this.succeeded(result);
@@ -141,12 +235,12 @@ class TaskCall implements TaskContext {
     if (app.listenerCount("taskSuccess")) app.emit("taskSuccess", { taskId: req.id, task: req.task, result: value });
     if (app.listenerCount("taskPostrun")) app.emit("taskPostrun", { taskId: req.id, task: req.task, state: States.SUCCESS, retval: value });
     this.end();
-    return { kind: "success", value, runtime: this.runtime() };
+    return { kind: "success", value: storedValueOf(value), runtime: this.runtime(), ...this.sent() };
   }
 
   async failed(thrown: unknown): Promise<Outcome> {
     try {
-      const outcome = await handleError(this.#app, this.task, this, thrown, () => this.runtime());
+      const outcome = withChildren(await handleError(this.#app, this.task, this, thrown, () => this.runtime()), this.sent());
       const state = outcome.kind === "retry" ? States.RETRY : outcome.kind === "failure" ? States.FAILURE : outcome.kind.toUpperCase();
       this.#app.emit("taskPostrun", { taskId: this.request.id, task: this.request.task, state, retval: thrown });
       return outcome;
@@ -159,6 +253,10 @@ class TaskCall implements TaskContext {
     this.#softTimer?.clear();
     if (this.#onOuterAbort) this.#control.signal?.removeEventListener("abort", this.#onOuterAbort);
   }
+}
+
+function withChildren(outcome: Outcome, sent: { children?: ResultTuple[] }): Outcome {
+  return (outcome.kind === "failure" || outcome.kind === "retry") && sent.children ? { ...outcome, ...sent } : outcome;
 }
 
 function applyTask(task: Task, ctx: TaskContext, args: unknown[]): unknown {
@@ -188,15 +286,18 @@ export function executeTask(app: Celeriac, req: TaskRequest, control: ExecuteCon
   try {
     value = run.call();
   } catch (thrown) {
-    return run.failed(thrown);
+    return run.afterReports(run.failed(thrown));
   }
-  if (!soft && !task.options.onSuccess && !task.options.afterReturn && !isThenable(value)) return run.succeeded(value);
-  return run.finishAsync(value).catch((thrown: unknown) => run.failed(thrown));
+  if (!soft && !task.options.onSuccess && !task.options.afterReturn && !isThenable(value)) return run.afterReports(run.succeeded(value));
+  return run.afterReports(run.finishAsync(value).catch((thrown: unknown) => run.failed(thrown)));
 }
 
-function raceAbort<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+/** `p`, or the signal's reason once it aborts, if `ends()` says the abort ends it then. */
+function raceAbort<T>(p: Promise<T>, signal: AbortSignal, ends: () => boolean): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
+    const onAbort = () => {
+      if (ends()) reject(signal.reason);
+    };
     if (signal.aborted) return onAbort();
     signal.addEventListener("abort", onAbort, { once: true });
     p.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
@@ -206,6 +307,11 @@ function raceAbort<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
 async function handleError(app: Celeriac, task: Task, ctx: TaskContext, thrown: unknown, runtime: () => number): Promise<Outcome> {
   const req = ctx.request;
   const hooks = task.options;
+  if (thrown instanceof Replaced) {
+    const { signature, options } = thrown.replacement;
+    await (signature.applyAsync([], options) as ResultHandle).sent;
+    return { kind: "ignore", runtime: runtime() };
+  }
   if (thrown instanceof Ignore) return { kind: "ignore", runtime: runtime() };
   if (thrown instanceof Reject) return { kind: "reject", requeue: thrown.requeue, reason: thrown.message, runtime: runtime() };
 
@@ -214,7 +320,8 @@ async function handleError(app: Celeriac, task: Task, ctx: TaskContext, thrown: 
     retry = new Retry(`autoretry for ${(thrown as Error).name}`, { exc: thrown });
   }
   if (retry) {
-    const maxRetries = retry.maxRetries !== undefined ? retry.maxRetries : task.options.maxRetries !== undefined ? task.options.maxRetries : app.settings.taskMaxRetries;
+    const maxRetries =
+      retry.maxRetries !== undefined ? retry.maxRetries : task.options.maxRetries !== undefined ? task.options.maxRetries : app.settings.taskMaxRetries;
     const cause = retry.exc ?? null;
     if (maxRetries === null || req.retries < maxRetries) {
       const reason = cause instanceof Error ? cause : retry;
@@ -229,9 +336,7 @@ async function handleError(app: Celeriac, task: Task, ctx: TaskContext, thrown: 
       };
     }
     // Out of retries: fail with the original error when there is one, as Celery does.
-    thrown =
-      cause ??
-      new MaxRetriesExceededError(`can't retry ${task.name}[${req.id}]: max retries (${maxRetries}) exceeded`);
+    thrown = cause ?? new MaxRetriesExceededError(`can't retry ${task.name}[${req.id}]: max retries (${maxRetries}) exceeded`);
   }
   const err = thrown instanceof Error ? thrown : new Error(String(thrown));
   try {

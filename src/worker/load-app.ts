@@ -6,6 +6,7 @@ import { pathToFileURL } from "node:url";
 import type { Celeriac } from "../app.js";
 import { isApp } from "../app.js";
 import { ConfigurationError } from "../errors.js";
+import { importOptional } from "../util/optional-package.js";
 
 let tsxRegistered = false;
 
@@ -14,7 +15,7 @@ async function ensureTypeScriptLoader(): Promise<void> {
   tsxRegistered = true;
   // Already running under tsx (e.g. `node --import tsx`): nothing to add.
   if (process.execArgv.some((a) => a.includes("tsx"))) return;
-  const { register } = await import("tsx/esm/api");
+  const { register } = await importOptional<typeof import("tsx/esm/api")>("tsx/esm/api", "TypeScript app modules (.ts)");
   register();
 }
 

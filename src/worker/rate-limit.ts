@@ -16,7 +16,10 @@ export class TokenBucket {
   private tokens: number;
   private last = performance.now();
 
-  constructor(readonly perSecond: number, private readonly capacity = 1) {
+  constructor(
+    readonly perSecond: number,
+    private readonly capacity = 1,
+  ) {
     this.tokens = capacity;
   }
 

@@ -1,8 +1,10 @@
 // A worker's side of remote control: listens on the `celery.pidbox` fanout,
 // runs the commands addressed to it, and replies in Celery's shapes.
 import type { Broker } from "../brokers/broker.js";
-import { PIDBOX_EXCHANGE, REPLY_EXCHANGE, decodeRequest, encodeReply, type ControlRequest } from "../control/mailbox.js";
+import { PIDBOX_EXCHANGE, PIDBOX_KIND, REPLY_EXCHANGE, decodeRequest, encodeReply, type ControlRequest } from "../control/mailbox.js";
+import { ConfigurationError } from "../errors.js";
 import type { Logger } from "../log.js";
+import type { Message } from "../protocol/message.js";
 
 /** What remote control may ask of a worker. */
 export interface Controllable {
@@ -11,14 +13,28 @@ export interface Controllable {
   revokedIds(): string[];
   activeInfo(): unknown[];
   reservedInfo(): unknown[];
-  registered(): string[];
+  /** Task names, builtins (celery.*) only when asked; with `items`, Celery's `name [attr=value …]` lines. */
+  registered(items?: string[], builtins?: boolean): string[];
+  /** The tasks among `ids` this worker holds: id → [state ("active", "reserved"), info]. */
+  queryTask(ids: string[]): Record<string, [string, unknown]>;
+  /** The worker's logical (Lamport) clock. */
+  clock(): number;
+  /** Versions and settings (secrets masked), for bug reports. */
+  report(): string;
+  /** Settings by Celery's names, secrets masked; only those changed from the defaults unless `withDefaults`. */
+  conf(withDefaults: boolean): Record<string, unknown>;
   stats(): Record<string, unknown>;
   activeQueues(): unknown[];
   addConsumer(queue: string): void;
   cancelConsumer(queue: string): void;
   setRateLimit(taskName: string, rate: string | null): void;
   setTimeLimit(taskName: string, soft: number | null, hard: number | null): void;
-  poolResize(delta: number): Promise<number>;
+  /** Resizes the pool: the new size at once, `ready` once new children have started. */
+  poolResize(delta: number): { size: number; ready: Promise<void> };
+  /** Replaces the pool's children (they load the app afresh); returns how many. Throws for a pool without children. */
+  poolRestart(): number;
+  /** New autoscale bounds; throws when the worker does not autoscale, or for bad bounds. */
+  autoscale(max: number, min: number): { max: number; min: number };
   shutdown(): void;
   /** Switches task events on or off (Celery's enable_events / disable_events). */
   setTaskEvents?(on: boolean): void;
@@ -42,7 +58,21 @@ async function dispatch(w: Controllable, req: ControlRequest): Promise<unknown> 
       // Celeriac keeps ETA tasks in the broker, never in worker memory.
       return [];
     case "registered":
-      return w.registered();
+    case "dump_tasks": {
+      const items = Array.isArray(a.taskinfoitems) ? a.taskinfoitems.map(String) : undefined;
+      return w.registered(items, a.builtins === true);
+    }
+    case "query_task": {
+      const ids = Array.isArray(a.ids) ? a.ids : [a.ids];
+      return w.queryTask(ids.filter((id) => id !== undefined && id !== null).map(String));
+    }
+    case "clock":
+      return { clock: w.clock() };
+    case "report":
+      return { ok: w.report() };
+    case "conf":
+    case "dump_conf":
+      return w.conf(a.with_defaults === true);
     case "stats":
       return w.stats();
     case "revoked":
@@ -64,9 +94,18 @@ async function dispatch(w: Controllable, req: ControlRequest): Promise<unknown> 
     case "pool_grow":
     case "pool_shrink": {
       const n = Number(a.n ?? 1) * (req.method === "pool_grow" ? 1 : -1);
-      const size = await w.poolResize(n);
+      // Celery's "pool will grow": answered now, while new children load the app
+      // (that can outlast the caller's reply timeout on a busy machine).
+      const { size } = w.poolResize(n);
       return { ok: `pool will ${req.method === "pool_grow" ? "grow" : "shrink"}`, size };
     }
+    case "autoscale": {
+      const { max, min } = w.autoscale(Number(a.max), Number(a.min));
+      return { ok: `autoscale now max=${max} min=${min}` };
+    }
+    case "pool_restart":
+      // Celery's reply; the children are replaced in the background, as with pool_grow.
+      return { ok: "reload started", restarted: w.poolRestart() };
     case "enable_events":
     case "disable_events":
       w.setTaskEvents?.(req.method === "enable_events");
@@ -82,7 +121,7 @@ async function dispatch(w: Controllable, req: ControlRequest): Promise<unknown> 
 /** Subscribes the worker to remote control; returns the unsubscribe function (null when the broker has no fanout). */
 export async function listenForControl(broker: Broker, worker: Controllable, log: Logger): Promise<(() => Promise<void>) | null> {
   if (!broker.subscribeFanout) return null;
-  return broker.subscribeFanout(PIDBOX_EXCHANGE, "#", (msg) => {
+  const onRequest = (msg: Message): void => {
     let req: ControlRequest;
     try {
       req = decodeRequest(msg);
@@ -95,9 +134,10 @@ export async function listenForControl(broker: Broker, worker: Controllable, log
       .catch((err: Error) => ({ error: err.message }))
       .then(async (reply) => {
         if (!req.reply_to) return;
-        const key = req.reply_to.routing_key;
-        await broker.publish({ queue: key, exchange: req.reply_to.exchange || REPLY_EXCHANGE, routingKey: key }, encodeReply(worker.hostname, req.ticket, reply));
+        if (!broker.publishDirect) throw new ConfigurationError(`broker ${broker.displayUrl} cannot route replies`);
+        await broker.publishDirect(req.reply_to.exchange || REPLY_EXCHANGE, req.reply_to.routing_key, encodeReply(worker.hostname, req.ticket, reply));
       })
       .catch((err: Error) => log.warn(`cannot reply to control ${req.method}: ${err.message}`));
-  });
+  };
+  return broker.subscribeFanout(PIDBOX_EXCHANGE, "#", onRequest, PIDBOX_KIND);
 }

@@ -22,7 +22,14 @@ export class TaskEvents {
   readonly dispatcher: EventDispatcher;
   private readonly heart: Heartbeat;
 
-  constructor(broker: Broker, hostname: string, taskEvents: boolean, source: HeartbeatSource, log: Logger, private readonly heartbeat = true) {
+  constructor(
+    broker: Broker,
+    hostname: string,
+    taskEvents: boolean,
+    source: HeartbeatSource,
+    log: Logger,
+    private readonly heartbeat = true,
+  ) {
     this.dispatcher = new EventDispatcher(broker, { hostname, groups: taskEvents ? null : ["worker"], log, bufferGroups: ["task"] });
     this.heart = new Heartbeat(this.dispatcher, source);
     this.taskOn = this.dispatcher.enabledFor("task-received");

@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { redisAvailable, startOwnRedis } from "../support/redis.js";
+import { freePort } from "../support/ports.js";
 import { killRedisWhileDraining, stallRedisWhileDraining, type DrainOptions, type Outcome } from "./scenarios.js";
 
 const redisUp = await redisAvailable(); // the private server needs redis-server, as the shared one does
@@ -23,14 +24,24 @@ async function durableRedis(port: number) {
 
 function drain(port: number, size: Omit<DrainOptions, "target" | "runsFile">): DrainOptions {
   const url = `redis://127.0.0.1:${port}/0`;
-  return { ...size, target: { broker: "redis", brokerUrl: url, backendUrl: url, queue: "fault-outage", visibilityTimeout: 3 }, runsFile: join(dir, `${port}.runs`) };
+  return {
+    ...size,
+    target: { broker: "redis", brokerUrl: url, backendUrl: url, queue: "fault-outage", visibilityTimeout: 3 },
+    runsFile: join(dir, `${port}.runs`),
+  };
 }
 
 async function assertNoneLostWorkerUp(outcome: Outcome, tasks: number, logged?: RegExp) {
   try {
     assert.equal(outcome.sent, tasks);
     const lost = outcome.lostIds.slice(0, 3);
-    const notes = () => outcome.worker.output().split("\n").filter((l) => !/ received$| succeeded in /.test(l) || lost.some((id) => l.includes(id))).join("\n").slice(-4000);
+    const notes = () =>
+      outcome.worker
+        .output()
+        .split("\n")
+        .filter((l) => !/ received$| succeeded in /.test(l) || lost.some((id) => l.includes(id)))
+        .join("\n")
+        .slice(-4000);
     assert.equal(outcome.lost, 0, `every task's result is SUCCESS; lost ${lost.join(", ")}…; the worker's other lines and theirs:\n${notes()}`);
     assert.equal(outcome.workers.length, 1, "the one worker carried on");
     assert.ok(outcome.worker.proc.exitCode === null && outcome.worker.proc.signalCode === null, "the worker is up");
@@ -44,34 +55,38 @@ async function assertNoneLostWorkerUp(outcome: Outcome, tasks: number, logged?: 
 
 describe("Redis outages mid-drain (acksLate)", { skip: !redisUp }, () => {
   it("kill -9 of Redis (appendonly, fsync always), started 2 s later: none lost", { timeout: 90_000 }, async () => {
-    const redis = await durableRedis(6421);
+    const redis = await durableRedis(await freePort());
     try {
       const size = { tasks: 200, taskMs: 20, concurrency: 8, timeoutMs: 60_000 };
-      await assertNoneLostWorkerUp(await killRedisWhileDraining(drain(6421, size), redis, 2000), size.tasks, /reconnecting|cannot fetch/);
+      await assertNoneLostWorkerUp(await killRedisWhileDraining(drain(redis.port, size), redis, 2000), size.tasks, /reconnecting|cannot fetch/);
     } finally {
       await redis.stop();
     }
   });
 
   it("SIGSTOP of Redis for 10 s, then SIGCONT: none lost, the worker lives on and the drain completes", { timeout: 90_000 }, async () => {
-    const redis = await durableRedis(6422);
+    const redis = await durableRedis(await freePort());
     try {
       const size = { tasks: 200, taskMs: 20, concurrency: 8, timeoutMs: 60_000 };
-      await assertNoneLostWorkerUp(await stallRedisWhileDraining(drain(6422, size), redis, 10_000), size.tasks);
+      await assertNoneLostWorkerUp(await stallRedisWhileDraining(drain(redis.port, size), redis, 10_000), size.tasks);
     } finally {
       await redis.stop();
     }
   });
 
-  it("-c 1: kill -9 of Redis under an idle worker after its one task, started 2 s later: the worker survives and runs the tasks sent meanwhile", {
-    timeout: 90_000,
-  }, async () => {
-    const redis = await durableRedis(6423);
-    try {
-      const size = { tasks: 1, taskMs: 20, concurrency: 1, timeoutMs: 60_000 };
-      await assertNoneLostWorkerUp(await killRedisWhileDraining(drain(6423, size), redis, 2000, 5), size.tasks + 5);
-    } finally {
-      await redis.stop();
-    }
-  });
+  it(
+    "-c 1: kill -9 of Redis under an idle worker after its one task, started 2 s later: the worker survives and runs the tasks sent meanwhile",
+    {
+      timeout: 90_000,
+    },
+    async () => {
+      const redis = await durableRedis(await freePort());
+      try {
+        const size = { tasks: 1, taskMs: 20, concurrency: 1, timeoutMs: 60_000 };
+        await assertNoneLostWorkerUp(await killRedisWhileDraining(drain(redis.port, size), redis, 2000, 5), size.tasks + 5);
+      } finally {
+        await redis.stop();
+      }
+    },
+  );
 });

@@ -7,6 +7,7 @@ import { Celeriac, type AsyncResult } from "../../src/index.js";
 import { startWorker, type RunningProcess } from "../support/processes.js";
 import type { OwnRabbit } from "../support/rabbit.js";
 import type { OwnRedis } from "../support/redis.js";
+import type { SentinelSet } from "../support/sentinel.js";
 import { waitUntil } from "../support/wait.js";
 
 export const FAULT_APP = "test/fixtures/fault-app.ts";
@@ -20,6 +21,14 @@ export interface Target {
   queue: string;
   /** Seconds before an unacked message is given to another worker (redis, sqlite). */
   visibilityTimeout?: number;
+  /** More transport options, for the broker and the backend alike (Sentinel's masterName). */
+  transportOptions?: Record<string, unknown>;
+  /** RabbitMQ: the type of the task queue (taskDefaultQueueType). */
+  queueType?: "classic" | "quorum";
+}
+
+function transportOptions(t: Target): Record<string, unknown> {
+  return { ...(t.visibilityTimeout ? { visibilityTimeout: t.visibilityTimeout } : {}), ...t.transportOptions };
 }
 
 /** One row of the chaos table. */
@@ -50,7 +59,9 @@ export function workerEnv(t: Target): Record<string, string> {
     CELERIAC_TASK_DEFAULT_QUEUE: t.queue,
     CELERIAC_TASK_DEFAULT_EXCHANGE: t.queue,
     CELERIAC_TASK_DEFAULT_ROUTING_KEY: t.queue,
-    CELERIAC_BROKER_TRANSPORT_OPTIONS: JSON.stringify(t.visibilityTimeout ? { visibilityTimeout: t.visibilityTimeout } : {}),
+    CELERIAC_BROKER_TRANSPORT_OPTIONS: JSON.stringify(transportOptions(t)),
+    CELERIAC_RESULT_BACKEND_TRANSPORT_OPTIONS: JSON.stringify(t.transportOptions ?? {}),
+    CELERIAC_TASK_DEFAULT_QUEUE_TYPE: t.queueType ?? "classic",
   };
 }
 
@@ -63,7 +74,9 @@ export function producer(t: Target): Celeriac {
     taskDefaultQueue: t.queue,
     taskDefaultExchange: t.queue,
     taskDefaultRoutingKey: t.queue,
-    brokerTransportOptions: t.visibilityTimeout ? { visibilityTimeout: t.visibilityTimeout } : {},
+    brokerTransportOptions: transportOptions(t),
+    resultBackendTransportOptions: t.transportOptions ?? {},
+    taskDefaultQueueType: t.queueType ?? "classic",
   });
 }
 
@@ -94,7 +107,10 @@ export class CompletionTracker {
   readonly completedAt = new Map<string, number>();
   private pending = 0;
 
-  constructor(results: AsyncResult[], private readonly deadline: number) {
+  constructor(
+    results: AsyncResult[],
+    private readonly deadline: number,
+  ) {
     this.track(results);
   }
 
@@ -200,7 +216,12 @@ async function drainThroughFaults(scenario: string, o: DrainOptions, faults: Fau
     for (const [i, fault] of faults.entries()) {
       // At least one completion first: a fault to an idle worker is one of the cases.
       const share = Math.max(1, Math.floor((o.tasks * (i + 1)) / (faults.length + 1)));
-      await waitUntil(() => `${share} of ${o.tasks} completed before fault ${i + 1} (${tracker.completed} so far)`, () => assertAlive(worker) && tracker.completed >= share, deadline - Date.now(), 10);
+      await waitUntil(
+        () => `${share} of ${o.tasks} completed before fault ${i + 1} (${tracker.completed} so far)`,
+        () => assertAlive(worker) && tracker.completed >= share,
+        deadline - Date.now(),
+        10,
+      );
       const faultAt = Date.now();
       await fault.inflict(worker);
       if (late && late.during === i) {
@@ -210,10 +231,20 @@ async function drainThroughFaults(scenario: string, o: DrainOptions, faults: Fau
       }
       worker = await fault.mend(worker, start);
       const backAt = Date.now();
-      await waitUntil(`a task to complete after fault ${i + 1}`, () => assertAlive(worker) && tracker.firstAfter(backAt) !== null, deadline - Date.now(), 10);
+      await waitUntil(
+        () => `a task to complete after fault ${i + 1}; the worker's last lines:\n${worker.output().slice(-3000)}`,
+        () => assertAlive(worker) && tracker.firstAfter(backAt) !== null,
+        deadline - Date.now(),
+        10,
+      );
       recoveries.push(tracker.firstAfter(backAt)! - faultAt);
     }
-    await waitUntil(() => `every result (${tracker.completed} so far)`, () => assertAlive(worker) && tracker.settled, deadline + 1000 - Date.now(), 25);
+    await waitUntil(
+      () => `every result (${tracker.completed} so far)`,
+      () => assertAlive(worker) && tracker.settled,
+      deadline + 1000 - Date.now(),
+      25,
+    );
     // Sends made while the broker was down count only once it confirmed them.
     const confirmed = (await Promise.allSettled(lateResults.map((r) => r.sent))).flatMap((p, k) => (p.status === "fulfilled" ? [lateResults[k]!] : []));
     const sent = results.length + confirmed.length;
@@ -299,4 +330,23 @@ export function stallRedisWhileDraining(o: DrainOptions, redis: OwnRedis, stallM
 /** kill -9 of the (private) RabbitMQ node mid-run, booted again; `lateSends` tasks are sent while it is down. */
 export function killRabbitWhileDraining(o: DrainOptions, rabbit: OwnRabbit, lateSends: number): Promise<Outcome> {
   return breakBrokerWhileDraining("kill -9 RabbitMQ node", o, { inflict: () => rabbit.kill(), mend: () => rabbit.start() }, lateSends);
+}
+
+/**
+ * kill -9 of a Sentinel set's master mid-run; the sentinels promote a replica
+ * and the same worker (and the producer, sending `lateSends` tasks meanwhile)
+ * must follow it. Redis replicates asynchronously: writes the master took in
+ * its last moments may be gone, so `lost` counts them rather than asserting 0.
+ */
+export function killSentinelMasterWhileDraining(o: DrainOptions, set: SentinelSet, lateSends: number): Promise<Outcome> {
+  let killed = 0;
+  return breakBrokerWhileDraining(
+    `kill -9 Sentinel master, -c ${o.concurrency}`,
+    o,
+    {
+      inflict: async () => void (killed = await set.killMaster()),
+      mend: async () => void (await set.promoted(killed)),
+    },
+    lateSends,
+  );
 }

@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { redisAvailable, startOwnRedis } from "../support/redis.js";
+import { freePort } from "../support/ports.js";
 import { killWorkerWhileDraining, type Target } from "./scenarios.js";
 
 const dir = mkdtempSync(join(tmpdir(), "celeriac-fault-kill-"));
@@ -36,7 +37,7 @@ describe("kill -9 of a worker mid-drain, three times (acksLate)", () => {
   });
 
   it("redis: none lost", { timeout: 120_000, skip: !redisUp }, async () => {
-    const redis = await startOwnRedis(6420);
+    const redis = await startOwnRedis(await freePort());
     try {
       await drainThroughKills({ broker: "redis", brokerUrl: redis.url(0), backendUrl: redis.url(0), queue: "fault-kill", visibilityTimeout: 2 });
     } finally {

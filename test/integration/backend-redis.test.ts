@@ -1,10 +1,13 @@
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { describe, it } from "node:test";
+import { Redis } from "ioredis";
 import { RedisBackend } from "../../src/backends/redis.js";
 import { Celeriac, EncodeError } from "../../src/index.js";
 import { backendConformance } from "../support/backend-suite.js";
-import { rawClient, redisAvailable, redisUrl } from "../support/redis.js";
+import { rawClient, redisAvailable, redisUrl, startOwnRedis } from "../support/redis.js";
+import { freePort } from "../support/ports.js";
+import { waitUntil } from "../support/wait.js";
 
 // Database 2: task and group ids are random uuids, so runs never collide.
 if (await redisAvailable()) {
@@ -19,9 +22,8 @@ describe("redis result backend: waiting", { skip: !(await redisAvailable()) }, (
       await app.backend().then((b) => b.connect());
       const result = app.sendTask("never.sent", [10n]);
       await assert.rejects(result.get({ timeout: 5000 }), EncodeError);
-      await new Promise((r) => setTimeout(r, 150));
-      const [, subscribers] = (await raw.pubsub("NUMSUB", `celery-task-meta-${result.id}`)) as [string, number];
-      assert.equal(subscribers, 0);
+      const subscribers = async () => ((await raw.pubsub("NUMSUB", `celery-task-meta-${result.id}`)) as [string, number])[1];
+      await waitUntil("the failed get() to drop its subscription", async () => (await subscribers()) === 0, 5000);
     } finally {
       raw.disconnect();
       await app.close();
@@ -36,27 +38,32 @@ describe("redis result backend: this process's own tasks", { skip: !(await redis
   const numpat = async (raw: ReturnType<typeof rawClient>) => Number(await raw.pubsub("NUMPAT"));
 
   it("one pattern subscription serves every get(), a late get() reads the key, and the pattern goes once idle", async () => {
-    const waiting = new RedisBackend(redisUrl(2), { taskIdPrefix: prefix });
-    const storing = new RedisBackend(redisUrl(2));
-    const raw = rawClient(2);
+    // A server of its own: PUBSUB NUMPAT counts the patterns of every client of
+    // the server, and test files running alongside subscribe theirs.
+    const server = await startOwnRedis(await freePort());
+    const waiting = new RedisBackend(server.url(2), { taskIdPrefix: prefix });
+    const storing = new RedisBackend(server.url(2));
+    const raw = new Redis({ port: server.port, db: 2 });
     try {
       const before = await numpat(raw);
       const ids = [own(), own(), own()];
       const waits = ids.map((id) => waiting.waitFor(id, { timeoutMs: 5000, sending: Promise.resolve() }));
-      await new Promise((r) => setTimeout(r, 100));
+      await waitUntil("the pattern subscription", async () => (await numpat(raw)) > before, 5000);
       assert.equal(await numpat(raw), before + 1, "one pattern for all three");
       const [, perTask] = (await raw.pubsub("NUMSUB", `celery-task-meta-${ids[0]}`)) as [string, number];
       assert.equal(perTask, 0, "no SUBSCRIBE per task");
       for (const id of ids) await storing.store(meta(id, id));
-      assert.deepEqual((await Promise.all(waits)).map((m) => m.result), ids);
+      assert.deepEqual(
+        (await Promise.all(waits)).map((m) => m.result),
+        ids,
+      );
 
       // Published while nobody waited: the pattern heard it and let it go; the key has it.
       const late = own();
       await storing.store(meta(late, "late"));
       assert.equal((await waiting.waitFor(late, { timeoutMs: 5000 })).result, "late");
 
-      await new Promise((r) => setTimeout(r, 1500));
-      assert.equal(await numpat(raw), before, "the pattern is dropped a second after the last wait");
+      await waitUntil("the pattern to be dropped a second after the last wait", async () => (await numpat(raw)) === before, 5000);
       // And made again for the next wait.
       const again = own();
       const wait = waiting.waitFor(again, { timeoutMs: 5000, sending: Promise.resolve() });

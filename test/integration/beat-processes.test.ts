@@ -14,6 +14,7 @@ import { createBroker } from "../../src/brokers/index.js";
 import { Celeriac } from "../../src/app.js";
 import { CLI, ROOT, startNode, startWorker, type RunningProcess } from "../support/processes.js";
 import { REDIS_TEST_URL, deleteKeys, redisAvailable } from "../support/beat-redis.js";
+import { waitUntil } from "../support/wait.js";
 
 /** Redis DB 7: the Redis-broker scenario's own database (flushed when the file ends). */
 const REDIS_BROKER_URL = REDIS_TEST_URL.replace(/\/\d+$/, "/7");
@@ -81,14 +82,6 @@ async function queueSize(brokerUrl: string, queue: string): Promise<number> {
   }
 }
 
-async function waitUntil(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
-
 const sentCount = (p: RunningProcess) => (p.output().match(/beat: sent fast-add/g) ?? []).length;
 const isLeader = (p: RunningProcess) => /: leader \(fencing token/.test(p.output());
 
@@ -107,7 +100,11 @@ async function currentLeader(beats: RunningProcess[]): Promise<RunningProcess> {
 function assertEachTickOnce(ticks: number[], min: number, period = PERIOD): void {
   const sorted = [...ticks].sort((a, b) => a - b);
   const dupes = sorted.filter((t, i) => i > 0 && t === sorted[i - 1]);
-  assert.deepEqual(dupes.map((t) => new Date(t).toISOString()), [], "ticks sent twice");
+  assert.deepEqual(
+    dupes.map((t) => new Date(t).toISOString()),
+    [],
+    "ticks sent twice",
+  );
   const gaps = sorted.filter((t, i) => i > 0 && t - sorted[i - 1]! !== period).map((t) => new Date(t).toISOString());
   assert.deepEqual(gaps, [], "ticks missing before these");
   assert.ok(sorted.length >= min, `only ${sorted.length} ticks`);
@@ -126,42 +123,50 @@ for (const deployment of ["sqlite", "sqlite broker, redis store", "redis broker"
     // The Redis-broker deployment runs the main scenario only (time).
     const mainOnly = deployment === "redis broker";
 
-    test("three beats, one leader: 30+ ticks each sent once; the leader killed with SIGKILL, another takes over once its lease runs out; still each tick once", { skip }, async () => {
-      const s = setup(deployment);
-      if (deployment === "redis broker") assert.equal(s.env.CELERIAC_BEAT_STORE_URL, undefined, "the store comes from the broker URL");
-      const beats = [startBeat(s), startBeat(s), startBeat(s)];
-      await Promise.all(beats.map((b) => b.waitFor(/ ready: /, 30_000)));
-      if (deployment === "redis broker") assert.match(beats[0]!.output(), /ready: store redis:\/\/[^ ]*\/7,/);
-      await waitUntil("30 ticks", () => beats.reduce((n, b) => n + sentCount(b), 0) >= 30);
-      // One beat sends; the others stand by. (Under heavy load a stalled leader
-      // may lose its lease to another: allowed, and the tick checks below still hold.)
-      const leader = await currentLeader(beats);
-      if (beats.filter(isLeader).length === 1) {
-        for (const b of beats) if (b !== leader) assert.equal(sentCount(b), 0, "a standby sent");
-      }
+    test(
+      "three beats, one leader: 30+ ticks each sent once; the leader killed with SIGKILL, another takes over once its lease runs out; still each tick once",
+      { skip },
+      async () => {
+        const s = setup(deployment);
+        if (deployment === "redis broker") assert.equal(s.env.CELERIAC_BEAT_STORE_URL, undefined, "the store comes from the broker URL");
+        const beats = [startBeat(s), startBeat(s), startBeat(s)];
+        await Promise.all(beats.map((b) => b.waitFor(/ ready: /, 30_000)));
+        if (deployment === "redis broker") assert.match(beats[0]!.output(), /ready: store redis:\/\/[^ ]*\/7,/);
+        await waitUntil("30 ticks", () => beats.reduce((n, b) => n + sentCount(b), 0) >= 30);
+        // One beat sends; the others stand by. (Under heavy load a stalled leader
+        // may lose its lease to another: allowed, and the tick checks below still hold.)
+        const leader = await currentLeader(beats);
+        if (beats.filter(isLeader).length === 1) {
+          for (const b of beats) if (b !== leader) assert.equal(sentCount(b), 0, "a standby sent");
+        }
 
-      // Kill the leader between two ticks (ticks fall on multiples of 200 ms),
-      // so the kill tests the takeover, not the instant between claim and send.
-      while (Date.now() % PERIOD < 80 || Date.now() % PERIOD > 120) await sleep(1);
-      leader.proc.kill("SIGKILL");
-      await leader.exited;
-      const rest = beats.filter((b) => b !== leader);
-      const sentBefore = rest.map(sentCount);
-      // A standby takes over once the dead leader's lease (2 s) runs out; how soon after is up
-      // to the machine's load, so only the generous timeout bounds it.
-      await waitUntil("a new leader sending", () => rest.some((b, i) => sentCount(b) > sentBefore[i]!), 30_000);
-      const newLeader = rest.find((b, i) => sentCount(b) > sentBefore[i]!)!;
-      await waitUntil("15 ticks from the new leader", () => sentCount(newLeader) >= sentBefore[rest.indexOf(newLeader)]! + 15);
-      for (const b of rest) assert.equal(await b.stop(), 0);
+        // Kill the leader between two ticks (ticks fall on multiples of 200 ms),
+        // so the kill tests the takeover, not the instant between claim and send.
+        while (Date.now() % PERIOD < 80 || Date.now() % PERIOD > 120) await sleep(1);
+        leader.proc.kill("SIGKILL");
+        await leader.exited;
+        const rest = beats.filter((b) => b !== leader);
+        const sentBefore = rest.map(sentCount);
+        // A standby takes over once the dead leader's lease (2 s) runs out; how soon after is up
+        // to the machine's load, so only the generous timeout bounds it.
+        await waitUntil("a new leader sending", () => rest.some((b, i) => sentCount(b) > sentBefore[i]!), 30_000);
+        const newLeader = rest.find((b, i) => sentCount(b) > sentBefore[i]!)!;
+        await waitUntil("15 ticks from the new leader", () => sentCount(newLeader) >= sentBefore[rest.indexOf(newLeader)]! + 15);
+        for (const b of rest) assert.equal(await b.stop(), 0);
 
-      const msgs = await takeAll(s.brokerUrl, "beat");
-      assert.equal(msgs.length, beats.reduce((n, b) => n + sentCount(b), 0), "messages in the broker = sends logged");
-      assertEachTickOnce(
-        msgs.map((m) => m.tick),
-        45,
-      );
-      assert.ok(msgs.every((m) => m.entry === "fast-add"));
-    });
+        const msgs = await takeAll(s.brokerUrl, "beat");
+        assert.equal(
+          msgs.length,
+          beats.reduce((n, b) => n + sentCount(b), 0),
+          "messages in the broker = sends logged",
+        );
+        assertEachTickOnce(
+          msgs.map((m) => m.tick),
+          45,
+        );
+        assert.ok(msgs.every((m) => m.entry === "fast-add"));
+      },
+    );
 
     if (mainOnly) return;
 
@@ -189,7 +194,13 @@ for (const deployment of ["sqlite", "sqlite broker, redis store", "redis broker"
       const added = await cli("add", "dyn", "--task", "beatfixture.add", "--every", "0.3s", "--args", "[1, 2]", "--queue", "dyn");
       assert.match(added.stdout, /added dyn: beatfixture.add every 0.3s/);
       const listed = JSON.parse((await cli("list", "--json")).stdout) as { name: string; source: string }[];
-      assert.deepEqual(listed.map((e) => [e.name, e.source]), [["dyn", "store"], ["fast-add", "settings"]]);
+      assert.deepEqual(
+        listed.map((e) => [e.name, e.source]),
+        [
+          ["dyn", "store"],
+          ["fast-add", "settings"],
+        ],
+      );
       await waitUntil("3 dyn ticks", async () => (await queueSize(s.brokerUrl, "dyn")) >= 3);
       assert.match((await cli("remove", "dyn")).stdout, /removed dyn/);
       await sleep(600); // a pass in flight may still send one

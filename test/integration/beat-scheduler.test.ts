@@ -6,10 +6,11 @@ import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
-import { Celeriac } from "../../src/app.js";
+import { Celeriac, type CeleriacOptions } from "../../src/app.js";
 import { Beat, type BeatOptions } from "../../src/beat/beat.js";
 import { crontab } from "../../src/beat/crontab.js";
 import { BeatEntries } from "../../src/beat/entries.js";
+import type { BeatEntryInput } from "../../src/beat/entry.js";
 import { every } from "../../src/beat/interval.js";
 import { beatStoreUrl } from "../../src/beat/stores/index.js";
 import { tickTaskId } from "../../src/beat/tick-id.js";
@@ -24,7 +25,7 @@ const T0 = Date.parse("2026-01-01T00:00:10Z");
 const at = (iso: string) => Date.parse(iso);
 
 /** A fresh database file, and apps/beats on it that share a fake clock. */
-function world(beatSchedule: Record<string, unknown>, extra: Record<string, unknown> = {}) {
+function world(beatSchedule: Record<string, BeatEntryInput>, extra: CeleriacOptions = {}) {
   const url = `sqlite://${join(dir, `beat-${++files}.db`)}`;
   const clock = { now: T0 };
   const apps: Celeriac[] = [];
@@ -49,7 +50,14 @@ function world(beatSchedule: Record<string, unknown>, extra: Record<string, unkn
       for (const d of got) {
         const h = d.message.headers;
         const body = JSON.parse(d.message.body.toString()) as [unknown[]];
-        taken.push({ entry: String(h.beat_entry), tick: String(h.beat_tick), id: String(h.id), args: body[0], priority: d.message.properties.priority as number | undefined, expires: h.expires });
+        taken.push({
+          entry: String(h.beat_entry),
+          tick: String(h.beat_tick),
+          id: String(h.id),
+          args: body[0],
+          priority: d.message.properties.priority as number | undefined,
+          expires: h.expires,
+        });
       }
     }
     return taken;
@@ -103,7 +111,10 @@ describe("beat scheduler (fake clock, sqlite)", () => {
     await b.tick();
     w.clock.now = at("2026-11-25T09:00:00Z"); // 17:00 local: nothing
     await b.tick();
-    assert.deepEqual((await w.drain()).map((m) => m.tick), ["2026-11-25T01:00:00.000Z"]);
+    assert.deepEqual(
+      (await w.drain()).map((m) => m.tick),
+      ["2026-11-25T01:00:00.000Z"],
+    );
   });
 
   test("across New York's fall-back night, a half-hourly crontab runs through both copies of 01:xx, a daily 01:30 once", async (t) => {
@@ -143,7 +154,10 @@ describe("beat scheduler (fake clock, sqlite)", () => {
       w.clock.now = at("2026-01-01T00:01:00Z");
       await first.tick();
       await first.stop(); // gives the lease up
-      assert.deepEqual((await w.drain()).map((m) => m.tick), ["2026-01-01T00:00:30.000Z", "2026-01-01T00:01:00.000Z"]);
+      assert.deepEqual(
+        (await w.drain()).map((m) => m.tick),
+        ["2026-01-01T00:00:30.000Z", "2026-01-01T00:01:00.000Z"],
+      );
 
       // A new beat process (new app, new store connection) on the same file.
       const second = w.beat();
@@ -204,7 +218,10 @@ describe("beat scheduler (fake clock, sqlite)", () => {
     await b.tick();
     const ticks = (await w.drain()).map((m) => m.tick);
     // Every second from +1 s (00:00:11) to +9 s sent once: the 4 s gap was caught up by B (on time: within 2 leases).
-    assert.deepEqual(ticks, Array.from({ length: 9 }, (_, i) => new Date(at("2026-01-01T00:00:11Z") + i * 1000).toISOString()));
+    assert.deepEqual(
+      ticks,
+      Array.from({ length: 9 }, (_, i) => new Date(at("2026-01-01T00:00:11Z") + i * 1000).toISOString()),
+    );
   });
 
   test("dynamic entries: added, changed and removed at run time, picked up without restart", async (t) => {
@@ -215,7 +232,10 @@ describe("beat scheduler (fake clock, sqlite)", () => {
     t.after(() => api.close());
     await b.tick();
     await api.add("dyn", { task: "proj.dyn", schedule: "every 10s", args: [1] });
-    assert.deepEqual((await api.list()).map((e) => [e.name, e.source, e.schedule.toString()]), [["dyn", "store", "every 10s"]]);
+    assert.deepEqual(
+      (await api.list()).map((e) => [e.name, e.source, e.schedule.toString()]),
+      [["dyn", "store", "every 10s"]],
+    );
     await b.tick(); // first sight at 00:00:10
     w.clock.now = at("2026-01-01T00:00:20Z");
     await b.tick();
@@ -238,6 +258,34 @@ describe("beat scheduler (fake clock, sqlite)", () => {
     await assert.rejects(api.add("bad", { task: "proj.x", schedule: "not a cron" }), ConfigurationError);
   });
 
+  test("a disabled entry (a settings one, overridden in the store) sends nothing until enabled again", async (t) => {
+    const w = world({ e: { task: "proj.e", schedule: every(10, "seconds") } });
+    t.after(w.close);
+    const b = w.beat({ catchUp: "none" });
+    const api = new BeatEntries(w.app());
+    t.after(() => api.close());
+    await b.tick(); // first sight at 00:00:10
+    const off = await api.setEnabled("e", false);
+    assert.equal(off?.enabled, false);
+    assert.deepEqual(
+      (await api.list()).map((e) => [e.name, e.source, e.enabled]),
+      [["e", "store", false]],
+    );
+    w.clock.now = at("2026-01-01T00:00:20Z");
+    await b.tick();
+    w.clock.now = at("2026-01-01T00:00:30Z");
+    await b.tick();
+    assert.equal((await w.drain()).length, 0, "nothing sent while disabled");
+    await api.setEnabled("e", true);
+    w.clock.now = at("2026-01-01T00:00:40Z");
+    await b.tick();
+    assert.deepEqual(
+      (await w.drain()).map((m) => m.tick),
+      ["2026-01-01T00:00:40.000Z"],
+    );
+    assert.equal(await api.setEnabled("missing", false), null);
+  });
+
   test("a stored entry replaces a settings entry of the same name", async (t) => {
     const w = world({ e: { task: "proj.old", schedule: every(10, "seconds") } });
     t.after(w.close);
@@ -245,7 +293,10 @@ describe("beat scheduler (fake clock, sqlite)", () => {
     t.after(() => api.close());
     await api.add("e", { task: "proj.new", schedule: every(10, "seconds") });
     const list = await api.list();
-    assert.deepEqual(list.map((e) => [e.name, e.task, e.source]), [["e", "proj.new", "store"]]);
+    assert.deepEqual(
+      list.map((e) => [e.name, e.task, e.source]),
+      [["e", "proj.new", "store"]],
+    );
   });
 
   test("a tick whose send fails (broker unreachable) is put back and sent by a later pass", async (t) => {
@@ -297,10 +348,13 @@ describe("beat scheduler (fake clock, sqlite)", () => {
     assert.equal(beatStoreUrl({ ...s, brokerUrl: "redis://:pw@h:6379/1" }), "redis://:pw@h:6379/1");
     assert.equal(beatStoreUrl({ ...s, brokerUrl: "amqp://h", resultBackend: "redis://h/2" }), "redis://h/2");
     assert.equal(beatStoreUrl({ ...s, brokerUrl: "amqp://h", resultBackend: "rpc://", beatStoreUrl: "sqlite:///var/beat.db" }), "sqlite:///var/beat.db");
-    assert.throws(() => beatStoreUrl({ ...s, brokerUrl: "amqp://u:secret@h", resultBackend: "rpc://" }), (err: Error) => {
-      assert.ok(err instanceof ConfigurationError);
-      assert.doesNotMatch(err.message, /secret/);
-      return true;
-    });
+    assert.throws(
+      () => beatStoreUrl({ ...s, brokerUrl: "amqp://u:secret@h", resultBackend: "rpc://" }),
+      (err: Error) => {
+        assert.ok(err instanceof ConfigurationError);
+        assert.doesNotMatch(err.message, /secret/);
+        return true;
+      },
+    );
   });
 });

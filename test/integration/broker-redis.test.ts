@@ -4,17 +4,20 @@ import { after, describe, it } from "node:test";
 import type { Delivery } from "../../src/brokers/broker.js";
 import { RedisBroker } from "../../src/brokers/redis/index.js";
 import { encodeTask } from "../../src/protocol/message.js";
-import { brokerConformance } from "../support/broker-suite.js";
+import { boundQueueConformance, brokerConformance, fanoutConformance } from "../support/broker-suite.js";
 import { waitUntil } from "../support/wait.js";
 import { rawClient, redisAvailable, redisUrl, startOwnRedis } from "../support/redis.js";
+import { freePort } from "../support/ports.js";
 
 // Database 1: the queues have random names, so runs never see each other's messages.
 const available = await redisAvailable();
 if (available) {
   brokerConformance("redis", { make: async (opts) => new RedisBroker(redisUrl(1), opts) });
+  fanoutConformance("redis", { make: async (opts) => new RedisBroker(redisUrl(1), opts) });
+  boundQueueConformance("redis", { make: async (opts) => new RedisBroker(redisUrl(1), opts) });
 
   // Redis 6.2 has no BLMPOP: the broker falls back to BRPOP, one message per blocking pop.
-  const withoutBlmpop = await startOwnRedis(6394, ["--rename-command", "BLMPOP", ""]);
+  const withoutBlmpop = await startOwnRedis(await freePort(), ["--rename-command", "BLMPOP", ""]);
   brokerConformance("redis without BLMPOP", { make: async (opts) => new RedisBroker(withoutBlmpop.url(0), opts) });
 }
 
@@ -53,11 +56,14 @@ describe("redis broker: fetching after a blocking pop", { skip: !available }, ()
     // At most one small unleased pop, then full batches from the script.
     assert.ok(sizes[0]! <= 10, `first fetch took ${sizes[0]}`);
     assert.deepEqual(sizes.slice(1, 3), [100, 100]);
-    await new Promise((r) => setTimeout(r, 50)); // the pop's leases are written at the end of its turn
-    const entries = await raw.hmget("unacked", ...taken.map((d) => d.tag));
-    assert.equal(entries.filter((e) => e === null).length, 0, "every message of the backlog is leased");
+    // The pop's leases are written at the end of its turn.
+    const unleased = async () => (await raw.hmget("unacked", ...taken.map((d) => d.tag))).filter((e) => e === null).length;
+    await waitUntil("every message of the backlog to be leased", async () => (await unleased()) === 0, 5000);
     await consumer.ack(taken);
-    assert.deepEqual(await raw.hmget("unacked", ...taken.map((d) => d.tag)), taken.map(() => null));
+    assert.deepEqual(
+      await raw.hmget("unacked", ...taken.map((d) => d.tag)),
+      taken.map(() => null),
+    );
   });
 
   it("a message scheduled elsewhere is moved to its queue on time while the fetch loop keeps popping", async () => {
@@ -83,15 +89,43 @@ describe("redis broker: fetching after a blocking pop", { skip: !available }, ()
     let trickling = false;
     // Delivered while the trickle still answers every fetch, and not before its ETA: when
     // exactly is up to how loaded this machine is, so no upper bound but the generous timeout.
-    await waitUntil("the scheduled message to be delivered while the trickle runs", async () => {
-      const ds = await consumer.fetch([queue], { max: 10, waitMs: 1000, lease: true });
-      if (ds.some((d) => d.message.headers.id === scheduled.headers.id)) [seenAt, trickling] = [Date.now(), !stop];
-      await consumer.ack(ds);
-      return seenAt > 0;
-    }, 30_000, 0);
+    await waitUntil(
+      "the scheduled message to be delivered while the trickle runs",
+      async () => {
+        const ds = await consumer.fetch([queue], { max: 10, waitMs: 1000, lease: true });
+        if (ds.some((d) => d.message.headers.id === scheduled.headers.id)) [seenAt, trickling] = [Date.now(), !stop];
+        await consumer.ack(ds);
+        return seenAt > 0;
+      },
+      30_000,
+      0,
+    );
     stop = true;
     await trickle;
     assert.ok(trickling, "delivered while other messages kept the blocking pop busy");
     assert.ok(dueAt > 0 && seenAt >= dueAt - 50, `delivered ${dueAt - seenAt} ms before its ETA`);
+  });
+});
+
+describe("redis broker: a declared queue's lifetime", { skip: !available }, () => {
+  it("a reply list whose requester never released it expires (its TTL is the declared lifetime)", async () => {
+    const broker = new RedisBroker(redisUrl(1));
+    const redis = rawClient(1);
+    after(async () => {
+      await broker.close();
+      redis.disconnect();
+    });
+    const exchange = "celeriac.test.lifetime";
+    const queue = { name: `lifetime-${randomUUID()}`, exchange, routingKey: randomUUID(), messageTtlMs: 300, expiresMs: 200 };
+    await broker.declareQueue(queue); // never released: the requester "died"
+    await broker.publishDirect(exchange, queue.routingKey, encodeTask({ task: "reply" }));
+    const ttl = await redis.pttl(queue.name);
+    assert.ok(ttl > 0 && ttl <= 300, `the list has the longer of the two lifetimes as its TTL (pttl ${ttl})`);
+    await waitUntil("the list to expire", async () => (await redis.exists(queue.name)) === 0, 5000);
+    const plain = `plain-${randomUUID()}`;
+    const release = await broker.declareQueue({ name: plain, exchange, routingKey: plain });
+    await broker.publishDirect(exchange, plain, encodeTask({ task: "reply" }));
+    assert.equal(await redis.pttl(plain), -1, "a queue declared without a lifetime keeps its messages");
+    await release();
   });
 });

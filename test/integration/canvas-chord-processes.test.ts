@@ -12,6 +12,7 @@ import { Celeriac, chord, type GroupResult } from "../../src/index.js";
 import { defineCanvasTasks } from "../fixtures/canvas-app.js";
 import { startWorker, type RunningProcess } from "../support/processes.js";
 import { redisAvailable, redisUrl } from "../support/redis.js";
+import { waitUntil } from "../support/wait.js";
 
 const APP = fileURLToPath(new URL("../fixtures/canvas-app.ts", import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), "celeriac-chord-"));
@@ -37,11 +38,17 @@ function bigChord(name: string, url: string, opts: { skip?: boolean } = {}) {
 
     it("a chord of 1,000 header tasks completes exactly once", { timeout: 90_000 }, async () => {
       const n = 1000;
-      const res = chord(Array.from({ length: n }, (_, i) => t.add.s(i, i)), t.countedSum.s(marker)).applyAsync();
+      const res = chord(
+        Array.from({ length: n }, (_, i) => t.add.s(i, i)),
+        t.countedSum.s(marker),
+      ).applyAsync();
       const total = await res.get({ timeout: 80_000 });
       assert.equal(total, n * (n - 1));
       const header = res.parent as GroupResult<number>;
-      assert.deepEqual(await header.get({ timeout: 10_000 }), Array.from({ length: n }, (_, i) => 2 * i));
+      assert.deepEqual(
+        await header.get({ timeout: 10_000 }),
+        Array.from({ length: n }, (_, i) => 2 * i),
+      );
       // Give a late duplicate (if there were one) time to show up before counting.
       await new Promise((r) => setTimeout(r, 1000));
       assert.deepEqual(readFileSync(marker, "utf8").trim().split("\n"), [String(n)], "the callback ran once, with all parts");
@@ -77,11 +84,13 @@ describe("chord with a worker killed (kill -9) halfway (sqlite)", () => {
 
   it("late-ack header tasks of the dead worker come back; the callback still runs once", { timeout: 90_000 }, async () => {
     const n = 300;
-    const res = chord(Array.from({ length: n }, (_, i) => t.slowAdd.s(i, i)), t.countedSum.s(marker)).applyAsync();
+    const res = chord(
+      Array.from({ length: n }, (_, i) => t.slowAdd.s(i, i)),
+      t.countedSum.s(marker),
+    ).applyAsync();
     const victim = workers[0]!;
     const done = () => victim.output().match(/canvas\.slowAdd\[[^\]]+\] succeeded/g)?.length ?? 0;
-    const deadline = Date.now() + 30_000;
-    while (done() < 10 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    await waitUntil("the victim to finish 10 header tasks", () => done() >= 10, 30_000, 10);
     victim.proc.kill("SIGKILL");
     await victim.exited;
     assert.equal(await res.get({ timeout: 60_000 }), n * (n - 1));

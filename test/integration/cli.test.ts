@@ -23,7 +23,7 @@ describe("celeriac CLI", () => {
     appModule,
     `import { Celeriac } from ${JSON.stringify(join(ROOT, "dist/index.js"))};\n` +
       `export const app = new Celeriac({ name: "cli" });\n` +
-      `app.task("cli.mul", (x, y, kw) => x * y * (kw?.scale ?? 1));\n`,
+      `app.task({ name: "cli.mul", kwargsAsObject: true }, (x, y, kw) => x * y * (kw?.scale ?? 1));\n`,
   );
 
   it("call prints an id; a worker on a .js module runs it; result --wait shows it", async () => {
@@ -39,7 +39,7 @@ describe("celeriac CLI", () => {
 
   it("purge empties a queue and says how many", async () => {
     for (let i = 0; i < 3; i++) await run(process.execPath, [BIN, "call", "cli.mul", "--args", "[1, 1]", "--queue", "spare"], { env });
-    const { stdout } = await run(process.execPath, [BIN, "purge", "-Q", "spare"], { env });
+    const { stdout } = await run(process.execPath, [BIN, "purge", "-f", "-Q", "spare"], { env });
     assert.match(stdout, /purged 3 messages from spare/);
   });
 

@@ -9,6 +9,7 @@ import { after, describe, it } from "node:test";
 import { Celeriac } from "../../src/index.js";
 import { CLI, startNode, startWorker, type RunningProcess } from "../support/processes.js";
 import { redisAvailable, redisUrl, startOwnRedis } from "../support/redis.js";
+import { freePort } from "../support/ports.js";
 import { requireRabbit } from "../support/amqp.js";
 import { startOwnRabbit } from "../support/rabbit.js";
 import { waitUntil } from "../support/wait.js";
@@ -36,7 +37,7 @@ describe("broker connections on redis", { skip: !available }, () => {
   };
 
   it("a Redis killed and restarted kills no worker, at -c 1 or -c 2: each runs a new task after, and tells the outage once", async () => {
-    const redis = await startOwnRedis(6400);
+    const redis = await startOwnRedis(await freePort());
     const url = redis.url(DB);
     const env = { CELERIAC_BROKER_URL: url, CELERIAC_RESULT_BACKEND: url };
     const queues = ["conn-c1", "conn-c2"].map((q) => `${q}-${randomUUID().slice(0, 6)}`);
@@ -66,15 +67,19 @@ describe("broker connections on redis", { skip: !available }, () => {
       assert.doesNotMatch(out, ESCAPED);
       // One line when lost and one when restored, per connection, naming it: not one per retry.
       for (const role of ["broker", "results"]) {
-        assert.equal(count(out, new RegExp(`redis ${role} connection to redis://127\\.0\\.0\\.1:6400/${DB} lost`)), 1, `${role} lost, once:\n${out}`);
-        assert.equal(count(out, new RegExp(`redis ${role} connection to redis://127\\.0\\.0\\.1:6400/${DB} restored`)), 1, `${role} restored, once:\n${out}`);
+        assert.equal(count(out, new RegExp(`redis ${role} connection to redis://127\\.0\\.0\\.1:${redis.port}/${DB} lost`)), 1, `${role} lost, once:\n${out}`);
+        assert.equal(
+          count(out, new RegExp(`redis ${role} connection to redis://127\\.0\\.0\\.1:${redis.port}/${DB} restored`)),
+          1,
+          `${role} restored, once:\n${out}`,
+        );
       }
       assert.equal(count(out, /cannot fetch from/), 1, "the fetch loop tells the outage once");
     }
   });
 
   it("a worker started before its Redis retries its first connection, saying why, and runs tasks once it is up", async () => {
-    const port = 6401;
+    const port = await freePort();
     const url = `redis://127.0.0.1:${port}/${DB}`;
     const worker = workerProcess(["-P", "async", "-c", "2"], { CELERIAC_BROKER_URL: url, CELERIAC_RESULT_BACKEND: url });
     await worker.waitFor(new RegExp(`cannot connect to redis://127\\.0\\.0\\.1:${port}/${DB}: connect ECONNREFUSED 127\\.0\\.0\\.1:${port}`));
@@ -89,16 +94,17 @@ describe("broker connections on redis", { skip: !available }, () => {
   });
 
   it("a worker told to stop while it still waits for its Redis stops cleanly", async () => {
-    const url = `redis://127.0.0.1:6406/${DB}`;
+    const port = await freePort();
+    const url = `redis://127.0.0.1:${port}/${DB}`;
     const worker = workerProcess(["-P", "process", "-c", "1"], { CELERIAC_BROKER_URL: url, CELERIAC_RESULT_BACKEND: url });
-    await worker.waitFor(/ECONNREFUSED 127\.0\.0\.1:6406; trying again/);
+    await worker.waitFor(new RegExp(`ECONNREFUSED 127\\.0\\.0\\.1:${port}; trying again`));
     assert.equal(await worker.stop(), 0, worker.output());
     assert.doesNotMatch(worker.output(), /TypeError/);
     assert.doesNotMatch(worker.output(), ESCAPED);
   });
 
   it("a producer's first send waits for a Redis that is not up yet, and succeeds once it is", async () => {
-    const port = 6402;
+    const port = await freePort();
     const url = `redis://127.0.0.1:${port}/${DB}`;
     const script = `
       import { Celeriac } from "./src/index.ts";
@@ -123,7 +129,7 @@ describe("broker connections on redis", { skip: !available }, () => {
     ["no password (NOAUTH)", ""],
   ] as const) {
     it(`${what}: the worker stops at once with BrokerAuthenticationError, the password masked`, async () => {
-      const port = what.includes("WRONGPASS") ? 6403 : 6404;
+      const port = await freePort();
       await startOwnRedis(port, ["--requirepass", "right-pw-0815"], "right-pw-0815");
       const url = `redis://${auth}127.0.0.1:${port}/${DB}`;
       const worker = workerProcess(["-P", "async", "-c", "1"], { CELERIAC_BROKER_URL: url, CELERIAC_RESULT_BACKEND: url });
@@ -139,14 +145,14 @@ describe("broker connections on redis", { skip: !available }, () => {
   }
 
   it("a stalled Redis (SIGSTOP) is told once when it stops answering and once when it answers again; work goes on", async () => {
-    const redis = await startOwnRedis(6405);
+    const redis = await startOwnRedis(await freePort());
     const url = redis.url(DB);
     const worker = await startWorker("test/fixtures/app.ts", ["-P", "async", "-c", "2"], { CELERIAC_BROKER_URL: url, CELERIAC_RESULT_BACKEND: url });
     const app = producer(url);
     assert.equal(await app.sendTask("fixture.add", [1, 1]).get({ timeout: 15_000 }), 2);
     redis.pause();
     try {
-      await worker.waitFor(new RegExp(`redis broker connection to redis://127\\.0\\.0\\.1:6405/${DB} is not answering`), 30_000);
+      await worker.waitFor(new RegExp(`redis broker connection to redis://127\\.0\\.0\\.1:${redis.port}/${DB} is not answering`), 30_000);
     } finally {
       redis.resume();
     }
@@ -175,12 +181,13 @@ describe("broker connections on amqp", { skip: noRabbit ?? false }, () => {
   });
 
   it("a worker started before its RabbitMQ retries its first connection, saying why, and runs tasks once it is up", async () => {
-    const port = 5690;
+    const port = await freePort();
     const url = `amqp://guest:guest@127.0.0.1:${port}//`;
     const worker = workerProcess(["-P", "async", "-c", "1"], { CELERIAC_BROKER_URL: url, CELERIAC_RESULT_BACKEND: redisUrl(DB) });
     await worker.waitFor(new RegExp(`ECONNREFUSED 127\\.0\\.0\\.1:${port}`));
     assert.ok(alive(worker), "still waiting, not exited");
-    await startOwnRabbit({ nodeName: "rabbitconn@localhost", port, distPort: 25690 });
+    // A node name and ports of its own: another checkout may boot one at the same time.
+    await startOwnRabbit({ nodeName: `rabbitconn-${randomUUID().slice(0, 8)}@localhost`, port, distPort: await freePort() });
     await worker.waitFor(/ ready: /, 90_000);
     const app = new Celeriac({ name: "producer", broker: url, backend: redisUrl(DB) });
     try {

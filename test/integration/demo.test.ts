@@ -14,7 +14,11 @@ it("npm run demo: starts a worker on ./celeriac.db, shows results and states, ex
     const env = { ...process.env };
     delete env.CELERIAC_BROKER_URL;
     delete env.CELERIAC_RESULT_BACKEND;
-    const { stdout } = await promisify(execFile)(process.execPath, ["--import", import.meta.resolve("tsx"), join(ROOT, "examples/demo.ts")], { cwd, env, timeout: 60_000 });
+    const { stdout } = await promisify(execFile)(process.execPath, ["--import", import.meta.resolve("tsx"), join(ROOT, "examples/demo.ts")], {
+      cwd,
+      env,
+      timeout: 60_000,
+    });
     assert.match(stdout, /broker and results: sqlite:\/\/\.\/celeriac\.db/);
     assert.match(stdout, /add\(2, 3\)\s+-> SUCCESS\s+5\n/);
     assert.match(stdout, /add\(10, 20\) with countdown 1s\s+-> SUCCESS\s+30\n/);

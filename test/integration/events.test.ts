@@ -12,22 +12,11 @@ import { EventReceiver } from "../../src/events/receiver.js";
 import { State, workerAlive } from "../../src/events/state.js";
 import { CLI, startNode, startWorker } from "../support/processes.js";
 import { pythonCeleryAvailable, runPython } from "../support/python.js";
+import { waitUntil } from "../support/wait.js";
 
 const APP = "test/fixtures/app.ts";
 const dir = mkdtempSync(join(tmpdir(), "celeriac-events-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
-
-function waitUntil(check: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const started = Date.now();
-    const tick = () => {
-      if (check()) return resolve();
-      if (Date.now() - started > timeoutMs) return reject(new Error(`timed out waiting for ${what}`));
-      setTimeout(tick, 50);
-    };
-    tick();
-  });
-}
 
 const COMMON = { hostname: "string", utcoffset: "number", pid: "number", clock: "number", timestamp: "number", type: "string" };
 
@@ -76,18 +65,41 @@ describe("events from a worker process", () => {
     await bad.get({ timeout: 10_000, propagate: false });
     assert.equal(await retried.get({ timeout: 10_000 }), "job after 1 retry");
     const done = (type: string, id: string) => events.some((e) => e.type === type && e.uuid === id);
-    await waitUntil(() => done("task-succeeded", ok.id) && done("task-failed", bad.id) && done("task-succeeded", retried.id), 10_000, "task events");
-    await waitUntil(() => events.some((e) => e.type === "worker-heartbeat"), 6_000, "a heartbeat");
+    await waitUntil("task events", () => done("task-succeeded", ok.id) && done("task-failed", bad.id) && done("task-succeeded", retried.id), 10_000);
+    await waitUntil("a heartbeat", () => events.some((e) => e.type === "worker-heartbeat"), 6_000);
     captured.push(...events.map((e) => ({ ...e })));
     ids.ok = ok.id;
     ids.bad = bad.id;
 
     const of = (type: string, id?: string) => events.find((e) => e.type === type && (!id || e.uuid === id));
     const sent = of("task-sent", ok.id);
-    assertFields(sent, { uuid: "string", name: "string", args: "string", kwargs: "string", root_id: "string", parent_id: "null", retries: "number", eta: "null", expires: "null", queue: "string", exchange: "string", routing_key: "string" });
+    assertFields(sent, {
+      uuid: "string",
+      name: "string",
+      args: "string",
+      kwargs: "string",
+      root_id: "string",
+      parent_id: "null",
+      retries: "number",
+      eta: "null",
+      expires: "null",
+      queue: "string",
+      exchange: "string",
+      routing_key: "string",
+    });
     assert.match(sent!.hostname, /^gen\d+@/);
     const received = of("task-received", ok.id);
-    assertFields(received, { uuid: "string", name: "string", args: "string", kwargs: "string", root_id: "string", parent_id: ["null", "string"], retries: "number", eta: "null", expires: "null" });
+    assertFields(received, {
+      uuid: "string",
+      name: "string",
+      args: "string",
+      kwargs: "string",
+      root_id: "string",
+      parent_id: ["null", "string"],
+      retries: "number",
+      eta: "null",
+      expires: "null",
+    });
     assert.equal(received!.args, "(2, 3)");
     assert.equal(received!.kwargs, "{}");
     assert.equal(received!.name, "fixture.add");
@@ -118,7 +130,10 @@ describe("events from a worker process", () => {
     }
     // Clocks grow per sender.
     const workerClocks = events.filter((e) => e.hostname.startsWith("ev@")).map((e) => e.clock);
-    assert.ok(workerClocks.every((c, i) => i === 0 || c > workerClocks[i - 1]!), "worker clock increases");
+    assert.ok(
+      workerClocks.every((c, i) => i === 0 || c > workerClocks[i - 1]!),
+      "worker clock increases",
+    );
 
     // The State.
     const t = state.tasks.get(ok.id)!;
@@ -147,7 +162,7 @@ describe("events from a worker process", () => {
     assert.equal(events.slice(before).filter((e) => e.type.startsWith("task-") && e.type !== "task-sent").length, 0, "no task events after disable_events");
 
     assert.equal(await worker.stop(), 0);
-    await waitUntil(() => events.some((e) => e.type === "worker-offline"), 5_000, "worker-offline");
+    await waitUntil("worker-offline", () => events.some((e) => e.type === "worker-offline"), 5_000);
     assert.ok(!workerAlive(w), "worker offline after it stops");
     await receiver.stop();
     await unsubscribe();
@@ -231,7 +246,11 @@ describe("events from a worker process", () => {
     const file = join(dir, "events.json");
     writeFileSync(file, JSON.stringify(captured));
     type PyTask = { state: string; name: string; args: string; result: string | null; runtime: number | null; exception: string | null; worker: string | null };
-    const py = await runPython<{ tasks: Record<string, PyTask>; workers: Record<string, { alive: boolean; sw_ident: string; freq: number }>; dump: string[] }>("events_state.py", [file], {});
+    const py = await runPython<{ tasks: Record<string, PyTask>; workers: Record<string, { alive: boolean; sw_ident: string; freq: number }>; dump: string[] }>(
+      "events_state.py",
+      [file],
+      {},
+    );
     const ok = py.tasks[ids.ok!]!;
     assert.equal(ok.state, "SUCCESS");
     assert.equal(ok.name, "fixture.add");
@@ -246,6 +265,9 @@ describe("events from a worker process", () => {
     assert.ok(w.alive, `Celery sees ${host} alive`);
     assert.equal(w.sw_ident, "celeriac");
     assert.equal(w.freq, 2);
-    assert.ok(py.dump.some((l) => l.includes("task succeeded") && l.includes(ids.ok!) && l.includes("result=5")), py.dump.join("\n"));
+    assert.ok(
+      py.dump.some((l) => l.includes("task succeeded") && l.includes(ids.ok!) && l.includes("result=5")),
+      py.dump.join("\n"),
+    );
   });
 });

@@ -8,7 +8,7 @@ import { hostileMessages, spawnHostileWorker, type HostileTarget } from "../supp
 import { redisAvailable, redisUrl } from "../support/redis.js";
 import { waitUntil } from "../support/wait.js";
 
-const DB = 14;
+const DB = 12; // hostile-redis.test.ts counts the unacked hash of 14: a database of its own
 const skip = (await requireRabbit()) ?? ((await redisAvailable()) ? null : "Redis (the result backend) is not reachable");
 
 function target(pool: "async" | "process"): HostileTarget {

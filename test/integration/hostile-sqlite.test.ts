@@ -53,7 +53,10 @@ describe("sqlite broker: a malformed row", () => {
       insert.run(queue, toEnvelope(b));
       const ds = await broker.fetch([queue], { max: 10, waitMs: 500, lease: true });
       assert.equal(ds.length, 4);
-      assert.deepEqual(ds.map((d) => d.message.headers.id ?? null), [a.headers.id, null, null, b.headers.id]);
+      assert.deepEqual(
+        ds.map((d) => d.message.headers.id ?? null),
+        [a.headers.id, null, null, b.headers.id],
+      );
       assert.match(ds[1]!.message.unreadable ?? "", /envelope is not JSON/);
       assert.match(ds[2]!.message.unreadable ?? "", /no body/);
       await broker.ack(ds);

@@ -52,7 +52,11 @@ function redisStore(): Store {
 }
 
 const runsOf = (file: string, tag: string) =>
-  existsSync(file) ? readFileSync(file, "utf8").split("\n").filter((l) => l && JSON.parse(l) === tag).length : 0;
+  existsSync(file)
+    ? readFileSync(file, "utf8")
+        .split("\n")
+        .filter((l) => l && JSON.parse(l) === tag).length
+    : 0;
 
 const stores: (() => Store)[] = [sqliteStore];
 if (await redisAvailable()) stores.push(redisStore);
@@ -88,7 +92,12 @@ for (const makeStore of stores) {
       const output = () => worker.output().slice(-4000);
       /** Nothing left to deliver, then: it ran once, and the message is not coming back. */
       const ranOnce = async (tag: string) => {
-        await waitUntil(() => `queue ${queue} to drain; output:\n${output()}`, () => store.drained(queue), 15_000, 100);
+        await waitUntil(
+          () => `queue ${queue} to drain; output:\n${output()}`,
+          () => store.drained(queue),
+          15_000,
+          100,
+        );
         assert.equal(runsOf(runs, tag), 1, `${tag} ran ${runsOf(runs, tag)} times`);
       };
 
@@ -104,7 +113,10 @@ for (const makeStore of stores) {
             const meta = await (await app.backend()).get(result.id);
             assert.equal(meta?.status, "FAILURE");
             // What a Python AsyncResult reads: kombu's own class.
-            assert.deepEqual([(meta?.result as { exc_type: string }).exc_type, (meta?.result as { exc_module: string }).exc_module], ["EncodeError", "kombu.exceptions"]);
+            assert.deepEqual(
+              [(meta?.result as { exc_type: string }).exc_type, (meta?.result as { exc_module: string }).exc_module],
+              ["EncodeError", "kombu.exceptions"],
+            );
             await ranOnce(tag);
           });
         }
@@ -115,7 +127,11 @@ for (const makeStore of stores) {
           const { tag, result } = send(`outcome.plain${late}`, { link: bad });
           assert.equal(await result.get({ timeout: 15_000 }), tag);
           await ranOnce(tag);
-          await waitUntil(() => `the embed failure to be logged; output:\n${output()}`, () => new RegExp(`${result.id}\\]: cannot continue its workflow`).test(worker.output()), 5000);
+          await waitUntil(
+            () => `the embed failure to be logged; output:\n${output()}`,
+            () => new RegExp(`${result.id}\\]: cannot continue its workflow`).test(worker.output()),
+            5000,
+          );
         });
 
         it(`a retry whose message cannot be sent${late ? " (acksLate)" : ""}: FAILURE RetryNotSent, acked, ran once`, async () => {
@@ -133,7 +149,11 @@ for (const makeStore of stores) {
         const { tag, result } = send("outcome.fails");
         await assert.rejects(result.get({ timeout: 15_000 }), (err: Error) => err.name === "RangeError");
         const line = new RegExp(`ERROR/[^\\]]*\\] task outcome\\.fails\\[${result.id}\\] raised RangeError: boom-${tag}\\n\\s+at `);
-        await waitUntil(() => `the failure with its stack in the log; output:\n${output()}`, () => line.test(worker.output()), 5000);
+        await waitUntil(
+          () => `the failure with its stack in the log; output:\n${output()}`,
+          () => line.test(worker.output()),
+          5000,
+        );
         assert.equal(worker.output().split(`boom-${tag}`).length - 1, 1, "the error's message is printed once, not again as the stack's first line");
       });
 
@@ -149,7 +169,12 @@ describe("time limits at send", () => {
   const app = new Celeriac({ name: "limits", broker: "memory://limits", backend: "memory://limits" });
   after(() => app.close());
 
-  for (const [option, value] of [["timeLimit", -5], ["softTimeLimit", Number.NaN], ["timeLimit", "10"], ["softTimeLimit", Infinity]] as const) {
+  for (const [option, value] of [
+    ["timeLimit", -5],
+    ["softTimeLimit", Number.NaN],
+    ["timeLimit", "10"],
+    ["softTimeLimit", Infinity],
+  ] as const) {
     it(`${option} ${String(value)}: refused with InvalidTaskOptions`, async () => {
       const r = app.sendTask("limits.any", [], {}, { [option]: value } as Record<string, unknown>);
       await assert.rejects(r.sent, (err: Error) => err instanceof InvalidTaskOptions && err.message.includes(option));

@@ -140,13 +140,23 @@ describe("global rate limits over AMQP", { skip: skip ?? false }, () => {
     const task = `ratetest.stamp-${id}`;
     const log = join(dir, `${queue}.log`);
     const env = { RATE_AMQP_URL: AMQP_URL, RATE_QUEUE: queue, RATE_TASK: task, RATE_LOG: log };
-    const client = new Celeriac({ name: "client", broker: AMQP_URL, backend: "rpc://", taskDefaultQueue: queue, taskDefaultExchange: queue, taskDefaultRoutingKey: queue });
+    const client = new Celeriac({
+      name: "client",
+      broker: AMQP_URL,
+      backend: "rpc://",
+      taskDefaultQueue: queue,
+      taskDefaultExchange: queue,
+      taskDefaultRoutingKey: queue,
+    });
     const workers: RunningProcess[] = [];
     try {
       for (let i = 0; i < 3; i++) workers.push(await startWorker("test/fixtures/amqp-rate-app.ts", ["-P", "async", "-c", "4", "-n", `rate${i}-${id}@%h`], env));
       const results = Array.from({ length: 30 }, (_, i) => client.sendTask<number>(task, [i]));
       const values = await Promise.all(results.map((r) => r.get({ timeout: 30_000 })));
-      assert.deepEqual(values, Array.from({ length: 30 }, (_, i) => i));
+      assert.deepEqual(
+        values,
+        Array.from({ length: 30 }, (_, i) => i),
+      );
       const lines = existsSync(log) ? readFileSync(log, "utf8").split("\n").filter(Boolean) : [];
       assert.equal(lines.length, 30, `every task ran once:\n${lines.join("\n")}\n${workers.map((w) => w.output().slice(-3000)).join("\n---\n")}`);
       const stamps = lines.map((l) => Number(l.split(" ")[0])).sort((x, y) => x - y);

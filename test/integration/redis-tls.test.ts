@@ -9,14 +9,34 @@ import { after, describe, it } from "node:test";
 import { Celeriac } from "../../src/index.js";
 import { startWorker } from "../support/processes.js";
 import { redisAvailable, startOwnRedis } from "../support/redis.js";
+import { freePort } from "../support/ports.js";
 
 const dir = mkdtempSync(join(tmpdir(), "celeriac-tls-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 function makeCertificate(): boolean {
   try {
-    execFileSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
-      "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", join(dir, "key.pem"), "-out", join(dir, "cert.pem")], { stdio: "ignore" });
+    execFileSync(
+      "openssl",
+      [
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-addext",
+        "subjectAltName=IP:127.0.0.1",
+        "-keyout",
+        join(dir, "key.pem"),
+        "-out",
+        join(dir, "cert.pem"),
+      ],
+      { stdio: "ignore" },
+    );
     return true;
   } catch (err) {
     if (process.env.CI === "true") throw new Error(`openssl is needed for the TLS test: ${(err as Error).message}`, { cause: err });
@@ -30,7 +50,7 @@ describe("rediss:// (TLS)", { skip: !ready }, () => {
   it("a worker and a producer talk over TLS, certificate verified", async () => {
     const cert = join(dir, "cert.pem");
     const redis = await startOwnRedis(
-      6394,
+      await freePort(),
       ["--tls-cert-file", cert, "--tls-key-file", join(dir, "key.pem"), "--tls-ca-cert-file", cert, "--tls-auth-clients", "no"],
       undefined,
       { ca: readFileSync(cert), query: `ssl_cert_reqs=required&ssl_ca_certs=${encodeURIComponent(cert)}` },

@@ -1,19 +1,20 @@
 // Sending against brokers that fail: publish retry and timeout (Celery's
 // task_publish_retry_policy), PublishError, and no silent loss of a send that
-// nobody awaited. Own redis-servers on 6410-6411 (stalled with SIGSTOP);
-// 6412 has nothing listening; RabbitMQ is reached through a proxy on 6413 that
-// the test closes.
+// nobody awaited. Own redis-servers (stalled with SIGSTOP); a port with
+// nothing listening; RabbitMQ reached through a proxy that the test closes.
 import assert from "node:assert/strict";
-import { createServer, connect as tcpConnect, type Socket } from "node:net";
+import { createServer, connect as tcpConnect, type AddressInfo, type Socket } from "node:net";
 import { after, describe, it } from "node:test";
 import { Redis } from "ioredis";
 import { Celeriac, PublishError } from "../../src/index.js";
-import { deleteAmqpEntities, rabbitAnswers } from "../support/amqp.js";
+import { AMQP_URL, deleteAmqpEntities, rabbitAnswers } from "../support/amqp.js";
 import { startNode } from "../support/processes.js";
 import { startOwnRedis } from "../support/redis.js";
+import { freePort } from "../support/ports.js";
 import { waitUntil } from "../support/wait.js";
 
-const DEAD = "redis://127.0.0.1:6412/0";
+const DEAD_PORT = await freePort();
+const DEAD = `redis://127.0.0.1:${DEAD_PORT}/0`;
 
 /** Everything this process writes to stderr from now on (the app's log lines go there). */
 function captureStderr(): { text(): string; stop(): void } {
@@ -44,7 +45,7 @@ after(async () => {
 
 describe("sending to a stalled Redis", () => {
   it("rejects sent with a PublishError after the retries, and sends again once the broker is back", { timeout: 30_000 }, async () => {
-    const own = await startOwnRedis(6410);
+    const own = await startOwnRedis(await freePort());
     const app = makeApp(own.url(0));
     await app.sendTask("stall.t", [1]).sent;
     const raw = new Redis(own.port);
@@ -53,7 +54,10 @@ describe("sending to a stalled Redis", () => {
     process.kill(pid, "SIGSTOP");
     try {
       const r = app.sendTask("stall.t", [2]);
-      const err = await r.sent.then(() => null, (e: unknown) => e);
+      const err = await r.sent.then(
+        () => null,
+        (e: unknown) => e,
+      );
       assert.ok(err instanceof PublishError, `expected a PublishError, got ${String(err)}`);
       assert.equal(err.attempts, 4, "the first attempt and the policy's 3 retries");
       assert.match(err.message, /stall\.t/);
@@ -67,7 +71,7 @@ describe("sending to a stalled Redis", () => {
   });
 
   it("a send succeeds when the broker comes back within the retry window, and is written once", { timeout: 30_000 }, async () => {
-    const own = await startOwnRedis(6411);
+    const own = await startOwnRedis(await freePort());
     const app = makeApp(own.url(0), { taskPublishRetryPolicy: { maxRetries: 100, intervalStep: 0.05, intervalMax: 0.05 } });
     const raw = new Redis(own.port);
     await app.sendTask("back.t", [], {}, { queue: "back" }).sent;
@@ -77,7 +81,10 @@ describe("sending to a stalled Redis", () => {
     process.kill(pid, "SIGSTOP");
     let sent: Promise<unknown>;
     try {
-      sent = app.sendTask("back.t", [], {}, { queue: "back" }).sent.then(() => "sent", (e: unknown) => e);
+      sent = app.sendTask("back.t", [], {}, { queue: "back" }).sent.then(
+        () => "sent",
+        (e: unknown) => e,
+      );
       await waitUntil("a retry to be logged", () => /publishing task back\.t\[.*\] failed \(attempt 2/.test(log.text()), 20_000);
     } finally {
       process.kill(pid, "SIGCONT");
@@ -92,25 +99,40 @@ describe("sending to a stalled Redis", () => {
 describe("sending to a broker that is not there", () => {
   it("retries by the policy, and with retry: false fails at the first error", { timeout: 30_000 }, async () => {
     const app = makeApp(DEAD);
-    const retried = await app.sendTask("dead.t").sent.then(() => null, (e: unknown) => e);
+    const retried = await app.sendTask("dead.t").sent.then(
+      () => null,
+      (e: unknown) => e,
+    );
     assert.ok(retried instanceof PublishError);
     assert.equal(retried.attempts, 4);
-    const once = await app.sendTask("dead.t", [], {}, { retry: false }).sent.then(() => null, (e: unknown) => e);
+    const once = await app.sendTask("dead.t", [], {}, { retry: false }).sent.then(
+      () => null,
+      (e: unknown) => e,
+    );
     assert.ok(once instanceof PublishError);
     assert.equal(once.attempts, 1);
     const app2 = makeApp(DEAD, { taskPublishRetry: false });
-    const off = await app2.sendTask("dead.t").sent.then(() => null, (e: unknown) => e);
+    const off = await app2.sendTask("dead.t").sent.then(
+      () => null,
+      (e: unknown) => e,
+    );
     assert.ok(off instanceof PublishError);
     assert.equal(off.attempts, 1, "taskPublishRetry: false");
     const app3 = makeApp(DEAD).configFromObject({ task_publish_retry_policy: { max_retries: 1, interval_step: 0 } });
-    const snake = await app3.sendTask("dead.t").sent.then(() => null, (e: unknown) => e);
+    const snake = await app3.sendTask("dead.t").sent.then(
+      () => null,
+      (e: unknown) => e,
+    );
     assert.ok(snake instanceof PublishError);
     assert.equal(snake.attempts, 2, "Celery's snake_case policy keys are read");
   });
 
   it("a password in the broker URL is masked in the error", { timeout: 30_000 }, async () => {
-    const app = makeApp("redis://:s3cret-pw@127.0.0.1:6412/0", { taskPublishRetry: false });
-    const err = await app.sendTask("dead.t").sent.then(() => null, (e: unknown) => e);
+    const app = makeApp(`redis://:s3cret-pw@127.0.0.1:${DEAD_PORT}/0`, { taskPublishRetry: false });
+    const err = await app.sendTask("dead.t").sent.then(
+      () => null,
+      (e: unknown) => e,
+    );
     assert.ok(err instanceof PublishError);
     assert.doesNotMatch(err.message, /s3cret-pw/);
   });
@@ -131,7 +153,10 @@ describe("sending to a broker that is not there", () => {
     assert.equal(signalled[0]!.task, "unawaited.add");
     assert.equal(signalled[0]!.taskId, id);
     assert.ok(signalled[0]!.exception instanceof PublishError);
-    const line = log.text().split("\n").find((l) => l.includes(id) && /ERROR/.test(l));
+    const line = log
+      .text()
+      .split("\n")
+      .find((l) => l.includes(id) && /ERROR/.test(l));
     assert.ok(line, `no ERROR line names ${id}:\n${log.text()}`);
     assert.match(line, /unawaited\.add/);
     await assert.rejects(app.close(), (e: unknown) => e instanceof PublishError && e.tasks.some((t) => t.taskId === id));
@@ -153,14 +178,15 @@ describe("sending to a broker that is not there", () => {
 
 describe("sending over AMQP when the connection is closed", () => {
   it("rejects sent with a PublishError", { timeout: 60_000 }, async () => {
-    if (!(await rabbitAnswers("amqp://guest:guest@127.0.0.1:5672//", 2000))) {
-      if (process.env.CI === "true") throw new Error("RabbitMQ is required on 127.0.0.1:5672");
+    if (!(await rabbitAnswers(AMQP_URL, 2000))) {
+      if (process.env.CI === "true") throw new Error(`RabbitMQ is required at ${new URL(AMQP_URL).host}`);
       return;
     }
+    const rabbit = new URL(AMQP_URL);
     // A proxy to the shared RabbitMQ that the test shuts, so only this test's connection is cut.
     const sockets = new Set<Socket>();
     const proxy = createServer((client) => {
-      const upstream = tcpConnect(5672, "127.0.0.1");
+      const upstream = tcpConnect(Number(rabbit.port || 5672), rabbit.hostname);
       sockets.add(client).add(upstream);
       client.pipe(upstream).pipe(client);
       const drop = () => {
@@ -170,14 +196,21 @@ describe("sending over AMQP when the connection is closed", () => {
       client.on("error", drop).on("close", drop);
       upstream.on("error", drop).on("close", drop);
     });
-    await new Promise<void>((r) => proxy.listen(6413, "127.0.0.1", r));
-    const app = makeApp("amqp://guest:guest@127.0.0.1:6413//", { taskPublishTimeout: 1 });
+    await new Promise<void>((r) => proxy.listen(0, "127.0.0.1", r));
+    // The test's vhost and credentials, through the proxy.
+    const viaProxy = new URL(AMQP_URL);
+    viaProxy.hostname = "127.0.0.1";
+    viaProxy.port = String((proxy.address() as AddressInfo).port);
+    const app = makeApp(viaProxy.toString(), { taskPublishTimeout: 1 });
     await app.sendTask("amqp.t", [], {}, { queue: "celeriac-sending-test" }).sent;
     const closed = new Promise<void>((r) => proxy.close(() => r()));
     for (const s of sockets) s.destroy();
     await closed;
     const r = app.sendTask("amqp.t", [], {}, { queue: "celeriac-sending-test" });
-    const err = await r.sent.then(() => null, (e: unknown) => e);
+    const err = await r.sent.then(
+      () => null,
+      (e: unknown) => e,
+    );
     assert.ok(err instanceof PublishError, `expected a PublishError, got ${String(err)}`);
     assert.ok(err.message.includes(r.id));
     await deleteAmqpEntities({ queues: ["celeriac-sending-test"] });

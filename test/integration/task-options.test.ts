@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { Celeriac, States, Worker, type TaskContext, type TaskOptions } from "../../src/index.js";
+import { waitUntil } from "../support/wait.js";
 
 const dir = mkdtempSync(join(tmpdir(), "celeriac-opts-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -56,8 +57,7 @@ for (const kind of ["memory", "sqlite"] as const) {
       });
       await start(app);
       const r = t.delay();
-      await sleep(400);
-      assert.equal((await r.refresh())?.status, States.RETRY);
+      await waitUntil("the RETRY state between the attempts", async () => (await r.refresh())?.status === States.RETRY, 5000);
       assert.equal(await r.get({ timeout: 10_000 }), 1);
     });
 
@@ -90,15 +90,14 @@ for (const kind of ["memory", "sqlite"] as const) {
       });
       await start(app);
       const r = t.delay();
-      await sleep(300);
-      assert.equal((await r.refresh())?.status, States.STARTED);
+      await waitUntil("the STARTED state while the task runs", async () => (await r.refresh())?.status === States.STARTED, 5000);
       assert.equal(await r.get({ timeout: 5000 }), 1);
     });
 
     it("resultExtended stores name, args, kwargs and worker with the result", async () => {
       const app = mk();
       app.settings.resultExtended = true;
-      const t = app.task("o.ext", (a: number) => a);
+      const t = app.task({ name: "o.ext", kwargsAsObject: true }, (a: number) => a);
       await start(app, { hostname: "ext@test" });
       const r = t.applyAsync([5], { kwargs: { k: 1 } });
       await r.get({ timeout: 5000 });
@@ -120,7 +119,7 @@ for (const kind of ["memory", "sqlite"] as const) {
       await start(app);
       const q = quiet.delay();
       await assert.rejects(loud.delay().get({ timeout: 5000 }), /kept/);
-      await sleep(200);
+      await sleep(200); // no event says a result will never be stored: give a wrong one time to show
       assert.equal(await q.refresh(), null);
     });
 
@@ -132,7 +131,7 @@ for (const kind of ["memory", "sqlite"] as const) {
       const r = t.delay();
       await start(app, { queues: ["celery"] });
       assert.equal(await plain.delay().get({ timeout: 5000 }), "plain");
-      await sleep(300);
+      await sleep(300); // time for a wrong consumer to take it: that none does is the assertion
       assert.equal(await (await app.broker()).size("special"), 1, "waits in its queue");
       await start(app, { queues: ["special"] });
       assert.equal(await r.get({ timeout: 5000 }), "routed");

@@ -6,7 +6,8 @@ import { randomUUID } from "node:crypto";
 import { after, before, describe, it } from "node:test";
 import amqp from "amqplib";
 import { ConfigurationError, Celeriac, RemoteTaskError, Worker, type TaskContext } from "../../src/index.js";
-import { AMQP_URL, deleteAmqpEntities, requireRabbit } from "../support/amqp.js";
+import { AMQP_URL, deleteAmqpEntities, requireRabbit, waitQueueTaken } from "../support/amqp.js";
+import { waitUntil } from "../support/wait.js";
 
 const skip = await requireRabbit();
 
@@ -31,7 +32,7 @@ describe("worker over AMQP (rpc:// results)", { skip: skip ?? false }, () => {
   });
   const order: string[] = [];
   const add = app.task("amqptest.add", (x: number, y: number) => x + y);
-  const echo = app.task({ name: "amqptest.echo", bind: true }, function (this: TaskContext) {
+  const echo = app.task({ name: "amqptest.echo", bind: true, kwargsAsObject: true }, function (this: TaskContext) {
     return { args: this.request.args, kwargs: this.request.kwargs };
   });
   const boom = app.task("amqptest.boom", () => {
@@ -97,12 +98,18 @@ describe("worker over AMQP (rpc:// results)", { skip: skip ?? false }, () => {
     // Hold the only slot, let one message into the prefetch window, then queue a backlog.
     const blocker = app.task({ name: `amqptest.block-${id}` }, () => new Promise((r) => setTimeout(r, 800)));
     const b = blocker.delay();
-    await new Promise((r) => setTimeout(r, 200));
+    await waitUntil("the blocker to hold the only slot", () => worker.activeCount === 1, 10_000, 10);
     order.length = 0;
     const sent = [mark.applyAsync(["filler"], { priority: 0 })];
     await sent[0]!.sent;
-    await new Promise((r) => setTimeout(r, 100));
-    for (const [tag, priority] of [["low1", 1], ["low2", 1], ["high1", 9], ["mid", 5], ["high2", 9]] as const) {
+    await waitQueueTaken(queue);
+    for (const [tag, priority] of [
+      ["low1", 1],
+      ["low2", 1],
+      ["high1", 9],
+      ["mid", 5],
+      ["high2", 9],
+    ] as const) {
       const r = mark.applyAsync([tag], { priority });
       await r.sent;
       sent.push(r);
@@ -138,7 +145,11 @@ describe("worker over AMQP (rpc:// results)", { skip: skip ?? false }, () => {
     const conn = await amqp.connect(AMQP_URL);
     try {
       const ch = await conn.createConfirmChannel();
-      await new Promise<void>((res, rej) => ch.publish("", queue, Buffer.from("{not json"), { contentType: "application/json", headers: { task: "amqptest.add", id: randomUUID() } }, (e) => (e ? rej(e) : res())));
+      await new Promise<void>((res, rej) =>
+        ch.publish("", queue, Buffer.from("{not json"), { contentType: "application/json", headers: { task: "amqptest.add", id: randomUUID() } }, (e) =>
+          e ? rej(e) : res(),
+        ),
+      );
       await new Promise<void>((res, rej) => ch.publish("", queue, Buffer.from("[]"), { headers: {} }, (e) => (e ? rej(e) : res())));
     } finally {
       await conn.close();
@@ -149,10 +160,13 @@ describe("worker over AMQP (rpc:// results)", { skip: skip ?? false }, () => {
 
   it("rpc:// refuses chords with a clear error", async () => {
     const backend = await app.backend();
-    await assert.rejects(backend.chordJoin(randomUUID(), 0, 2, { task_id: "x", status: "SUCCESS", result: 1, traceback: null, children: [], date_done: null }), (err: Error) => {
-      assert.ok(err instanceof ConfigurationError);
-      assert.match(err.message, /does not support chords/);
-      return true;
-    });
+    await assert.rejects(
+      backend.chordJoin(randomUUID(), 0, 2, { task_id: "x", status: "SUCCESS", result: 1, traceback: null, children: [], date_done: null }),
+      (err: Error) => {
+        assert.ok(err instanceof ConfigurationError);
+        assert.match(err.message, /does not support chords/);
+        return true;
+      },
+    );
   });
 });

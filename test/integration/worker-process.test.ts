@@ -20,7 +20,12 @@ function store(extra: Record<string, string> = {}) {
   const db = join(dir, `s${n++}.db`);
   const url = `sqlite://${db}`;
   const env = { CELERIAC_BROKER_URL: url, CELERIAC_RESULT_BACKEND: url, ...extra };
-  const app = new Celeriac({ name: "client", broker: url, backend: url, ...(extra.CELERIAC_BROKER_TRANSPORT_OPTIONS ? { brokerTransportOptions: JSON.parse(extra.CELERIAC_BROKER_TRANSPORT_OPTIONS) } : {}) });
+  const app = new Celeriac({
+    name: "client",
+    broker: url,
+    backend: url,
+    ...(extra.CELERIAC_BROKER_TRANSPORT_OPTIONS ? { brokerTransportOptions: JSON.parse(extra.CELERIAC_BROKER_TRANSPORT_OPTIONS) } : {}),
+  });
   return { url, env, app, log: join(dir, `log${n}.txt`) };
 }
 
@@ -29,13 +34,13 @@ const lines = (file: string) => (existsSync(file) ? readFileSync(file, "utf8").s
 describe("worker processes on sqlite", () => {
   it("runs 1,000 tasks through 2 worker processes, each exactly once, every result right", async () => {
     const s = store();
-    const workers = await Promise.all([
-      startWorker(APP, ["-c", "2", "-l", "warning"], s.env),
-      startWorker(APP, ["-c", "2", "-l", "warning"], s.env),
-    ]);
+    const workers = await Promise.all([startWorker(APP, ["-c", "2", "-l", "warning"], s.env), startWorker(APP, ["-c", "2", "-l", "warning"], s.env)]);
     const results = Array.from({ length: 1000 }, (_, i) => s.app.sendTask<number>("fixture.record", [s.log, i]));
     const values = await Promise.all(results.map((r) => r.get({ timeout: 60_000 })));
-    assert.deepEqual(values, Array.from({ length: 1000 }, (_, i) => i * 2));
+    assert.deepEqual(
+      values,
+      Array.from({ length: 1000 }, (_, i) => i * 2),
+    );
     const ran = lines(s.log);
     assert.equal(ran.length, 1000, "no task ran twice");
     assert.equal(new Set(ran).size, 1000);
@@ -79,7 +84,7 @@ describe("worker processes on sqlite", () => {
     const r = s.app.sendTask<number>("fixture.slowRecord", [s.log, 6000]);
     await w.waitFor(/slowRecord\[.*\] received/);
     w.proc.kill("SIGTERM");
-    await new Promise((res) => setTimeout(res, 200));
+    await w.waitFor(/warm shutdown/);
     w.proc.kill("SIGTERM");
     await w.exited;
     // The task writes its id when it finishes: a cold shutdown exits before that, however slow the machine.
@@ -144,7 +149,10 @@ describe("worker processes on sqlite", () => {
   it("a per-call timeLimit kills only that call", async () => {
     const s = store();
     const w = await startWorker(APP, ["-c", "1", "-l", "warning"], s.env);
-    await assert.rejects(s.app.sendTask("fixture.hang", [], undefined, { timeLimit: 1 }).get({ timeout: 15_000 }), (e: Error) => e.name === "TimeLimitExceeded");
+    await assert.rejects(
+      s.app.sendTask("fixture.hang", [], undefined, { timeLimit: 1 }).get({ timeout: 15_000 }),
+      (e: Error) => e.name === "TimeLimitExceeded",
+    );
     assert.equal(await s.app.sendTask("fixture.sleep", [100]).get({ timeout: 15_000 }), 100);
     await w.stop();
     await s.app.close();

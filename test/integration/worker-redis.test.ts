@@ -23,9 +23,7 @@ describe("worker on redis", { skip: !available }, () => {
   let workers: RunningProcess[] = [];
 
   before(async () => {
-    workers = await Promise.all(
-      ["a", "b"].map((n) => startWorker("test/fixtures/app.ts", ["-P", "async", "-c", "4", "-Q", queue, "-n", `${n}@%h`], env)),
-    );
+    workers = await Promise.all(["a", "b"].map((n) => startWorker("test/fixtures/app.ts", ["-P", "async", "-c", "4", "-Q", queue, "-n", `${n}@%h`], env)));
   });
   after(async () => {
     await Promise.all(workers.map((w) => w.stop()));

@@ -27,11 +27,11 @@ export const app = new Celeriac({
 let order = 0;
 
 app.task("interop.add", (x: number, y: number) => x + y);
-app.task({ name: "interop.echo", bind: true }, function (this: TaskContext) {
+app.task({ name: "interop.echo", bind: true, kwargsAsObject: true }, function (this: TaskContext) {
   return { args: this.request.args, kwargs: this.request.kwargs };
 });
 // Our kwargs convention: non-empty kwargs arrive as one extra, final object argument.
-app.task("interop.kw", (a: number, kwargs?: Record<string, unknown>) => [a, kwargs ?? null]);
+app.task({ name: "interop.kw", kwargsAsObject: true }, (a: number, kwargs?: Record<string, unknown>) => [a, kwargs ?? null]);
 app.task("interop.boom", (message: string) => {
   const err = new Error(message);
   err.name = "ValueError";

@@ -13,6 +13,7 @@ import { fileURLToPath } from "node:url";
 import { after, before, describe, it } from "node:test";
 import { Celeriac, EventReceiver, RemoteTaskError, type CeleryEvent } from "../../src/index.js";
 import { AMQP_URL, deleteAmqpEntities, requireRabbit } from "../support/amqp.js";
+import { waitUntil } from "../support/wait.js";
 import { startWorker, type RunningProcess } from "../support/processes.js";
 import { PYTHON, requirePythonCelery, startPython, type PythonProcess } from "../support/python.js";
 import { redisAvailable, redisUrl } from "../support/redis.js";
@@ -55,6 +56,12 @@ function interopApp(name: string, backend: string, n: ReturnType<typeof names>):
   });
 }
 
+/** A Python Celery worker (solo pool, named py-<queue>@host) on `queues`, with the test's names in its env. */
+function startPythonWorker(n: ReturnType<typeof names>, queues: string[], extra: string[]): PythonProcess {
+  const args = ["-m", "celery", "-A", "interop_tasks", "worker", "-P", "solo", "-l", "info", "-Q", queues.join(","), "-n", `py-${n.INTEROP_QUEUE}@%h`];
+  return startPython([...args, "--without-gossip", "--without-mingle", ...extra], { cwd: PY_DIR, env: n });
+}
+
 function interop(backend: string, skipIt: string | null): void {
   describe(`Celeriac producer → Python Celery worker (AMQP, ${backend} results)`, { skip: skipIt ?? false }, () => {
     const n = { ...names("py"), INTEROP_BACKEND: backend };
@@ -62,11 +69,7 @@ function interop(backend: string, skipIt: string | null): void {
     const app = interopApp("producer", backend, n);
 
     before(async () => {
-      worker = startPython(
-        ["-m", "celery", "-A", "interop_tasks", "worker", "-P", "solo", "-c", "1", "-l", "info", "-Q", `${n.INTEROP_QUEUE},${n.INTEROP_TOPIC_QUEUE}`,
-          "-n", `py-${n.INTEROP_QUEUE}@%h`, "--without-gossip", "--without-mingle", "--without-heartbeat"],
-        { cwd: PY_DIR, env: n },
-      );
+      worker = startPythonWorker(n, [n.INTEROP_QUEUE, n.INTEROP_TOPIC_QUEUE], ["-c", "1", "--without-heartbeat"]);
       await worker.waitFor(/ready\./, 40_000);
     });
     after(async () => {
@@ -106,11 +109,20 @@ function interop(backend: string, skipIt: string | null): void {
     it("priorities: the Python worker serves the higher ones first", async () => {
       const blocker = app.sendTask("interop.block", [0.8]);
       await blocker.sent;
+      // Guessed waits, kept: the queue empties before the solo worker has taken
+      // the message in (waitQueueTaken made this fail), and its log says
+      // nothing until the blocker is done.
       await new Promise((r) => setTimeout(r, 300));
       const marks = [app.sendTask<[number, string]>("interop.mark", ["filler"], {}, { priority: 0 })];
       await marks[0]!.sent;
       await new Promise((r) => setTimeout(r, 100));
-      for (const [tag, priority] of [["low1", 1], ["low2", 1], ["high1", 9], ["mid", 5], ["high2", 9]] as const) {
+      for (const [tag, priority] of [
+        ["low1", 1],
+        ["low2", 1],
+        ["high1", 9],
+        ["mid", 5],
+        ["high2", 9],
+      ] as const) {
         const r = app.sendTask<[number, string]>("interop.mark", [tag], {}, { priority });
         await r.sent;
         marks.push(r);
@@ -124,7 +136,10 @@ function interop(backend: string, skipIt: string | null): void {
         throw new Error(`${(err as Error).message}; Python worker output:\n${worker.output().slice(-4000)}`, { cause: err });
       }
       // The filler only takes up the prefetch window (where it runs depends on the worker's prefetch timing).
-      assert.deepEqual(ran.map(([, tag]) => tag).filter((t) => t !== "filler"), ["high1", "high2", "mid", "low1", "low2"]);
+      assert.deepEqual(
+        ran.map(([, tag]) => tag).filter((t) => t !== "filler"),
+        ["high1", "high2", "mid", "low1", "low2"],
+      );
     });
   });
 
@@ -170,7 +185,10 @@ function interop(backend: string, skipIt: string | null): void {
     });
 
     it("priorities: the Celeriac worker serves the higher ones first", () => {
-      assert.deepEqual(out.priority.filter((t: string) => t !== "filler"), ["high1", "high2", "mid", "low1", "low2"]);
+      assert.deepEqual(
+        out.priority.filter((t: string) => t !== "filler"),
+        ["high1", "high2", "mid", "low1", "low2"],
+      );
     });
   });
 }
@@ -189,11 +207,12 @@ describe("remote control (celery.pidbox) and events (celeryev) over RabbitMQ, bo
   const pyHost = `py-${n.INTEROP_QUEUE}@${hostname()}`;
 
   before(async () => {
-    theirs = startPython(
-      ["-m", "celery", "-A", "interop_tasks", "worker", "-P", "solo", "-l", "info", "-E", "-Q", `${n.INTEROP_QUEUE},${shared}`, "-n", `py-${n.INTEROP_QUEUE}@%h`, "--without-gossip", "--without-mingle"],
-      { cwd: PY_DIR, env: n },
+    theirs = startPythonWorker(n, [n.INTEROP_QUEUE, shared], ["-E"]);
+    ours = await startWorker(
+      "test/interop/amqp-app.ts",
+      ["-P", "async", "-c", "1", "-E", "-n", `js-${n.INTEROP_QUEUE}@%h`, "-Q", `${n.INTEROP_TOPIC_QUEUE},${shared}`],
+      n,
     );
-    ours = await startWorker("test/interop/amqp-app.ts", ["-P", "async", "-c", "1", "-E", "-n", `js-${n.INTEROP_QUEUE}@%h`, "-Q", `${n.INTEROP_TOPIC_QUEUE},${shared}`], n);
     await theirs.waitFor(/ready\./, 40_000);
   });
   after(async () => {
@@ -217,10 +236,14 @@ describe("remote control (celery.pidbox) and events (celeryev) over RabbitMQ, bo
     const names = replies.flatMap((r) => Object.keys(r));
     assert.ok(names.includes(jsHost), `our worker answered: ${JSON.stringify(replies)}`);
     assert.ok(names.includes(pyHost), `the Python worker answered: ${JSON.stringify(replies)}`);
-    const { stdout } = await promisify(execFile)(PYTHON, ["-m", "celery", "-A", "interop_tasks", "inspect", "ping", "-t", "3", "--json", "-d", `js-${n.INTEROP_QUEUE}@${hostname()}`], {
-      cwd: PY_DIR,
-      env: { ...process.env, ...n },
-    });
+    const { stdout } = await promisify(execFile)(
+      PYTHON,
+      ["-m", "celery", "-A", "interop_tasks", "inspect", "ping", "-t", "3", "--json", "-d", `js-${n.INTEROP_QUEUE}@${hostname()}`],
+      {
+        cwd: PY_DIR,
+        env: { ...process.env, ...n },
+      },
+    );
     const got = JSON.parse(stdout.trim().split("\n").pop()!) as Record<string, unknown>;
     assert.deepEqual(got, { [`js-${n.INTEROP_QUEUE}@${hostname()}`]: { ok: "pong" } });
   });
@@ -237,10 +260,24 @@ describe("remote control (celery.pidbox) and events (celeryev) over RabbitMQ, bo
       assert.deepEqual(await Promise.all([ourTask.get({ timeout: 60_000 }), theirTask.get({ timeout: 60_000 })]), [3, 7]);
       assert.equal(await listener.exited, 0, listener.output());
       const seenThere = JSON.parse(listener.output().trim().split("\n").pop()!) as { type: string; hostname: string; uuid: string | null }[];
-      assert.ok(seenThere.some((e) => e.type === "task-succeeded" && e.uuid === ourTask.id && e.hostname === jsHost), `Python saw: ${JSON.stringify(seenThere.slice(0, 20))}`);
-      for (let i = 0; i < 40 && !seenHere.some((e) => e.type === "task-succeeded" && e.uuid === theirTask.id); i++) await new Promise((r) => setTimeout(r, 100));
-      assert.ok(seenHere.some((e) => e.type === "task-succeeded" && e.uuid === theirTask.id && e.hostname === pyHost), `we saw: ${JSON.stringify(seenHere.map((e) => [e.type, e.hostname]))}`);
-      assert.ok(seenHere.some((e) => e.type === "worker-heartbeat" && e.hostname === pyHost), "Python's heartbeats");
+      assert.ok(
+        seenThere.some((e) => e.type === "task-succeeded" && e.uuid === ourTask.id && e.hostname === jsHost),
+        `Python saw: ${JSON.stringify(seenThere.slice(0, 20))}`,
+      );
+      await waitUntil(
+        "Python's task-succeeded event for its task",
+        () => seenHere.some((e) => e.type === "task-succeeded" && e.uuid === theirTask.id),
+        4000,
+        100,
+      );
+      assert.ok(
+        seenHere.some((e) => e.type === "task-succeeded" && e.uuid === theirTask.id && e.hostname === pyHost),
+        `we saw: ${JSON.stringify(seenHere.map((e) => [e.type, e.hostname]))}`,
+      );
+      assert.ok(
+        seenHere.some((e) => e.type === "worker-heartbeat" && e.hostname === pyHost),
+        "Python's heartbeats",
+      );
     } finally {
       await receiver.stop();
     }

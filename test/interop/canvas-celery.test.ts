@@ -77,7 +77,10 @@ describe("canvas interop with Python Celery 5.2.6 over Redis", { skip: !availabl
     it("a group Python saved is restored here, results in order", async () => {
       const saved = out.saved_group as unknown as { id: string; children: string[] };
       const g = await GroupResult.restore(app, saved.id);
-      assert.deepEqual(g?.results.map((r) => r.id), saved.children);
+      assert.deepEqual(
+        g?.results.map((r) => r.id),
+        saved.children,
+      );
       assert.deepEqual(await g!.get(T), [1, 2, 3, 4, 5]);
     });
 
@@ -110,20 +113,55 @@ describe("canvas interop with Python Celery 5.2.6 over Redis", { skip: !availabl
     });
 
     it("a chord (Python reads the size from setChordSize)", async () => {
-      const res = chord(Array.from({ length: 10 }, (_, i) => t.add.s(i, i)), t.tsum.s()).applyAsync();
+      const res = chord(
+        Array.from({ length: 10 }, (_, i) => t.add.s(i, i)),
+        t.tsum.s(),
+      ).applyAsync();
       assert.equal(await res.get(T), 90);
-      assert.deepEqual(await (res.parent as GroupResult).get(T), Array.from({ length: 10 }, (_, i) => 2 * i));
+      assert.deepEqual(
+        await (res.parent as GroupResult).get(T),
+        Array.from({ length: 10 }, (_, i) => 2 * i),
+      );
     });
 
     it("a group inside a chain, and a chord with a chain callback", async () => {
-      assert.equal(await chain(t.add.s(1, 1), group(t.double.s(), t.add.s(10)), t.tsum.s(), t.double.s()).applyAsync().get(T), 32);
-      assert.equal(await chord([t.add.s(1, 1), t.add.s(2, 2)], chain(t.tsum.s(), t.double.s())).applyAsync().get(T), 12);
-      assert.equal(await chord([chain(t.add.s(1, 1), t.double.s()), chain(t.add.s(2, 2), t.double.s())], t.tsum.s()).applyAsync().get(T), 12);
+      assert.equal(
+        await chain(t.add.s(1, 1), group(t.double.s(), t.add.s(10)), t.tsum.s(), t.double.s())
+          .applyAsync()
+          .get(T),
+        32,
+      );
+      assert.equal(
+        await chord([t.add.s(1, 1), t.add.s(2, 2)], chain(t.tsum.s(), t.double.s()))
+          .applyAsync()
+          .get(T),
+        12,
+      );
+      assert.equal(
+        await chord([chain(t.add.s(1, 1), t.double.s()), chain(t.add.s(2, 2), t.double.s())], t.tsum.s())
+          .applyAsync()
+          .get(T),
+        12,
+      );
     });
 
     it("a group, a starmap and a chain ending in a group", async () => {
-      assert.deepEqual(await group(Array.from({ length: 5 }, (_, i) => t.add.s(i, 1))).applyAsync().get(T), [1, 2, 3, 4, 5]);
-      assert.deepEqual(await t.add.starmap([[1, 2], [3, 4]]).delay().get(T), [3, 7]);
+      assert.deepEqual(
+        await group(Array.from({ length: 5 }, (_, i) => t.add.s(i, 1)))
+          .applyAsync()
+          .get(T),
+        [1, 2, 3, 4, 5],
+      );
+      assert.deepEqual(
+        await t.add
+          .starmap([
+            [1, 2],
+            [3, 4],
+          ])
+          .delay()
+          .get(T),
+        [3, 7],
+      );
       const g = chain(t.add.s(1, 1), group(t.double.s(), t.identity.s())).applyAsync() as unknown as GroupResult;
       assert.deepEqual(await g.get(T), [4, 2]);
     });

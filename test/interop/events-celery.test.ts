@@ -4,54 +4,53 @@
 // Celeriac's EventReceiver/State/dashboard follow a Python Celery worker
 // started with -E. Redis databases 10 and 11.
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { after, describe, it } from "node:test";
-import { Celeriac, Dashboard } from "../../src/index.js";
+import { describe, it } from "node:test";
+import { Celeriac } from "../../src/index.js";
+import { Dashboard } from "../../src/dashboard/index.js";
 import type { CeleryEvent } from "../../src/events/event.js";
+import { EventDispatcher } from "../../src/events/dispatcher.js";
 import { EventReceiver } from "../../src/events/receiver.js";
 import { State, workerAlive } from "../../src/events/state.js";
-import { startWorker } from "../support/processes.js";
+import { startProcess, startWorker } from "../support/processes.js";
 import { PYTHON, pythonCeleryAvailable, startPythonWorker } from "../support/python.js";
 import { redisAvailable, redisUrl } from "../support/redis.js";
 import { AMQP_URL, deleteAmqpEntities, requireRabbit } from "../support/amqp.js";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { waitUntil } from "../support/wait.js";
 
 const available = (await redisAvailable()) && (await pythonCeleryAvailable());
 
-const started = new Set<ChildProcess>();
-after(() => {
-  for (const p of started) if (p.exitCode === null && p.signalCode === null) p.kill("SIGKILL");
-});
-
-/** Runs `celery events --dump` against a broker URL; resolves once it captures. */
+/** Runs `celery events --dump` against a broker URL (in a process group of its own); resolves once it captures. */
 async function celeryEventsDump(brokerUrl: string): Promise<{ proc: ChildProcess; text: () => string }> {
-  const proc = spawn(PYTHON, ["-m", "celery", "-b", brokerUrl, "events", "--dump"], {
-    env: { ...process.env, PYTHONUNBUFFERED: "1" },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  started.add(proc);
-  let text = "";
-  proc.stdout!.on("data", (b: Buffer) => (text += b.toString()));
-  proc.stderr!.on("data", (b: Buffer) => (text += b.toString()));
-  await waitUntil(() => /starting capture/.test(text), 30_000, () => `celery events to start: ${text}`);
-  // The dumper subscribes right after saying so; give it a moment.
-  await new Promise((r) => setTimeout(r, 1000));
-  return { proc, text: () => text };
-}
-
-function waitUntil(check: () => boolean, timeoutMs: number, what: () => string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const t0 = Date.now();
-    const tick = () => {
-      if (check()) return resolve();
-      if (Date.now() - t0 > timeoutMs) return reject(new Error(`timed out waiting for ${what()}`));
-      setTimeout(tick, 50);
-    };
-    tick();
-  });
+  const dump = startProcess(PYTHON, ["-m", "celery", "-b", brokerUrl, "events", "--dump"], { env: { PYTHONUNBUFFERED: "1" } });
+  await waitUntil(
+    () => `celery events to start: ${dump.output()}`,
+    () => /starting capture/.test(dump.output()),
+    30_000,
+  );
+  // The dumper subscribes right after saying so and prints nothing when it has: a probe's
+  // heartbeats go out until one shows in the dump.
+  const probe = new Celeriac({ name: "probe", broker: brokerUrl });
+  const dispatcher = new EventDispatcher(await probe.broker(), { hostname: `probe-${randomUUID().slice(0, 8)}@test` });
+  try {
+    await waitUntil(
+      () => `the dump to show a probe's heartbeat: ${dump.output().slice(-2000)}`,
+      async () => {
+        dispatcher.send("worker-heartbeat", { freq: 2 });
+        await dispatcher.flush();
+        return /probe-\S+ \[.*\] heartbeat:/.test(dump.output());
+      },
+      30_000,
+      100,
+    );
+  } finally {
+    await probe.close();
+  }
+  return { proc: dump.proc, text: dump.output };
 }
 
 describe("events interop with Python Celery 5.2.6 (Redis, RabbitMQ)", { skip: !available }, () => {
@@ -67,15 +66,22 @@ describe("events interop with Python Celery 5.2.6 (Redis, RabbitMQ)", { skip: !a
     assert.equal(await ok.get({ timeout: 10_000 }), 5);
     await bad.get({ timeout: 10_000, propagate: false });
     await waitUntil(
-      () => dump.text().includes(`task succeeded: fixture.add(${ok.id}) args=(2, 3) kwargs={}`) && dump.text().includes(`task failed: fixture.fail(${bad.id})`) && /tsev@\S+ \[.*\] heartbeat:/.test(dump.text()),
-      15_000,
       () => `the dump to show our events:\n${dump.text().slice(-4000)}`,
+      () =>
+        dump.text().includes(`task succeeded: fixture.add(${ok.id}) args=(2, 3) kwargs={}`) &&
+        dump.text().includes(`task failed: fixture.fail(${bad.id})`) &&
+        /tsev@\S+ \[.*\] heartbeat:/.test(dump.text()),
+      15_000,
     );
     assert.match(dump.text(), new RegExp(`task succeeded: fixture\\.add\\(${ok.id}\\) args=\\(2, 3\\) kwargs=\\{\\} .*result=5`));
     assert.match(dump.text(), new RegExp(`task failed: fixture\\.fail\\(${bad.id}\\).*exception=RangeError\\('boom'\\)`));
     assert.match(dump.text(), /tsev@\S+ \[.*\] heartbeat: .*sw_ident=celeriac/);
     await worker.stop();
-    await waitUntil(() => /tsev@\S+ \[.*\] shutdown:/.test(dump.text()), 10_000, () => `worker-offline in the dump:\n${dump.text().slice(-2000)}`);
+    await waitUntil(
+      () => `worker-offline in the dump:\n${dump.text().slice(-2000)}`,
+      () => /tsev@\S+ \[.*\] shutdown:/.test(dump.text()),
+      10_000,
+    );
     dump.proc.kill("SIGTERM");
     await app.close();
   });
@@ -100,9 +106,12 @@ describe("events interop with Python Celery 5.2.6 (Redis, RabbitMQ)", { skip: !a
       assert.equal(await ok.get({ timeout: 15_000 }), 42);
       await bad.get({ timeout: 15_000, propagate: false });
       await waitUntil(
-        () => state.tasks.get(ok.id)?.state === "SUCCESS" && state.tasks.get(bad.id)?.state === "FAILURE" && [...state.workers.values()].some((w) => w.sw_ident === "py-celery" && workerAlive(w)),
-        15_000,
         () => `Python's events: ${JSON.stringify(events.map((e) => e.type))}`,
+        () =>
+          state.tasks.get(ok.id)?.state === "SUCCESS" &&
+          state.tasks.get(bad.id)?.state === "FAILURE" &&
+          [...state.workers.values()].some((w) => w.sw_ident === "py-celery" && workerAlive(w)),
+        15_000,
       );
       const t = state.tasks.get(ok.id)!;
       assert.equal(t.name, "py.add");
@@ -118,15 +127,22 @@ describe("events interop with Python Celery 5.2.6 (Redis, RabbitMQ)", { skip: !a
       assert.equal(typeof w.freq, "number");
 
       // The dashboard, from the same stream: the Python worker online, with its queue and pool size.
-      await waitUntil(() => dashboard.state.tasks.get(ok.id)?.state === "SUCCESS", 10_000, () => "the dashboard's state");
+      await waitUntil(
+        () => "the dashboard's state",
+        () => dashboard.state.tasks.get(ok.id)?.state === "SUCCESS",
+        10_000,
+      );
       type Overview = { workers: { hostname: string; online: boolean; queues: string[]; concurrency: number | null }[] };
       let overview: Overview = { workers: [] };
-      const deadline = Date.now() + 10_000;
-      while (Date.now() < deadline) {
-        overview = (await (await fetch(`${base}/api/overview`)).json()) as Overview;
-        if (overview.workers.some((x) => x.hostname === w.hostname && x.queues.includes(queue))) break;
-        await new Promise((r) => setTimeout(r, 250));
-      }
+      await waitUntil(
+        () => `the dashboard overview to show ${w.hostname} on ${queue}: ${JSON.stringify(overview)}`,
+        async () => {
+          overview = (await (await fetch(`${base}/api/overview`)).json()) as Overview;
+          return overview.workers.some((x) => x.hostname === w.hostname && x.queues.includes(queue));
+        },
+        10_000,
+        250,
+      );
       const pw = overview.workers.find((x) => x.hostname === w.hostname)!;
       assert.ok(pw.online);
       assert.deepEqual(pw.queues, [queue]);
@@ -156,9 +172,11 @@ describe("events interop with Python Celery 5.2.6 (Redis, RabbitMQ)", { skip: !a
       const ok = app.sendTask("fixture.add", [4, 4], {}, { queue });
       assert.equal(await ok.get({ timeout: 15_000 }), 8);
       await waitUntil(
-        () => dump.text().includes(`task succeeded: fixture.add(${ok.id}) args=(4, 4) kwargs={}`) && new RegExp(`amqpev-${queue}@\\S+ \\[.*\\] heartbeat:`).test(dump.text()),
-        15_000,
         () => `the dump to show our events:\n${dump.text().slice(-3000)}`,
+        () =>
+          dump.text().includes(`task succeeded: fixture.add(${ok.id}) args=(4, 4) kwargs={}`) &&
+          new RegExp(`amqpev-${queue}@\\S+ \\[.*\\] heartbeat:`).test(dump.text()),
+        15_000,
       );
       assert.match(dump.text(), new RegExp(`task succeeded: fixture\\.add\\(${ok.id}\\) .*result=8`));
     } finally {

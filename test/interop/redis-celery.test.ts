@@ -175,16 +175,28 @@ describe("interop with Python Celery 5.2.6 over Redis", { skip: !available }, ()
       const rs = [9, 6, 0, 3].map((priority) => app.sendTask("py.add", [0, priority], undefined, { queue, priority }));
       await Promise.all(rs.map((r) => r.sent));
       const got = await runPython<{ id: string; priority: number }[]>("drain.py", [queue], pyEnv);
-      assert.deepEqual(got.map((m) => m.id), [rs[2]!.id, rs[3]!.id, rs[1]!.id, rs[0]!.id]);
-      assert.deepEqual(got.map((m) => m.priority), [0, 3, 6, 9]);
+      assert.deepEqual(
+        got.map((m) => m.id),
+        [rs[2]!.id, rs[3]!.id, rs[1]!.id, rs[0]!.id],
+      );
+      assert.deepEqual(
+        got.map((m) => m.priority),
+        [0, 3, 6, 9],
+      );
     });
   });
 
   it("remote control both ways: `celery inspect ping` hears our worker, app.control.ping() hears Python's", async () => {
     const ours = await app.control.ping({ timeout: 2000 });
     const names = ours.flatMap((r) => Object.keys(r));
-    assert.ok(names.some((n) => n.startsWith("celeriac@")), `our worker answered: ${JSON.stringify(ours)}`);
-    assert.ok(names.some((n) => n.startsWith("celery@")), `the Python worker answered: ${JSON.stringify(ours)}`);
+    assert.ok(
+      names.some((n) => n.startsWith("celeriac@")),
+      `our worker answered: ${JSON.stringify(ours)}`,
+    );
+    assert.ok(
+      names.some((n) => n.startsWith("celery@")),
+      `the Python worker answered: ${JSON.stringify(ours)}`,
+    );
     const { stdout } = await promisify(execFile)(PYTHON, ["-m", "celery", "-A", "pyapp", "inspect", "ping", "-t", "3", "--json"], {
       env: { ...process.env, ...pyEnv, PYTHONPATH: PY_DIR },
     });

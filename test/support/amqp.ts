@@ -1,6 +1,7 @@
 // RabbitMQ for tests: the URL, a check that it answers (failing loudly under
 // CI=true, skipping otherwise), and cleanup of the queues a test declared.
 import { createConnection } from "node:net";
+import { waitUntil } from "./wait.js";
 
 export const AMQP_URL = process.env.CELERIAC_TEST_AMQP_URL ?? "amqp://guest:guest@127.0.0.1:5672//";
 
@@ -47,6 +48,22 @@ export async function deleteAmqpEntities(names: { queues?: string[]; exchanges?:
       await ch.deleteExchange(x).catch(() => {});
       await ch.close().catch(() => {});
     }
+  } finally {
+    await conn.close().catch(() => {});
+  }
+}
+
+/**
+ * Resolves once every message of `queue` is taken off it by a consumer (in its
+ * prefetch window or running): what a test waits for before it queues a
+ * backlog behind a busy worker.
+ */
+export async function waitQueueTaken(queue: string, timeoutMs = 10_000): Promise<void> {
+  const { default: amqp } = await import("amqplib");
+  const conn = await amqp.connect(AMQP_URL);
+  try {
+    const ch = await conn.createChannel();
+    await waitUntil(`the messages of ${queue} to be taken by its consumer`, async () => (await ch.checkQueue(queue)).messageCount === 0, timeoutMs, 10);
   } finally {
     await conn.close().catch(() => {});
   }

@@ -4,6 +4,7 @@ import { randomUUID } from "node:crypto";
 import { after, describe, it } from "node:test";
 import type { BackendOptions, ResultBackend, ResultMeta } from "../../src/backends/backend.js";
 import { EncodeError, TimeoutError } from "../../src/errors.js";
+import type { ResultTuple } from "../../src/result.js";
 
 export interface BackendSuiteOptions {
   /** Makes a backend; two calls must share the same store. */
@@ -55,7 +56,11 @@ export function backendConformance(name: string, { make }: BackendSuiteOptions):
       circular.self = circular;
       const [good, big, loop] = [randomUUID(), randomUUID(), randomUUID()];
       // Started together: on a batching backend they would share one write.
-      const stores = await Promise.allSettled([b.store(meta(big, "SUCCESS", 10n)), b.store(meta(good, "SUCCESS", 7)), b.store(meta(loop, "SUCCESS", circular))]);
+      const stores = await Promise.allSettled([
+        b.store(meta(big, "SUCCESS", 10n)),
+        b.store(meta(good, "SUCCESS", 7)),
+        b.store(meta(loop, "SUCCESS", circular)),
+      ]);
       assert.equal(stores[1].status, "fulfilled");
       for (const s of [stores[0], stores[2]]) {
         assert.equal(s.status, "rejected");
@@ -91,7 +96,10 @@ export function backendConformance(name: string, { make }: BackendSuiteOptions):
       const waits = ids.map((id) => b.waitFor(id, { timeoutMs: 5000 }));
       for (const id of ids) await other.store(meta(id, "SUCCESS", id));
       const got = await Promise.all(waits);
-      assert.deepEqual(got.map((m) => m.result), ids);
+      assert.deepEqual(
+        got.map((m) => m.result),
+        ids,
+      );
     });
 
     it("waitFor rejects with TimeoutError", async () => {
@@ -143,7 +151,17 @@ export function backendConformance(name: string, { make }: BackendSuiteOptions):
     it("saves, restores and deletes groups", async () => {
       const b = await backend();
       const gid = randomUUID();
-      const ids = [randomUUID(), randomUUID()];
+      // A chain ending in a group is a member that is a group itself (Celery's nested GroupResult tuple).
+      const ids: ResultTuple[] = [
+        [[randomUUID(), null], null],
+        [
+          [randomUUID(), [[randomUUID(), null], null]],
+          [
+            [[randomUUID(), null], null],
+            [[randomUUID(), null], null],
+          ],
+        ],
+      ];
       await b.saveGroup(gid, ids);
       assert.deepEqual(await (await backend()).restoreGroup(gid), ids);
       await b.deleteGroup(gid);
@@ -155,12 +173,13 @@ export function backendConformance(name: string, { make }: BackendSuiteOptions):
       const gid = randomUUID();
       const size = 30;
       const order = Array.from({ length: size }, (_, i) => i).sort(() => Math.random() - 0.5);
-      const answers = await Promise.all(
-        order.map((i) => backends[i % 3]!.chordJoin(gid, i, size, meta(randomUUID(), "SUCCESS", i))),
-      );
+      const answers = await Promise.all(order.map((i) => backends[i % 3]!.chordJoin(gid, i, size, meta(randomUUID(), "SUCCESS", i))));
       const completions = answers.filter((a) => a !== null);
       assert.equal(completions.length, 1, "exactly one caller completes the chord");
-      assert.deepEqual(completions[0]!.map((m) => m.result), Array.from({ length: size }, (_, i) => i));
+      assert.deepEqual(
+        completions[0]!.map((m) => m.result),
+        Array.from({ length: size }, (_, i) => i),
+      );
     });
 
     it("chordJoin: a part recorded again (a redelivered task) replaces its first record", async () => {
@@ -170,7 +189,10 @@ export function backendConformance(name: string, { make }: BackendSuiteOptions):
       assert.equal(await b.chordJoin(gid, 0, 2, meta(a, "SUCCESS", "first run")), null);
       assert.equal(await b.chordJoin(gid, 0, 2, meta(a, "SUCCESS", "second run")), null, "one part twice does not complete a chord of two");
       const parts = await b.chordJoin(gid, 1, 2, meta(c, "SUCCESS", "other"));
-      assert.deepEqual(parts?.map((m) => m.result), ["second run", "other"]);
+      assert.deepEqual(
+        parts?.map((m) => m.result),
+        ["second run", "other"],
+      );
       await b.chordDone(gid);
     });
 
@@ -179,14 +201,42 @@ export function backendConformance(name: string, { make }: BackendSuiteOptions):
       const gid = randomUUID();
       const [a, last] = [randomUUID(), randomUUID()];
       assert.equal(await b1.chordJoin(gid, 0, 2, meta(a, "SUCCESS", 1)), null);
-      assert.deepEqual((await b1.chordJoin(gid, 1, 2, meta(last, "SUCCESS", 2)))?.map((m) => m.result), [1, 2]);
+      assert.deepEqual(
+        (await b1.chordJoin(gid, 1, 2, meta(last, "SUCCESS", 2)))?.map((m) => m.result),
+        [1, 2],
+      );
       // Its worker died before sending the callback: the redelivered last part, run elsewhere, completes it again…
-      assert.deepEqual((await b2.chordJoin(gid, 1, 2, meta(last, "SUCCESS", 2)))?.map((m) => m.result), [1, 2]);
+      assert.deepEqual(
+        (await b2.chordJoin(gid, 1, 2, meta(last, "SUCCESS", 2)))?.map((m) => m.result),
+        [1, 2],
+      );
       // …but a redelivered earlier part does not send a second callback.
       assert.equal(await b2.chordJoin(gid, 0, 2, meta(a, "SUCCESS", 1)), null);
       await b2.chordDone(gid);
       // Sent: a part that comes back after that completes nothing.
       assert.equal(await b1.chordJoin(gid, 1, 2, meta(last, "SUCCESS", 2)), null);
+      await b1.chordDone(gid);
+    });
+
+    it("addToChord: the chord waits for one more part per added task, which shares its adder's index", async () => {
+      const [b1, b2] = [await backend(), await backend()];
+      assert.ok(b1.addToChord, "the backend can grow a chord");
+      const gid = randomUUID();
+      const [adder, other, added1, added2] = [randomUUID(), randomUUID(), randomUUID(), randomUUID()];
+      // The adder (index 0) adds two tasks before it records its own part.
+      await b1.addToChord!(gid);
+      await b2.addToChord!(gid);
+      assert.equal(await b1.chordJoin(gid, 0, 2, meta(adder, "SUCCESS", "adder")), null);
+      assert.equal(await b2.chordJoin(gid, 1, 2, meta(other, "SUCCESS", "other")), null, "the chord's own size is not enough");
+      assert.equal(await b1.chordJoin(gid, 0, 2, meta(added1, "SUCCESS", "added1")), null, "an added part does not replace its adder's");
+      assert.equal(await b2.chordJoin(gid, 0, 2, meta(added1, "SUCCESS", "added1")), null, "an added part recorded again counts once");
+      const parts = await b2.chordJoin(gid, 0, 2, meta(added2, "SUCCESS", "added2"));
+      assert.ok(parts, "the last added part completes the chord");
+      assert.deepEqual(parts.map((m) => m.result).sort(), ["added1", "added2", "adder", "other"]);
+      assert.equal(parts.at(-1)!.result, "other", "in group order: the added parts sit at their adder's index");
+      await b2.chordDone(gid);
+      // Forgotten with the chord: a new chord under the id starts from its own size.
+      assert.equal((await b1.chordJoin(gid, 0, 1, meta(adder, "SUCCESS", "again"))) !== null, true);
       await b1.chordDone(gid);
     });
   });

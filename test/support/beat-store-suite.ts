@@ -85,7 +85,10 @@ export function beatStoreConformance(name: string, { make }: BeatStoreSuiteOptio
       assert.equal(await s.claimTick("e1", 500, t, Date.now()), "done");
       assert.equal(await s.claimTick("e1", 2000, t, Date.now()), "claimed");
       assert.equal(await s.claimTick("e2", 7, t, Date.now()), "claimed");
-      assert.deepEqual([...(await s.lastTicks())].sort(), [["e1", 2000], ["e2", 7]]);
+      assert.deepEqual([...(await s.lastTicks())].sort(), [
+        ["e1", 2000],
+        ["e2", 7],
+      ]);
     });
 
     it("a claim can be undone (failed send) under the same token, once, while the tick is still the last", async () => {
@@ -139,7 +142,10 @@ export function beatStoreConformance(name: string, { make }: BeatStoreSuiteOptio
       await a.claimTick("a-entry", 100, t, Date.now());
       assert.equal(await b.removeEntry("a-entry"), true);
       assert.equal(await b.removeEntry("a-entry"), false);
-      assert.deepEqual((await a.listEntries()).map((e) => e.name), ["b-entry"]);
+      assert.deepEqual(
+        (await a.listEntries()).map((e) => e.name),
+        ["b-entry"],
+      );
       assert.equal((await a.lastTicks()).has("a-entry"), false);
       // No stored entry of that name (e.g. one from the settings): its tick state stays.
       await a.claimTick("settings-entry", 100, t, Date.now());

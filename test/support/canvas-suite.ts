@@ -5,6 +5,7 @@ import { randomUUID } from "node:crypto";
 import { after, before, describe, it } from "node:test";
 import { Celeriac, ChordError, GroupResult, Worker, chain, chord, chunks, group, type AsyncResult } from "../../src/index.js";
 import { defineCanvasTasks } from "../fixtures/canvas-app.js";
+import { waitUntil } from "./wait.js";
 
 export interface CanvasSuiteOptions {
   broker: string;
@@ -48,7 +49,15 @@ export function canvasSuite(name: string, urls: () => CanvasSuiteOptions, opts: 
       copy.set({ priority: 3 });
       assert.equal(sig.options.priority, undefined, "a clone's options are its own");
       assert.equal(await copy.applyAsync().get(T), 7);
-      assert.equal(await t.add.s().clone({ args: [5, 6] }).delay().get(T), 11, "clone prepends partial args");
+      assert.equal(
+        await t.add
+          .s()
+          .clone({ args: [5, 6] })
+          .delay()
+          .get(T),
+        11,
+        "clone prepends partial args",
+      );
     });
 
     it("chain: results flow, parent links lead back, ids known up front", async () => {
@@ -101,8 +110,7 @@ export function canvasSuite(name: string, urls: () => CanvasSuiteOptions, opts: 
     it("a new-style errback (request, error, traceback) is called in the worker", async () => {
       const f = t.fail.applyAsync(["new style"], { linkError: t.onErrorNewStyle.s() });
       await assert.rejects(f.get(T));
-      const deadline = Date.now() + 10_000;
-      while (!t.errbackCalls.some((c) => c.request.id === f.id) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      await waitUntil(`the errback of ${f.id} to run`, () => t.errbackCalls.some((c) => c.request.id === f.id), 10_000, 20);
       const call = t.errbackCalls.find((c) => c.request.id === f.id);
       assert.ok(call, "the errback ran");
       assert.equal(call.request.task, "canvas.fail");
@@ -125,7 +133,10 @@ export function canvasSuite(name: string, urls: () => CanvasSuiteOptions, opts: 
       }
       await res.save();
       const back = await GroupResult.restore(app, res.id);
-      assert.deepEqual(back?.results.map((r) => r.id), res.results.map((r) => r.id));
+      assert.deepEqual(
+        back?.results.map((r) => r.id),
+        res.results.map((r) => r.id),
+      );
       assert.deepEqual(await back!.get(T), await res.get(T));
       await res.delete();
       assert.equal(await GroupResult.restore(app, res.id), null);
@@ -133,7 +144,10 @@ export function canvasSuite(name: string, urls: () => CanvasSuiteOptions, opts: 
 
     it("group skew spreads countdowns", async () => {
       const g = group(t.add.s(1, 1), t.add.s(2, 2), t.add.s(3, 3)).skew(0, null, 0.2);
-      assert.deepEqual(g.tasks.map((m) => m.options.countdown), [0, 0.2, 0.4]);
+      assert.deepEqual(
+        g.tasks.map((m) => m.options.countdown),
+        [0, 0.2, 0.4],
+      );
       assert.deepEqual(await g.applyAsync().get(T), [2, 4, 6]);
     });
 
@@ -158,7 +172,10 @@ export function canvasSuite(name: string, urls: () => CanvasSuiteOptions, opts: 
       await res.sent;
       await res.revoke();
       const values: unknown[] = await res.get({ ...T, propagate: false });
-      assert.ok(values.every((v) => v instanceof Error && v.name === "TaskRevokedError"), `revoked: ${String(values)}`);
+      assert.ok(
+        values.every((v) => v instanceof Error && v.name === "TaskRevokedError"),
+        `revoked: ${String(values)}`,
+      );
       assert.equal(await res.successful(), false);
       const late = t.identity.s(2).set({ countdown: 1.5 });
       const c = chord([t.identity.s(1), late], t.tsum.s()).applyAsync();
@@ -168,11 +185,17 @@ export function canvasSuite(name: string, urls: () => CanvasSuiteOptions, opts: 
     });
 
     it("chord: the callback gets every result in header order", async () => {
-      const res = chord(Array.from({ length: 20 }, (_, i) => t.identity.s(i)), t.tsum.s()).applyAsync();
+      const res = chord(
+        Array.from({ length: 20 }, (_, i) => t.identity.s(i)),
+        t.tsum.s(),
+      ).applyAsync();
       assert.equal(await res.get(T), 190);
       const header = res.parent as GroupResult;
       assert.ok(header instanceof GroupResult);
-      assert.deepEqual(await header.get(T), Array.from({ length: 20 }, (_, i) => i));
+      assert.deepEqual(
+        await header.get(T),
+        Array.from({ length: 20 }, (_, i) => i),
+      );
       const ordered = chord([t.identity.s("a"), t.identity.s("b"), t.identity.s("c")], t.identity.s()).applyAsync();
       assert.deepEqual(await ordered.get(T), ["a", "b", "c"]);
     });
@@ -198,12 +221,33 @@ export function canvasSuite(name: string, urls: () => CanvasSuiteOptions, opts: 
 
     it("map, starmap and chunks", async () => {
       assert.deepEqual(await t.double.map([1, 2, 3]).applyAsync().get(T), [2, 4, 6]);
-      assert.deepEqual(await t.add.starmap([[1, 2], [3, 4]]).delay().get(T), [3, 7]);
+      assert.deepEqual(
+        await t.add
+          .starmap([
+            [1, 2],
+            [3, 4],
+          ])
+          .delay()
+          .get(T),
+        [3, 7],
+      );
       const items = Array.from({ length: 10 }, (_, i) => [i, i]);
       const res = chunks(t.add.s(), items, 3).applyAsync();
       assert.equal(res.results.length, 4);
       assert.deepEqual(await res.get(T), [[0, 2, 4], [6, 8, 10], [12, 14, 16], [18]]);
-      assert.deepEqual(await t.add.chunks([[1, 1], [2, 2]], 1).applyAsync().get(T), [[2], [4]]);
+      assert.deepEqual(
+        await t.add
+          .chunks(
+            [
+              [1, 1],
+              [2, 2],
+            ],
+            1,
+          )
+          .applyAsync()
+          .get(T),
+        [[2], [4]],
+      );
     });
 
     it("nested: a chain inside a group", async () => {

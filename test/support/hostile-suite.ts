@@ -5,6 +5,7 @@
 // must stay up, reject each bad one with a logged reason (FAILURE stored when it
 // has an id), run each good one exactly once, and keep its memory bounded.
 import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { mkdtempSync, readFileSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -114,6 +115,40 @@ function compressionBombs(): Promise<{ zlib: Buffer; brotli: Buffer }> {
   return bombs;
 }
 
+/** 300 MB of spaces as Python's bz2.compress writes them (242 bytes): made by Python, once per process. */
+let bz2Bomb: Promise<Buffer> | null = null;
+function bzip2Bomb(): Promise<Buffer> {
+  bz2Bomb ??= new Promise((resolve, reject) =>
+    execFile(
+      "/usr/bin/python3",
+      ["-c", "import bz2, sys; sys.stdout.buffer.write(bz2.compress(b' ' * 300 * 2**20, 9))"],
+      { encoding: "buffer", maxBuffer: 1 << 20 },
+      (err, stdout) => (err ? reject(err) : resolve(stdout)),
+    ),
+  );
+  return bz2Bomb;
+}
+
+/**
+ * A zstd frame of RLE blocks (RFC 8878 §3.1.1.2: 4 bytes make 128 KiB),
+ * 300 MB in all; with `statedSize`, its header claims that content size
+ * instead of stating none.
+ */
+function zstdRleBomb(statedSize?: number): Buffer {
+  const blocks = 2400;
+  const header = statedSize === undefined ? Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0x00, 0x38]) : Buffer.alloc(13);
+  if (statedSize !== undefined) {
+    Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0xe0]).copy(header); // 8-byte content size, single segment
+    header.writeBigUInt64LE(BigInt(statedSize), 5);
+  }
+  const body = Buffer.alloc(blocks * 4);
+  for (let i = 0; i < blocks; i++) {
+    body.writeUIntLE(((128 * 1024) << 3) | (1 << 1) | (i === blocks - 1 ? 1 : 0), i * 4, 3);
+    body[i * 4 + 3] = 0x20;
+  }
+  return Buffer.concat([header, body]);
+}
+
 function hostileCases(): HostileCase[] {
   const cases: HostileCase[] = [];
   const refused = (name: string, message: Message, reason: RegExp, extra: Partial<Extract<Expect, { kind: "refused" }>> = {}) =>
@@ -149,7 +184,12 @@ function hostileCases(): HostileCase[] {
     const m = good(tag);
     // A delivery tag with escapes: the raw text and the parsed value differ.
     const text = toEnvelope(m, { delivery_info: { exchange: "", routing_key: "hostile" }, delivery_tag: `tag"with\\escapes\n${randomUUID()}` });
-    cases.push({ name: "envelope: delivery tag with escaped characters", raw: { envelope: text }, envelopeOnly: true, expect: { kind: "runs", id: m.headers.id as string, tag } });
+    cases.push({
+      name: "envelope: delivery tag with escaped characters",
+      raw: { envelope: text },
+      envelopeOnly: true,
+      expect: { kind: "runs", id: m.headers.id as string, tag },
+    });
   }
   {
     const m = good("x");
@@ -160,17 +200,53 @@ function hostileCases(): HostileCase[] {
 
   // ---- bodies ----
   const base = () => good("unused");
-  { const m = base(); refused("body: invalid JSON", withBody(m, `[["x"], {}, {`), /cannot decode application\/json body/); }
-  { const m = base(); refused("body: not [args, kwargs, embed]", withBody(m, `{"a": 1}`), /not \[args, kwargs, embed\]/); }
-  { const m = base(); refused("body: args not a list", withBody(m, `[{"a": 1}, {}, {}]`), /args are not an array/); }
-  { const m = base(); refused("body: kwargs not an object", withBody(m, `[[], [1, 2], {}]`), /kwargs are not an object/); }
-  { const m = base(); refused("body: empty", withBody(m, ""), /cannot decode application\/json body/); }
-  { const m = base(); refused("content type: unknown", withBody(m, m.body, { contentType: "application/x-unknown" }), /unknown content type/, { excType: "ContentDisallowed" }); }
-  { const m = base(); refused("content type: pickle", withBody(m, Buffer.from([0x80, 0x04, 0x95, 0x00]), { contentType: "application/x-python-serialize" }), /application\/x-python-serialize/, { excType: "ContentDisallowed" }); }
-  { const m = base(); refused("content type: msgpack, not accepted", withBody(m, Buffer.from([0x93, 0x90, 0x80, 0x80]), { contentType: "application/x-msgpack" }), /not in acceptContent/, { excType: "ContentDisallowed" }); }
   {
     const m = base();
-    refused("size: body over the limit", withBody(m, `[["${"x".repeat(SIZE_LIMIT + 10)}"], {}, {}]`), /over the message size limit/, { excType: "MessageTooLarge" });
+    refused("body: invalid JSON", withBody(m, `[["x"], {}, {`), /cannot decode application\/json body/);
+  }
+  {
+    const m = base();
+    refused("body: not [args, kwargs, embed]", withBody(m, `{"a": 1}`), /not \[args, kwargs, embed\]/);
+  }
+  {
+    const m = base();
+    refused("body: args not a list", withBody(m, `[{"a": 1}, {}, {}]`), /args are not an array/);
+  }
+  {
+    const m = base();
+    refused("body: kwargs not an object", withBody(m, `[[], [1, 2], {}]`), /kwargs are not an object/);
+  }
+  {
+    const m = base();
+    refused("body: empty", withBody(m, ""), /cannot decode application\/json body/);
+  }
+  {
+    const m = base();
+    refused("content type: unknown", withBody(m, m.body, { contentType: "application/x-unknown" }), /unknown content type/, { excType: "ContentDisallowed" });
+  }
+  {
+    const m = base();
+    refused(
+      "content type: pickle",
+      withBody(m, Buffer.from([0x80, 0x04, 0x95, 0x00]), { contentType: "application/x-python-serialize" }),
+      /application\/x-python-serialize/,
+      { excType: "ContentDisallowed" },
+    );
+  }
+  {
+    const m = base();
+    refused(
+      "content type: msgpack, not accepted",
+      withBody(m, Buffer.from([0x93, 0x90, 0x80, 0x80]), { contentType: "application/x-msgpack" }),
+      /not in acceptContent/,
+      { excType: "ContentDisallowed" },
+    );
+  }
+  {
+    const m = base();
+    refused("size: body over the limit", withBody(m, `[["${"x".repeat(SIZE_LIMIT + 10)}"], {}, {}]`), /over the message size limit/, {
+      excType: "MessageTooLarge",
+    });
   }
   {
     const m = base();
@@ -184,16 +260,74 @@ function hostileCases(): HostileCase[] {
     refused("size: brotli bomb (to 300 MB)", bomb, /inflates to more than the message size limit/, { excType: "MessageTooLarge" });
     cases.at(-1)!.prepare = async () => void (bomb.body = (await compressionBombs()).brotli);
   }
-  { const m = base(); refused("compression: unknown", withBody(m, m.body, { headers: { ...m.headers, compression: "application/x-lzma" } }), /unknown compression/); }
-  { const m = base(); refused("compression: body not compressed", withBody(m, m.body, { headers: { ...m.headers, compression: "application/x-gzip" } }), /cannot decompress/); }
+  {
+    const m = base();
+    const bomb = withBody(m, "", { headers: { ...m.headers, compression: "application/x-bz2" } });
+    refused("size: bzip2 bomb (242 bytes to 300 MB)", bomb, /inflates to more than the message size limit/, { excType: "MessageTooLarge" });
+    cases.at(-1)!.prepare = async () => void (bomb.body = await bzip2Bomb());
+  }
+  {
+    const m = base();
+    const bomb = withBody(m, zstdRleBomb(), { headers: { ...m.headers, compression: "application/zstd" } });
+    refused("size: zstd bomb, no content size (10 KB to 300 MB)", bomb, /inflates to more than the message size limit/, { excType: "MessageTooLarge" });
+  }
+  {
+    const m = base();
+    const bomb = withBody(m, zstdRleBomb(2 ** 31), { headers: { ...m.headers, compression: "application/zstd" } });
+    refused("size: zstd frame stating 2 GiB", bomb, /states a frame of 2147483648 bytes, over the message size limit/, { excType: "MessageTooLarge" });
+  }
+  {
+    const m = base();
+    refused("compression: unknown", withBody(m, m.body, { headers: { ...m.headers, compression: "application/x-snappy" } }), /unknown compression/);
+  }
+  {
+    const m = base();
+    refused(
+      "compression: lzma, which Celeriac cannot read yet",
+      withBody(m, m.body, { headers: { ...m.headers, compression: "application/x-lzma" } }),
+      /cannot be read by Celeriac yet/,
+      {
+        excType: "CodecUnavailable",
+      },
+    );
+  }
+  {
+    const m = base();
+    refused("compression: not bzip2", withBody(m, m.body, { headers: { ...m.headers, compression: "bzip2" } }), /cannot decompress application\/x-bz2/);
+  }
+  {
+    const m = base();
+    refused("compression: not zstd", withBody(m, m.body, { headers: { ...m.headers, compression: "application/zstd" } }), /not a zstd frame/);
+  }
+  {
+    const m = base();
+    refused("compression: body not compressed", withBody(m, m.body, { headers: { ...m.headers, compression: "application/x-gzip" } }), /cannot decompress/);
+  }
   runs("body: 6,000 levels deep", (tag) => withBody(good(tag), `[["${tag}", ${"[".repeat(6000)}0${"]".repeat(6000)}], {}, {}]`));
 
   // ---- headers and ids ----
-  { const m = base(); noId("headers: none", withBody(m, m.body, { headers: {} }), /no task name/); }
-  { const m = base(); const h = { ...m.headers }; delete h.id; noId("id: missing", withBody(m, m.body, { headers: h }), /no task id/); }
-  { const m = base(); noId("id: empty", withBody(m, m.body, { headers: { ...m.headers, id: "" } }), /no task id/); }
-  { const m = base(); noId("id: a number", withBody(m, m.body, { headers: { ...m.headers, id: 12345 } }), /no task id/); }
-  { const m = base(); noId("task name: not a string", withBody(m, m.body, { headers: { ...m.headers, task: ["x"] } }), /no task name/); }
+  {
+    const m = base();
+    noId("headers: none", withBody(m, m.body, { headers: {} }), /no task name/);
+  }
+  {
+    const m = base();
+    const h = { ...m.headers };
+    delete h.id;
+    noId("id: missing", withBody(m, m.body, { headers: h }), /no task id/);
+  }
+  {
+    const m = base();
+    noId("id: empty", withBody(m, m.body, { headers: { ...m.headers, id: "" } }), /no task id/);
+  }
+  {
+    const m = base();
+    noId("id: a number", withBody(m, m.body, { headers: { ...m.headers, id: 12345 } }), /no task id/);
+  }
+  {
+    const m = base();
+    noId("task name: not a string", withBody(m, m.body, { headers: { ...m.headers, task: ["x"] } }), /no task name/);
+  }
   {
     const m = encodeTask({ task: "hostile.nobody-registered-this", id: `unknown-${randomUUID()}` });
     refused("task: unknown", m, /unregistered task/, { excType: "TaskNotRegistered" });
@@ -210,28 +344,65 @@ function hostileCases(): HostileCase[] {
   runs("id: 10,000 characters", (tag) => good(tag, { id: `long-${randomUUID()}-${"z".repeat(10_000)}` }));
 
   // ---- eta, expires, time limits ----
-  { const m = base(); refused("eta: not a date", withBody(m, m.body, { headers: { ...m.headers, eta: "not-a-date" } }), /invalid eta/); }
-  { const m = base(); refused("eta: a number", withBody(m, m.body, { headers: { ...m.headers, eta: 1234567890 } }), /invalid eta/); }
-  { const m = base(); refused("expires: not a date", withBody(m, m.body, { headers: { ...m.headers, expires: "yesterday" } }), /invalid expires/); }
+  {
+    const m = base();
+    refused("eta: not a date", withBody(m, m.body, { headers: { ...m.headers, eta: "not-a-date" } }), /invalid eta/);
+  }
+  {
+    const m = base();
+    refused("eta: a number", withBody(m, m.body, { headers: { ...m.headers, eta: 1234567890 } }), /invalid eta/);
+  }
+  {
+    const m = base();
+    refused("expires: not a date", withBody(m, m.body, { headers: { ...m.headers, expires: "yesterday" } }), /invalid expires/);
+  }
   {
     const m = good("never", { expires: new Date(Date.now() - 60_000) });
     refused("expires: in the past", m, /expired at/, { state: "REVOKED" });
   }
-  runs("timelimit: not a list", (tag) => { const m = good(tag); return withBody(m, m.body, { headers: { ...m.headers, timelimit: "abc" } }); }, /timelimit "abc" is not \[hard, soft\]/);
-  runs("timelimit: negative and a string", (tag) => { const m = good(tag); return withBody(m, m.body, { headers: { ...m.headers, timelimit: [-5, "x"] } }); }, /time limit -5 is not a positive number/);
+  runs(
+    "timelimit: not a list",
+    (tag) => {
+      const m = good(tag);
+      return withBody(m, m.body, { headers: { ...m.headers, timelimit: "abc" } });
+    },
+    /timelimit "abc" is not \[hard, soft\]/,
+  );
+  runs(
+    "timelimit: negative and a string",
+    (tag) => {
+      const m = good(tag);
+      return withBody(m, m.body, { headers: { ...m.headers, timelimit: [-5, "x"] } });
+    },
+    /time limit -5 is not a positive number/,
+  );
   // On AMQP an AMQP timestamp far out of range (amqplib reads {"!": "timestamp"} as one); elsewhere just an odd header.
-  runs("headers: a timestamp out of range", (tag) => { const m = good(tag); return withBody(m, m.body, { headers: { ...m.headers, "x-stamp": { "!": "timestamp", value: 1e17 } } }); });
-  runs("retries: not a number", (tag) => { const m = good(tag); return withBody(m, m.body, { headers: { ...m.headers, retries: "many", group_index: "x", root_id: 5, parent_id: {} } }); });
+  runs("headers: a timestamp out of range", (tag) => {
+    const m = good(tag);
+    return withBody(m, m.body, { headers: { ...m.headers, "x-stamp": { "!": "timestamp", value: 1e17 } } });
+  });
+  runs("retries: not a number", (tag) => {
+    const m = good(tag);
+    return withBody(m, m.body, { headers: { ...m.headers, retries: "many", group_index: "x", root_id: 5, parent_id: {} } });
+  });
 
   // ---- embed ----
   runs("embed: callbacks not a list", (tag) => withBody(good(tag), `[["${tag}"], {}, {"callbacks": "x", "errbacks": 7}]`), /embed callbacks is not a list/);
-  runs("embed: chain with garbage entries", (tag) => withBody(good(tag), `[["${tag}"], {}, {"chain": [42, null, {"no": "task"}]}]`), /embed chain has entries that are not signatures/);
+  runs(
+    "embed: chain with garbage entries",
+    (tag) => withBody(good(tag), `[["${tag}"], {}, {"chain": [42, null, {"no": "task"}]}]`),
+    /embed chain has entries that are not signatures/,
+  );
   runs("embed: chord not a signature", (tag) => withBody(good(tag), `[["${tag}"], {}, {"chord": "nope"}]`), /embed chord is not a signature/);
   runs("embed: not an object", (tag) => withBody(good(tag), `[["${tag}"], {}, 5]`), /embed is not an object/);
 
   // ---- prototype pollution ----
-  runs("__proto__: in kwargs", (tag) => withBody(good(tag), `[["${tag}"], {"__proto__": {"polluted": "yes"}, "constructor": {"prototype": {"polluted": "yes"}}}, {}]`));
-  runs("__proto__: in embed", (tag) => withBody(good(tag), `[["${tag}"], {}, {"__proto__": {"callbacks": [{"task": "hostile.polluted"}], "polluted": "yes"}}]`));
+  runs("__proto__: in kwargs", (tag) =>
+    withBody(good(tag), `[["${tag}"], {"__proto__": {"polluted": "yes"}, "constructor": {"prototype": {"polluted": "yes"}}}, {}]`),
+  );
+  runs("__proto__: in embed", (tag) =>
+    withBody(good(tag), `[["${tag}"], {}, {"__proto__": {"callbacks": [{"task": "hostile.polluted"}], "polluted": "yes"}}]`),
+  );
   runs("__proto__: in headers", (tag) => {
     const m = good(tag);
     const headers = JSON.parse(`{"__proto__": {"isAdmin": true, "task": "hostile.polluted"}, ${JSON.stringify(m.headers).slice(1)}`) as Record<string, unknown>;
@@ -242,7 +413,10 @@ function hostileCases(): HostileCase[] {
 
 function runsRecorded(file: string): string[] {
   if (!existsSync(file)) return [];
-  return readFileSync(file, "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l) as string);
+  return readFileSync(file, "utf8")
+    .split("\n")
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as string);
 }
 
 export function hostileMessages(name: string, target: HostileTarget, opts: HostileOptions = {}): void {
@@ -318,9 +492,11 @@ export function hostileMessages(name: string, target: HostileTarget, opts: Hosti
           if (c.forges) assert.doesNotMatch(out, c.forges, "no forged log line");
           return;
         }
+        // The result first: with early acks the queue is drained while the last
+        // task may still be running, and its result is stored after it records the run.
+        const meta = await results.waitFor(e.id, { timeoutMs: 5000 });
         const ran = runsRecorded(runsFile).filter((r) => r === e.tag).length;
         assert.equal(ran, 1, `ran ${ran} times`);
-        const meta = await results.waitFor(e.id, { timeoutMs: 5000 });
         assert.equal(meta.status, "SUCCESS");
         assert.equal(meta.result, e.tag);
         if (e.reason) assert.match(out, e.reason, "the warning is logged");

@@ -4,6 +4,8 @@
 // else it started cannot outlive the test.
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
+import { existsSync } from "node:fs";
+import { join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { after } from "node:test";
 
@@ -39,9 +41,37 @@ export interface RunningProcess {
   exited: Promise<number | null>;
 }
 
-/** Runs `node --import tsx <args>` with extra env; output is collected. */
+/** Where `npm test` compiled the project (scripts/build-tests.mjs); unset when a test file is run alone. */
+const COMPILED = process.env.CELERIAC_TEST_COMPILED;
+
+/**
+ * `args` with each TypeScript file of the project replaced by its compiled
+ * copy, or null when one cannot be (no compiled tree, a file outside it, or
+ * TypeScript named inside an argument such as an `-e` script).
+ */
+function compiledArgs(args: string[]): string[] | null {
+  if (!COMPILED) return null;
+  const out: string[] = [];
+  for (const arg of args) {
+    if (!/\.ts\b/.test(arg)) {
+      out.push(arg);
+      continue;
+    }
+    const rel = relative(ROOT, resolve(ROOT, arg));
+    const js = join(COMPILED, rel.replace(/\.ts$/, ".js"));
+    if (!arg.endsWith(".ts") || rel.startsWith("..") || !existsSync(js)) return null;
+    out.push(js);
+  }
+  return out;
+}
+
+/**
+ * Runs a Node script of the project (`node --import tsx <args>`) with extra env;
+ * output is collected. Under `npm test` the compiled copy runs, with plain node.
+ */
 export function startNode(args: string[], env: Record<string, string | undefined> = {}): RunningProcess {
-  return startProcess(process.execPath, ["--import", import.meta.resolve("tsx"), ...args], { env });
+  const js = compiledArgs(args);
+  return startProcess(process.execPath, js ?? ["--import", import.meta.resolve("tsx"), ...args], { env });
 }
 
 /** Runs any command (a Python peer, a server…) with output collected; stopped by PID when the test file ends. */

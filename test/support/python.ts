@@ -16,7 +16,10 @@ export async function pythonCeleryAvailable(): Promise<boolean> {
     await run(PYTHON, ["-c", "import celery, redis, msgpack; assert celery.__version__.startswith('5.')"]);
     return true;
   } catch (err) {
-    if (process.env.CI === "true") throw new Error(`Python Celery is required under CI (apt-get install python3-celery python3-redis python3-msgpack): ${(err as Error).message}`, { cause: err });
+    if (process.env.CI === "true")
+      throw new Error(`Python Celery is required under CI (apt-get install python3-celery python3-redis python3-msgpack): ${(err as Error).message}`, {
+        cause: err,
+      });
     return false;
   }
 }

@@ -21,7 +21,8 @@ export async function redisAvailable(): Promise<boolean> {
     await r.ping();
     return true;
   } catch (err) {
-    if (process.env.CI === "true") throw new Error(`Redis is required for this test under CI (${REDIS_HOST}:${REDIS_PORT}): ${(err as Error).message}`, { cause: err });
+    if (process.env.CI === "true")
+      throw new Error(`Redis is required for this test under CI (${REDIS_HOST}:${REDIS_PORT}): ${(err as Error).message}`, { cause: err });
     return false;
   } finally {
     r.disconnect();
@@ -62,7 +63,15 @@ export async function startOwnRedis(port: number, args: string[] = [], password?
     async start() {
       proc = spawn("redis-server", [...listen, "--bind", "127.0.0.1", "--save", "", ...args], { stdio: "ignore", detached: true });
       for (let i = 0; i < 100; i++) {
-        const r = new Redis({ host: "127.0.0.1", port, password, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, ...(tls ? { tls: { ca: tls.ca } } : {}) });
+        const r = new Redis({
+          host: "127.0.0.1",
+          port,
+          password,
+          lazyConnect: true,
+          maxRetriesPerRequest: 0,
+          retryStrategy: () => null,
+          ...(tls ? { tls: { ca: tls.ca } } : {}),
+        });
         r.on("error", () => {});
         try {
           await r.connect();

@@ -6,8 +6,10 @@ import { AckTracker } from "../../src/brokers/amqp/ack-tracker.js";
 import { fromAmqp, publishOptions, typedTable } from "../../src/brokers/amqp/codec.js";
 import { DELAY_LEVELS, MAX_DELAY_MS, delayRoutingKey } from "../../src/brokers/amqp/delay.js";
 import { Topology } from "../../src/brokers/amqp/topology.js";
-import { parseAmqpUrl } from "../../src/brokers/amqp/url.js";
+import { AmqpServers, parseAmqpUrl } from "../../src/brokers/amqp/url.js";
+import { ConfigurationError } from "../../src/errors.js";
 import { encodeTask } from "../../src/protocol/message.js";
+import { StallWatch } from "../../src/brokers/amqp/stall-watch.js";
 
 describe("AMQP URLs (kombu's rules)", () => {
   it("reads user, password, host, port and vhost; masks the password", () => {
@@ -28,7 +30,15 @@ describe("AMQP URLs (kombu's rules)", () => {
 describe("Celery's topology", () => {
   it("the default queue: direct exchange celery, routing key celery, no arguments unless a max priority is set", () => {
     const t = new Topology();
-    assert.deepEqual(t.queue("celery"), { name: "celery", durable: true, arguments: {}, exchange: "celery", exchangeType: "direct", routingKey: "celery" });
+    assert.deepEqual(t.queue("celery"), {
+      name: "celery",
+      durable: true,
+      arguments: {},
+      exchange: "celery",
+      exchangeType: "direct",
+      routingKey: "celery",
+      quorum: false,
+    });
     assert.deepEqual(new Topology({ taskQueueMaxPriority: 10 }).queue("celery").arguments, { "x-max-priority": 10 });
   });
   it("a queue nobody declared gets a direct exchange of its own name (Celery's new_missing)", () => {
@@ -58,6 +68,40 @@ describe("Celery's topology", () => {
   });
 });
 
+describe("quorum queues (Celery 5.5's task_default_queue_type)", () => {
+  it("declares every task queue x-queue-type=quorum, unless it names its own type", () => {
+    const t = new Topology({ taskDefaultQueueType: "quorum", taskQueues: [{ name: "old", queueArguments: { "x-queue-type": "classic" } }] });
+    assert.deepEqual(t.queue("celery").arguments, { "x-queue-type": "quorum" });
+    assert.equal(t.queue("celery").quorum, true);
+    assert.equal(t.queue("missing-one").quorum, true);
+    assert.equal(t.queue("old").quorum, false);
+    assert.equal(new Topology().queue("celery").quorum, false);
+  });
+
+  it("refuses a max priority on a quorum queue, and an unknown queue type", () => {
+    assert.throws(() => new Topology({ taskDefaultQueueType: "quorum", taskQueueMaxPriority: 10 }).queue("celery"), ConfigurationError);
+    assert.throws(
+      () => new Topology({ taskQueues: [{ name: "q", maxPriority: 5, queueArguments: { "x-queue-type": "quorum" } }] }).queue("q"),
+      /no priorities/,
+    );
+    assert.throws(() => new Topology({ taskDefaultQueueType: "stream" as "quorum" }), /classic" or "quorum/);
+  });
+});
+
+describe("AMQP failover lists", () => {
+  it("moves along the list when the current node fails, and shows it masked", () => {
+    const s = new AmqpServers("amqp://u:pw@n1:5672//;amqp://u:pw@n2:5673//");
+    assert.equal(s.display, "amqp://u:***@n1:5672//;amqp://u:***@n2:5673//");
+    assert.equal(s.size, 2);
+    const first = s.current;
+    assert.equal(first.connect.hostname, "n1");
+    assert.equal(s.failed(first).connect.hostname, "n2");
+    // A second report of the same failure follows, it does not skip back.
+    assert.equal(s.failed(first).connect.hostname, "n2");
+    assert.equal(s.failed(s.current).connect.hostname, "n1");
+  });
+});
+
 describe("the delay cascade's routing keys", () => {
   it("spell the delay in binary, one word per level, then the queue", () => {
     const key = delayRoutingKey(5, "celery");
@@ -65,7 +109,14 @@ describe("the delay cascade's routing keys", () => {
     assert.equal(words.length, DELAY_LEVELS + 1);
     assert.equal(words.slice(0, DELAY_LEVELS).join(""), (5).toString(2).padStart(DELAY_LEVELS, "0"));
     assert.equal(words.at(-1), "celery");
-    assert.equal(delayRoutingKey(MAX_DELAY_MS * 10, "q").split(".").slice(0, DELAY_LEVELS).join(""), "1".repeat(DELAY_LEVELS), "clamped");
+    assert.equal(
+      delayRoutingKey(MAX_DELAY_MS * 10, "q")
+        .split(".")
+        .slice(0, DELAY_LEVELS)
+        .join(""),
+      "1".repeat(DELAY_LEVELS),
+      "clamped",
+    );
   });
 });
 
@@ -86,7 +137,12 @@ describe("headers for Python peers", () => {
     const back = fromAmqp({
       content: m.body,
       fields: { exchange: "x", routingKey: "rk" },
-      properties: { contentType: "application/json", contentEncoding: "utf-8", headers: { id: "a", "x-death": [{ count: 1 }], "x-first-death-queue": "q" }, correlationId: "a" } as never,
+      properties: {
+        contentType: "application/json",
+        contentEncoding: "utf-8",
+        headers: { id: "a", "x-death": [{ count: 1 }], "x-first-death-queue": "q" },
+        correlationId: "a",
+      } as never,
     });
     assert.deepEqual(back.headers, { id: "a" });
     assert.deepEqual(back.properties.delivery_info, { exchange: "x", routing_key: "rk" });
@@ -109,5 +165,23 @@ describe("ack batching", () => {
     assert.deepEqual(t.ack([5, 6]), { upTo: null, singles: [5, 6] });
     assert.deepEqual(t.ack([2, 4]), { upTo: null, singles: [2, 4] }, "1 is still held");
     assert.deepEqual(t.ack([3, 1]), { upTo: 3, singles: [] }, "up to 3, not to 6: 4, 5 and 6 are acked already");
+  });
+});
+
+describe("StallWatch (a consumer RabbitMQ stopped serving)", () => {
+  it("is stalled only when two checks a timeout apart both find ready messages, with no delivery between", () => {
+    const w = new StallWatch(1000);
+    w.served("q", 0);
+    assert.deepEqual(w.due(["q"], 500), [], "served recently");
+    assert.deepEqual(w.due(["q"], 1000), ["q"]);
+    assert.equal(w.checked("q", 3, 1000), false, "one check is not enough: they may just have arrived");
+    assert.deepEqual(w.due(["q"], 1500), [], "checked recently");
+    assert.equal(w.checked("q", 3, 2000), true, "ready at two checks in a row");
+    assert.equal(w.checked("q", 3, 3000), false, "a stall is reported once, then needs two checks again");
+    w.served("q", 3100);
+    assert.equal(w.checked("q", 3, 4200), false, "a delivery between checks clears the suspicion");
+    assert.equal(w.checked("q", 0, 5200), false);
+    assert.equal(w.checked("q", 2, 6200), false, "an empty queue between checks clears it too");
+    assert.deepEqual(new StallWatch(0).due(["q"], 1e9), [], "0 turns the check off");
   });
 });

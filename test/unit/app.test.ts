@@ -1,7 +1,8 @@
 // The app: task registry, naming, configuration, routing.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { Celeriac, DuplicateTaskName, matchRoutes } from "../../src/index.js";
+import { Celeriac, DuplicateTaskName, matchRoutes, type CeleriacOptions } from "../../src/index.js";
+import { suggestSetting } from "../../src/config.js";
 
 describe("app", () => {
   it("names tasks by the given name, or <app name>.<function name>", () => {
@@ -16,7 +17,10 @@ describe("app", () => {
     assert.equal(c.name, "opts.name");
     assert.equal(c.options.maxRetries, 5);
     // celery.map, celery.starmap and celery.chunks are built in (as in Celery), so Python-sent canvas messages run here.
-    assert.deepEqual([...app.tasks.keys()].filter((n) => !n.startsWith("celery.")), ["custom.name", "proj.multiply", "opts.name"]);
+    assert.deepEqual(
+      [...app.tasks.keys()].filter((n) => !n.startsWith("celery.")),
+      ["custom.name", "proj.multiply", "opts.name"],
+    );
   });
 
   it("makes task ids that are uuid4s beginning with the app's taskIdPrefix", () => {
@@ -56,7 +60,9 @@ describe("app", () => {
     process.env.CELERIAC_ACCEPT_CONTENT = "json,msgpack";
     try {
       const app = new Celeriac({ name: "p", broker: "memory://x", taskSerializer: "msgpack", resultExpires: 60 });
-      app.configFromObject({ default: { CELERY_MESSAGE_COMPRESSION: "zlib", CELERYD_MAX_TASKS_PER_CHILD: 40, task_acks_late: true, timezone: "Asia/Shanghai" } });
+      app.configFromObject({
+        default: { CELERY_MESSAGE_COMPRESSION: "zlib", CELERYD_MAX_TASKS_PER_CHILD: 40, task_acks_late: true, timezone: "Asia/Shanghai" },
+      });
       const s = app.settings;
       assert.equal(s.brokerUrl, "memory://x");
       assert.equal(s.taskSerializer, "msgpack");
@@ -74,9 +80,21 @@ describe("app", () => {
   });
 
   it("reports unknown settings instead of ignoring them silently", () => {
-    const app = new Celeriac({ name: "p", broker: "memory://", taskSerialiser: "json" });
+    // An untyped source (a config object built at run time) can still carry a typo.
+    const fromFile: Record<string, unknown> = { name: "p", broker: "memory://", taskSerialiser: "json" };
+    const app = new Celeriac(fromFile as CeleriacOptions);
     app.configFromObject({ CELERY_NOT_A_THING: 1 });
     assert.deepEqual(app.unknownSettings, ["taskSerialiser", "CELERY_NOT_A_THING"]);
+  });
+
+  it("suggests the setting an unknown key most likely meant, spelt as the key was", () => {
+    assert.equal(suggestSetting("brokr"), "broker");
+    assert.equal(suggestSetting("taskSerialiser"), "taskSerializer");
+    assert.equal(suggestSetting("task_serialiser"), "task_serializer");
+    assert.equal(suggestSetting("CELERY_TASK_SERIALISER"), "TASK_SERIALIZER");
+    assert.equal(suggestSetting("CELERIAC_BROKR_URL"), "CELERIAC_BROKER_URL");
+    assert.equal(suggestSetting("CELERIAC_WORKER_CONCURENCY"), "CELERIAC_WORKER_CONCURRENCY");
+    assert.equal(suggestSetting("somethingElseEntirely"), null);
   });
 
   it("routes by exact name, glob, /regex/ and function; call options win", () => {

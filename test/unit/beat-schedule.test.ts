@@ -68,11 +68,7 @@ describe("crontab({...}) and cron strings", () => {
   test("ranges with steps, weekday names: */15 9-17 mon-fri", () => {
     const s = crontab({ minute: "*/15", hour: "9-17", dayOfWeek: "mon-fri" });
     // Friday 2026-11-27 17:30 → 17:45, then Monday 09:00.
-    assert.deepEqual(ticks(s, "2026-11-27T17:30:00Z", 3), [
-      "2026-11-27T17:45:00.000Z",
-      "2026-11-30T09:00:00.000Z",
-      "2026-11-30T09:15:00.000Z",
-    ]);
+    assert.deepEqual(ticks(s, "2026-11-27T17:30:00Z", 3), ["2026-11-27T17:45:00.000Z", "2026-11-30T09:00:00.000Z", "2026-11-30T09:15:00.000Z"]);
   });
 
   test("range with a step: minute 10-40/10", () => {

@@ -50,7 +50,10 @@ describe("canvas wire format (Python Celery 5.2.6 fixtures)", () => {
     const [first] = py.chain!.messages;
     assert.deepEqual(first!.body[0], [1, 2]);
     const rest = (first!.body[2] as { chain: SignatureDict[] }).chain;
-    assert.deepEqual(rest.map((s) => s.args), [[4], [3]]);
+    assert.deepEqual(
+      rest.map((s) => s.args),
+      [[4], [3]],
+    );
     assert.equal(rest[0]!.options.task_id, py.chain!.result_id);
   });
 
@@ -67,7 +70,10 @@ describe("canvas wire format (Python Celery 5.2.6 fixtures)", () => {
 
   it("chord header tasks: group and group_index headers, the callback in embed.chord", () => {
     const msgs = py.chord!.messages;
-    assert.deepEqual(msgs.map((m) => m.headers.group_index), [0, 1]);
+    assert.deepEqual(
+      msgs.map((m) => m.headers.group_index),
+      [0, 1],
+    );
     assert.equal(msgs[0]!.headers.group, msgs[1]!.headers.group);
     const cb = (msgs[0]!.body[2] as { chord: SignatureDict }).chord;
     assert.equal(cb.options.task_id, py.chord!.result_id);
@@ -76,8 +82,14 @@ describe("canvas wire format (Python Celery 5.2.6 fixtures)", () => {
   it("starmap: one celery.starmap message, kwargs {task, it}", () => {
     const [m] = py.starmap!.messages;
     assert.equal(m!.headers.task, "celery.starmap");
-    assert.deepEqual(m!.body[1].it, [[1, 2], [3, 4]]);
-    assert.ok(Signature.fromDict(null, { task: "celery.starmap", args: [], kwargs: m!.body[1], options: {}, subtask_type: "xstarmap", immutable: true }) instanceof MapSignature);
+    assert.deepEqual(m!.body[1].it, [
+      [1, 2],
+      [3, 4],
+    ]);
+    assert.ok(
+      Signature.fromDict(null, { task: "celery.starmap", args: [], kwargs: m!.body[1], options: {}, subtask_type: "xstarmap", immutable: true }) instanceof
+        MapSignature,
+    );
   });
 });
 
@@ -94,7 +106,20 @@ describe("canvas wire format: Celeriac sends what Celery sends", () => {
     const ds = await b.fetch(["celery"], { max: 100, waitMs: 50, lease: false });
     return ds.map((d) => decodeTask(d.message, ["application/json"]));
   }
-  const asPython = (msgs: TaskMessage[]) => msgs.map((m) => shape({ headers: { task: m.headers.task, id: m.headers.id, group: m.headers.group, group_index: m.headers.group_index, root_id: m.headers.root_id, parent_id: m.headers.parent_id }, body: [m.args, m.kwargs, m.embed] }));
+  const asPython = (msgs: TaskMessage[]) =>
+    msgs.map((m) =>
+      shape({
+        headers: {
+          task: m.headers.task,
+          id: m.headers.id,
+          group: m.headers.group,
+          group_index: m.headers.group_index,
+          root_id: m.headers.root_id,
+          parent_id: m.headers.parent_id,
+        },
+        body: [m.args, m.kwargs, m.embed],
+      }),
+    );
   const expected = (label: string) => py[label]!.messages.map((m) => shape(m));
 
   it("chain", async () => {
@@ -119,7 +144,12 @@ describe("canvas wire format: Celeriac sends what Celery sends", () => {
   });
 
   it("starmap", async () => {
-    await add.starmap([[1, 2], [3, 4]]).applyAsync().sent;
+    await add
+      .starmap([
+        [1, 2],
+        [3, 4],
+      ])
+      .applyAsync().sent;
     assert.deepEqual(asPython(await sent()), expected("starmap"));
   });
 
@@ -133,9 +163,17 @@ describe("canvas wire format: Celeriac sends what Celery sends", () => {
     if (never()) {
       const a: Promise<number> = chain(add.s(1, 2), add.s(3)).applyAsync().get();
       const b: Promise<number[]> = group(add.s(1, 1), add.s(2, 2)).applyAsync().get();
-      const c: Promise<number> = chord([add.s(1, 1)], tsum.s()).applyAsync().get();
-      const d: Promise<number[][]> = add.chunks([[1, 1]], 1).applyAsync().get();
-      const e: Promise<number[]> = add.starmap([[1, 1]]).delay().get();
+      const c: Promise<number> = chord([add.s(1, 1)], tsum.s())
+        .applyAsync()
+        .get();
+      const d: Promise<number[][]> = add
+        .chunks([[1, 1]], 1)
+        .applyAsync()
+        .get();
+      const e: Promise<number[]> = add
+        .starmap([[1, 1]])
+        .delay()
+        .get();
       void [a, b, c, d, e];
     }
   });

@@ -2,6 +2,8 @@
 // chart buckets, event lines, the terminal view, exposure rules.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { readFileSync } from "node:fs";
+import { API_ROUTES } from "../../src/dashboard/api-index.js";
 import { checkExposure, isLoopback } from "../../src/dashboard/auth.js";
 import { TaskSeries } from "../../src/dashboard/series.js";
 import { EventDumper } from "../../src/events/dump.js";
@@ -78,8 +80,19 @@ describe("dashboard pieces", () => {
     s.record("failed", 1004.9, null);
     s.record("succeeded", 1010, 1);
     const pts = s.points(1012, 4);
-    assert.deepEqual(pts.map((p) => p.t), [995, 1000, 1005, 1010]);
-    assert.deepEqual(pts.map((p) => [p.succeeded, p.failed]), [[0, 0], [2, 1], [0, 0], [1, 0]]);
+    assert.deepEqual(
+      pts.map((p) => p.t),
+      [995, 1000, 1005, 1010],
+    );
+    assert.deepEqual(
+      pts.map((p) => [p.succeeded, p.failed]),
+      [
+        [0, 0],
+        [2, 1],
+        [0, 0],
+        [1, 0],
+      ],
+    );
     assert.ok(Math.abs(pts[1]!.avgRuntime! - 0.2) < 1e-9);
     assert.equal(pts[1]!.p95Runtime, 0.3);
     assert.equal(pts[2]!.avgRuntime, null);
@@ -92,5 +105,14 @@ describe("dashboard pieces", () => {
     assert.doesNotThrow(() => checkExposure("0.0.0.0", "t"));
     assert.throws(() => checkExposure("0.0.0.0", null), ConfigurationError);
     assert.throws(() => checkExposure("::", ""), ConfigurationError);
+  });
+});
+
+describe("the dashboard's API documentation", () => {
+  it("docs/monitoring.md's table lists exactly the routes GET /api/ lists", () => {
+    const doc = readFileSync(new URL("../../docs/monitoring.md", import.meta.url), "utf8");
+    const documented = [...doc.matchAll(/^\| (GET|POST) \| `([^`]+)` \|/gm)].map((m) => `${m[1]} ${m[2]!.split("?")[0]}`);
+    const served = API_ROUTES.map((r) => `${r.method} ${r.path.split("?")[0]}`);
+    assert.deepEqual([...documented].sort(), [...served].sort());
   });
 });

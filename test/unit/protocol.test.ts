@@ -3,13 +3,7 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { describe, it } from "node:test";
-import {
-  decodeTask,
-  encodeTask,
-  fromEnvelope,
-  parseIsoTime,
-  toEnvelope,
-} from "../../src/protocol/message.js";
+import { decodeTask, encodeTask, fromEnvelope, parseIsoTime, toEnvelope } from "../../src/protocol/message.js";
 import { argsRepr, kwargsRepr } from "../../src/protocol/repr.js";
 import { ContentDisallowed, DecodeError, MessageTooLarge } from "../../src/errors.js";
 import { defaultSettings, settingsFromEnv } from "../../src/config.js";
@@ -63,7 +57,13 @@ describe("protocol v2", () => {
     assert.equal(env["content-encoding"], "utf-8");
   });
 
-  for (const [serializer, compression] of [["json", null], ["msgpack", null], ["json", "zlib"], ["msgpack", "gzip"], ["json", "brotli"]] as const) {
+  for (const [serializer, compression] of [
+    ["json", null],
+    ["msgpack", null],
+    ["json", "zlib"],
+    ["msgpack", "gzip"],
+    ["json", "brotli"],
+  ] as const) {
     it(`round-trips ${serializer}${compression ? ` + ${compression}` : ""}`, () => {
       const args = [1, "ü✓", { deep: [null, true, 2.5] }];
       const kwargs = { k: "v", n: { m: [] } };
@@ -134,7 +134,10 @@ describe("hostile messages at decode", () => {
     const before = process.memoryUsage().arrayBuffers;
     assert.throws(() => decodeTask(m, ["json"], { messageSizeLimit: limit }), MessageTooLarge);
     assert.ok(process.memoryUsage().arrayBuffers - before < 200 * 1024 * 1024, "did not inflate 300 MB");
-    assert.throws(() => decodeTask({ ...msg(), body: Buffer.alloc(2000, 0x20) }, ["json"], { messageSizeLimit: 1000 }), /over the message size limit \(1000 bytes\)/);
+    assert.throws(
+      () => decodeTask({ ...msg(), body: Buffer.alloc(2000, 0x20) }, ["json"], { messageSizeLimit: 1000 }),
+      /over the message size limit \(1000 bytes\)/,
+    );
   });
 
   it("the size limit is a setting read from the environment", () => {
@@ -148,11 +151,18 @@ describe("hostile messages at decode", () => {
   });
 
   it("bad time limits and malformed embed entries are ignored with a warning; the task stays runnable", () => {
-    const m = { ...msg(), headers: { ...msg().headers, timelimit: [-1, "x"] }, body: Buffer.from('[[1], {}, {"callbacks": "x", "chain": [{"task": "ok", "args": []}, 7], "chord": 3}]') };
+    const m = {
+      ...msg(),
+      headers: { ...msg().headers, timelimit: [-1, "x"] },
+      body: Buffer.from('[[1], {}, {"callbacks": "x", "chain": [{"task": "ok", "args": []}, 7], "chord": 3}]'),
+    };
     const t = decodeTask(m, ["json"]);
     assert.deepEqual(t.headers.timelimit, [null, null]);
     assert.equal(t.embed.callbacks, null);
-    assert.deepEqual(t.embed.chain?.map((s) => s.task), ["ok"]);
+    assert.deepEqual(
+      t.embed.chain?.map((s) => s.task),
+      ["ok"],
+    );
     assert.equal(t.embed.chord, null);
     assert.equal(t.warnings?.length, 5);
     assert.equal(decodeTask(msg(), ["json"]).warnings, undefined);

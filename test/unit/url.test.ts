@@ -1,11 +1,12 @@
 // maskUrl: no password reaches a log line or an error, whatever it holds.
 import assert from "node:assert/strict";
+import { resolve } from "node:path";
 import { describe, it } from "node:test";
 import { parseAmqpUrl } from "../../src/brokers/amqp/url.js";
-import { redisOptionsFromUrl } from "../../src/brokers/redis/connection.js";
+import { redisOptionsFromUrl } from "../../src/redis/connection.js";
 import { ConfigurationError } from "../../src/errors.js";
 import { createLogger } from "../../src/log.js";
-import { maskUrl } from "../../src/url.js";
+import { describeUrl, maskUrl } from "../../src/url.js";
 
 describe("maskUrl", () => {
   const cases: [string, string][] = [
@@ -61,26 +62,35 @@ describe("URL errors show the masked URL only", () => {
   const secret = "pa/ss#wo?rd";
   it("a Redis URL that does not parse", () => {
     const url = `redis://:${secret}@host:6379/0`;
-    assert.throws(() => redisOptionsFromUrl(url), (err: Error) => {
-      assert.ok(err instanceof ConfigurationError);
-      assert.match(err.message, /not a valid Redis URL: redis:\/\/:\*\*\*@host:6379\/0/);
-      assert.ok(!err.message.includes("pa/ss") && !err.message.includes("wo?rd"), err.message);
-      return true;
-    });
+    assert.throws(
+      () => redisOptionsFromUrl(url),
+      (err: Error) => {
+        assert.ok(err instanceof ConfigurationError);
+        assert.match(err.message, /not a valid Redis URL: redis:\/\/:\*\*\*@host:6379\/0/);
+        assert.ok(!err.message.includes("pa/ss") && !err.message.includes("wo?rd"), err.message);
+        return true;
+      },
+    );
   });
   it("a bad Redis database number", () => {
-    assert.throws(() => redisOptionsFromUrl("redis://:Pa@ss@host/x"), (err: Error) => {
-      assert.ok(!err.message.includes("Pa@") && !err.message.includes("ss@"), err.message);
-      return true;
-    });
+    assert.throws(
+      () => redisOptionsFromUrl("redis://:Pa@ss@host/x"),
+      (err: Error) => {
+        assert.ok(!err.message.includes("Pa@") && !err.message.includes("ss@"), err.message);
+        return true;
+      },
+    );
   });
   it("an AMQP URL that does not parse", () => {
-    assert.throws(() => parseAmqpUrl(`amqp://user:${secret}@rabbit//`), (err: Error) => {
-      assert.ok(err instanceof ConfigurationError);
-      assert.match(err.message, /amqp:\/\/user:\*\*\*@rabbit\/\//);
-      assert.ok(!err.message.includes("pa/ss"), err.message);
-      return true;
-    });
+    assert.throws(
+      () => parseAmqpUrl(`amqp://user:${secret}@rabbit//`),
+      (err: Error) => {
+        assert.ok(err instanceof ConfigurationError);
+        assert.match(err.message, /amqp:\/\/user:\*\*\*@rabbit\/\//);
+        assert.ok(!err.message.includes("pa/ss"), err.message);
+        return true;
+      },
+    );
   });
   it("an AMQP URL with an @ in the password parses, and its display hides it", () => {
     const u = parseAmqpUrl("amqp://user:Pa@ss@rabbit:5673/prod");
@@ -105,5 +115,18 @@ describe("the logger masks every string it logs", () => {
     const out = lines.join("");
     assert.match(out, /lost redis:\/\/:\*\*\*@cache:6379\/0; retrying amqp:\/\/u:\*\*\*@r\/\//);
     assert.ok(!/Pa@|w0rd|x@y/.test(out), out);
+  });
+});
+
+describe("describeUrl", () => {
+  it("follows a relative sqlite:// file with the absolute path it opens", () => {
+    assert.equal(describeUrl("sqlite://./celeriac.db"), `sqlite://./celeriac.db (${resolve("celeriac.db")})`);
+    assert.equal(describeUrl("sqlite://x.db?mode=rw"), `sqlite://x.db?mode=rw (${resolve("x.db")})`);
+  });
+
+  it("leaves absolute and in-memory files, and other URLs, as maskUrl shows them", () => {
+    assert.equal(describeUrl("sqlite:///var/lib/x.db"), "sqlite:///var/lib/x.db");
+    assert.equal(describeUrl("sqlite://:memory:"), "sqlite://:memory:");
+    assert.equal(describeUrl("redis://:pw@h:6379/0"), "redis://:***@h:6379/0");
   });
 });

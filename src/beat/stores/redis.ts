@@ -7,11 +7,6 @@ import { createLogger } from "../../log.js";
 import { maskUrl } from "../../url.js";
 import type { StoredBeatEntry } from "../entry.js";
 import type { BeatStore, BeatStoreOptions, ClaimResult, LeaseInfo } from "../store.js";
-import { ACQUIRE_LEASE } from "./redis-scripts/acquire-lease.js";
-import { CLAIM_TICK } from "./redis-scripts/claim-tick.js";
-import { RELEASE_LEASE } from "./redis-scripts/release-lease.js";
-import { REMOVE_ENTRY } from "./redis-scripts/remove-entry.js";
-import { UNCLAIM_TICK } from "./redis-scripts/unclaim-tick.js";
 
 type ScriptClient = RedisClient & {
   beatAcquireLease(lease: string, counter: string, holder: string, ttlMs: number): Promise<number | null>;
@@ -26,7 +21,10 @@ export class RedisBeatStore implements BeatStore {
   private client: ScriptClient | null = null;
   private readonly keys: { lease: string; counter: string; ticks: string; entries: string };
 
-  constructor(private readonly url: string, opts: BeatStoreOptions) {
+  constructor(
+    private readonly url: string,
+    opts: BeatStoreOptions,
+  ) {
     this.displayUrl = maskUrl(url);
     const p = `celeriac:beat:{${opts.namespace}}:`;
     this.keys = { lease: `${p}lease`, counter: `${p}token`, ticks: `${p}ticks`, entries: `${p}entries` };
@@ -35,16 +33,27 @@ export class RedisBeatStore implements BeatStore {
   async connect(): Promise<void> {
     if (this.client) return;
     // Loaded on first use: a beat on another store needs no Redis client.
-    const { connectAll, openRedis } = await import("../../brokers/redis/connection.js");
+    const [{ connectAny, openRedis }, { defineScript }, { RedisTarget }] = await Promise.all([
+      import("../../redis/connection.js"),
+      import("../../redis/scripts.js"),
+      import("../../redis/target.js"),
+    ]);
+    const target = new RedisTarget(this.url);
     // Calls fail after a few reconnect attempts, not 20: a beat tick that cannot reach the
     // store is retried by the next pass, and a lease must not be renewed late.
-    const client = openRedis(this.url, createLogger("celeriac.beat"), { role: "beat store", retriesPerRequest: 3 }) as ScriptClient;
-    client.defineCommand("beatAcquireLease", { numberOfKeys: 2, lua: ACQUIRE_LEASE });
-    client.defineCommand("beatReleaseLease", { numberOfKeys: 1, lua: RELEASE_LEASE });
-    client.defineCommand("beatClaimTick", { numberOfKeys: 2, lua: CLAIM_TICK });
-    client.defineCommand("beatRemoveEntry", { numberOfKeys: 2, lua: REMOVE_ENTRY });
-    client.defineCommand("beatUnclaimTick", { numberOfKeys: 2, lua: UNCLAIM_TICK });
-    await connectAll(`beat store ${this.displayUrl}`, [client]);
+    const [client] = await connectAny(
+      target,
+      () => {
+        const c = openRedis(target, createLogger("celeriac.beat"), { role: "beat store", retriesPerRequest: 3 }) as ScriptClient;
+        defineScript(c, "beatAcquireLease", "beat-acquire-lease", 2);
+        defineScript(c, "beatReleaseLease", "beat-release-lease", 1);
+        defineScript(c, "beatClaimTick", "beat-claim-tick", 2);
+        defineScript(c, "beatRemoveEntry", "beat-remove-entry", 2);
+        defineScript(c, "beatUnclaimTick", "beat-unclaim-tick", 2);
+        return [c];
+      },
+      `beat store ${this.displayUrl}`,
+    );
     this.client = client;
   }
 

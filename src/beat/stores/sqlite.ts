@@ -5,10 +5,15 @@
 import type BetterSqlite3 from "better-sqlite3";
 import { maskUrl, sqlitePath } from "../../url.js";
 import { openDatabase } from "../../util/sqlite.js";
+import type { VersionedSchema } from "../../util/sqlite-schema.js";
 import type { StoredBeatEntry } from "../entry.js";
 import type { BeatStore, BeatStoreOptions, ClaimResult, LeaseInfo } from "../store.js";
 
-const SCHEMA = `
+// Migration steps in order (see util/sqlite-schema.ts); step 1 is the schema from before versioning.
+const SCHEMA: VersionedSchema = {
+  component: "beat",
+  migrations: [
+    `
 CREATE TABLE IF NOT EXISTS celeriac_beat_lease (
   namespace TEXT PRIMARY KEY,
   holder TEXT,
@@ -27,7 +32,9 @@ CREATE TABLE IF NOT EXISTS celeriac_beat_entries (
   entry TEXT NOT NULL,
   PRIMARY KEY (namespace, name)
 );
-`;
+`,
+  ],
+};
 
 interface LeaseRow {
   holder: string | null;

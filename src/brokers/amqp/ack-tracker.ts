@@ -14,6 +14,11 @@ export class AckTracker {
     this.order.push(tag);
   }
 
+  /** Delivered tags not settled yet: what counts against the consumer's prefetch. */
+  get outstanding(): number {
+    return this.order.length - this.head - this.settled.size;
+  }
+
   /** Records acks; returns the tag to ack with `multiple` (or null) and the tags to ack one by one. */
   ack(tags: readonly number[]): { upTo: number | null; singles: number[] } {
     for (const t of tags) this.settled.add(t);

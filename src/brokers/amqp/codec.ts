@@ -34,6 +34,18 @@ export function typedTable(table: Record<string, unknown>): Record<string, unkno
 }
 
 /**
+ * The basic properties beyond those above, by kombu's name and amqplib's: a
+ * Python producer's app_id (say) reaches request.properties, as on Redis.
+ */
+const STRING_PROPERTIES: [string, string][] = [
+  ["message_id", "messageId"],
+  ["type", "type"],
+  ["user_id", "userId"],
+  ["app_id", "appId"],
+  ["cluster_id", "clusterId"],
+];
+
+/**
  * amqplib publish options for a message. Kombu's Redis envelope fields
  * (delivery_info, delivery_tag, body_encoding) are left out: on AMQP the broker supplies them.
  */
@@ -47,6 +59,11 @@ export function publishOptions(message: Message, priority: number | undefined): 
   };
   if (p.correlation_id) opts.correlationId = p.correlation_id;
   if (p.reply_to) opts.replyTo = p.reply_to;
+  for (const [ours, theirs] of STRING_PROPERTIES) {
+    const v = p[ours];
+    if (typeof v === "string" && v) (opts as Record<string, unknown>)[theirs] = v;
+  }
+  if (typeof p.timestamp === "number") opts.timestamp = p.timestamp;
   const prio = priority ?? p.priority;
   if (typeof prio === "number") opts.priority = Math.max(0, Math.min(255, Math.trunc(prio)));
   if (p.expiration !== undefined && p.expiration !== null) opts.expiration = String(p.expiration);
@@ -105,6 +122,11 @@ export function fromAmqp(msg: { content: Buffer; fields: { exchange: string; rou
   if (p.deliveryMode !== undefined) properties.delivery_mode = p.deliveryMode;
   if (p.priority !== undefined) properties.priority = p.priority;
   if (p.expiration !== undefined) properties.expiration = String(p.expiration);
+  for (const [ours, theirs] of STRING_PROPERTIES) {
+    const v = (p as unknown as Record<string, unknown>)[theirs];
+    if (v !== undefined && v !== null) properties[ours] = String(v);
+  }
+  if (typeof p.timestamp === "number") properties.timestamp = p.timestamp;
   return {
     body: msg.content,
     contentType: p.contentType ?? "application/json",

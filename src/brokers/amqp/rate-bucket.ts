@@ -12,8 +12,10 @@
 //   when the holder's connection dies; processes that want tokens try to claim
 //   it about once a second. No clocks or leases of our own are involved.
 import type { Channel } from "amqplib";
+import { OpenedOnce } from "../../util/opened-once.js";
 import type { AmqpSession } from "./session.js";
 import { TokenRefiller, type Demand } from "./token-refiller.js";
+import { hasReplyCode, RESOURCE_LOCKED } from "./reply-code.js";
 
 const BUCKET_QUEUE = {
   durable: false,
@@ -26,13 +28,11 @@ const BUCKET_QUEUE = {
 const CLAIM_EVERY_MS = 1000;
 /** The shortest wait returned when the bucket is empty. */
 const MIN_WAIT_MS = 5;
-/** AMQP's RESOURCE_LOCKED: the exclusive queue belongs to another connection. */
-const RESOURCE_LOCKED = 405;
 
 interface Bucket extends Demand {
   key: string;
   /** The bucket queue's declaration on the current connection. */
-  declared: Promise<unknown> | null;
+  declared: OpenedOnce<unknown>;
   claimedAt: number;
   claiming: boolean;
   /** Set while this process is the bucket's refiller. */
@@ -47,7 +47,7 @@ export class RateBuckets {
     // The bucket queues are not durable: a new connection declares them again.
     // Leadership needs no such care: a lost connection closes the refiller's channel.
     session.on("lost", () => {
-      for (const b of this.buckets.values()) b.declared = null;
+      for (const b of this.buckets.values()) b.declared.forget();
     });
   }
 
@@ -56,14 +56,14 @@ export class RateBuckets {
     const bucket = this.bucket(key);
     bucket.perSecond = perSecond;
     bucket.askedAt = Date.now();
-    await this.declare(bucket);
+    await bucket.declared.get();
     this.maybeClaim(bucket);
     const ch = await this.session.adminChannel();
     let token;
     try {
       token = await ch.get(key, { noAck: true });
     } catch (err) {
-      bucket.declared = null; // deleted under us, perhaps: declare it again next time
+      bucket.declared.forget(); // deleted under us, perhaps: declare it again next time
       throw err;
     }
     if (token) return 0;
@@ -80,19 +80,12 @@ export class RateBuckets {
 
   private bucket(key: string): Bucket {
     let b = this.buckets.get(key);
-    if (!b) this.buckets.set(key, (b = { key, perSecond: 1, askedAt: 0, declared: null, claimedAt: 0, claiming: false, refiller: null }));
+    if (!b) this.buckets.set(key, (b = { key, perSecond: 1, askedAt: 0, declared: this.declaration(key), claimedAt: 0, claiming: false, refiller: null }));
     return b;
   }
 
-  private declare(bucket: Bucket): Promise<unknown> {
-    if (!bucket.declared) {
-      const p = this.session.adminChannel().then((ch: Channel) => ch.assertQueue(bucket.key, BUCKET_QUEUE));
-      bucket.declared = p;
-      p.catch(() => {
-        if (bucket.declared === p) bucket.declared = null;
-      });
-    }
-    return bucket.declared;
+  private declaration(key: string): OpenedOnce<unknown> {
+    return new OpenedOnce(() => this.session.adminChannel().then((ch: Channel) => ch.assertQueue(key, BUCKET_QUEUE)));
   }
 
   /** Tries for leadership in the background, at most once a second, unless we lead already. */
@@ -115,7 +108,7 @@ export class RateBuckets {
     try {
       await ch.assertQueue(leader, { durable: false, exclusive: true, autoDelete: false });
     } catch (err) {
-      if ((err as { code?: number }).code === RESOURCE_LOCKED) return; // another process leads (RabbitMQ closed the channel)
+      if (hasReplyCode(err, RESOURCE_LOCKED)) return; // another process leads (RabbitMQ closed the channel)
       await ch.close().catch(() => {});
       throw err;
     }
@@ -132,8 +125,8 @@ export class RateBuckets {
         if (bucket.refiller === refiller) bucket.refiller = null;
       },
       () => {
-        bucket.declared = null;
-        this.declare(bucket).catch(() => {});
+        bucket.declared.forget();
+        bucket.declared.get().catch(() => {});
       },
     );
     bucket.refiller = refiller;

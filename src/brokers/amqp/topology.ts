@@ -6,7 +6,11 @@
 //     x-max-priority when taskQueueMaxPriority / taskQueues[].maxPriority is set
 //     (and whatever queueArguments a taskQueues entry gives, e.g. x-queue-type);
 //   - exchanges: durable, not auto-delete; the default queue's is taskDefaultExchange
-//     (direct "celery"); a queue nobody declared gets a direct exchange of its own name.
+//     (direct "celery"); a queue nobody declared gets a direct exchange of its own name;
+//   - with taskDefaultQueueType "quorum" (Celery 5.5's task_default_queue_type),
+//     every task queue without an x-queue-type of its own is declared
+//     x-queue-type=quorum: replicated over the cluster's nodes. Quorum queues
+//     have no priorities, so a max priority with them is refused here.
 import { ConfigurationError } from "../../errors.js";
 import type { Route, TopologySettings } from "../broker.js";
 
@@ -20,6 +24,8 @@ export interface QueueSpec {
   exchangeType: ExchangeType;
   /** The binding key of the queue to its exchange. */
   routingKey: string;
+  /** A quorum queue (its ETA messages take the quorum delay cascade). */
+  quorum: boolean;
 }
 
 export interface PublishTarget {
@@ -33,6 +39,7 @@ const DEFAULTS: TopologySettings = {
   taskDefaultExchangeType: "direct",
   taskDefaultRoutingKey: "celery",
   taskQueueMaxPriority: null,
+  taskDefaultQueueType: "classic",
   taskQueues: null,
   taskCreateMissingQueues: true,
 };
@@ -43,6 +50,19 @@ export class Topology {
   constructor(settings: Partial<TopologySettings> = {}) {
     this.settings = { ...DEFAULTS };
     for (const [k, v] of Object.entries(settings)) if (v !== undefined) (this.settings as Record<string, unknown>)[k] = v;
+    const type = this.settings.taskDefaultQueueType;
+    if (type !== "classic" && type !== "quorum") throw new ConfigurationError(`taskDefaultQueueType is "classic" or "quorum", not ${JSON.stringify(type)}`);
+  }
+
+  /** A queue's arguments with the default queue type, and its max priority unless it is a quorum queue. */
+  private queueArguments(name: string, args: Record<string, unknown>, maxPriority: number | null | undefined): Record<string, unknown> {
+    const out = { ...args };
+    if (!("x-queue-type" in out) && this.settings.taskDefaultQueueType === "quorum") out["x-queue-type"] = "quorum";
+    if (out["x-queue-type"] !== "quorum") return this.withMaxPriority(out, maxPriority);
+    if ("x-max-priority" in out || (maxPriority ?? this.settings.taskQueueMaxPriority ?? null) !== null) {
+      throw new ConfigurationError(`queue ${JSON.stringify(name)} is a quorum queue, which has no priorities: drop its max priority`);
+    }
+    return out;
   }
 
   private withMaxPriority(args: Record<string, unknown>, maxPriority: number | null | undefined): Record<string, unknown> {
@@ -54,6 +74,11 @@ export class Topology {
 
   /** How a queue is declared and bound. */
   queue(name: string): QueueSpec {
+    const spec = this.declaration(name);
+    return { ...spec, quorum: spec.arguments["x-queue-type"] === "quorum" };
+  }
+
+  private declaration(name: string): Omit<QueueSpec, "quorum"> {
     const s = this.settings;
     const declared = s.taskQueues?.find((q) => q.name === name);
     if (declared) {
@@ -61,7 +86,7 @@ export class Topology {
       return {
         name,
         durable: true,
-        arguments: this.withMaxPriority(declared.queueArguments ?? {}, declared.maxPriority),
+        arguments: this.queueArguments(name, declared.queueArguments ?? {}, declared.maxPriority),
         exchange,
         exchangeType: declared.exchangeType ?? (declared.exchange ? "direct" : s.taskDefaultExchangeType),
         routingKey: declared.routingKey ?? name,
@@ -71,7 +96,7 @@ export class Topology {
       return {
         name,
         durable: true,
-        arguments: this.withMaxPriority({}, null),
+        arguments: this.queueArguments(name, {}, s.taskQueueMaxPriority),
         exchange: s.taskDefaultExchange,
         exchangeType: s.taskDefaultExchangeType,
         routingKey: s.taskDefaultRoutingKey,
@@ -81,7 +106,7 @@ export class Topology {
       throw new ConfigurationError(`queue ${JSON.stringify(name)} is not in taskQueues and taskCreateMissingQueues is off`);
     }
     // Celery's Queues.new_missing: Queue(name, Exchange(name), name).
-    return { name, durable: true, arguments: this.withMaxPriority({}, null), exchange: name, exchangeType: "direct", routingKey: name };
+    return { name, durable: true, arguments: this.queueArguments(name, {}, s.taskQueueMaxPriority), exchange: name, exchangeType: "direct", routingKey: name };
   }
 
   /** The exchange type of an exchange named in the settings, if any. */

@@ -4,6 +4,7 @@
 // means "/" (so amqp://host/ and amqp://host// both reach the default vhost).
 import type { Options } from "amqplib";
 import { ConfigurationError } from "../../errors.js";
+import { FailoverCursor, splitUrlList, type FailoverStrategy } from "../../failover.js";
 import { maskUrl } from "../../url.js";
 
 export const AMQP_SCHEMES = ["amqp", "amqps", "pyamqp", "pyamqps"];
@@ -50,4 +51,38 @@ export function parseAmqpUrl(url: string): AmqpUrl {
     },
     display: maskUrl(url),
   };
+}
+
+/**
+ * The servers of an AMQP URL setting: one, or a failover list
+ * ("amqp://h1//;amqp://h2//", kombu's alternates) walked by the failover
+ * strategy. The session connects to `current` and reports the one that failed.
+ */
+export class AmqpServers {
+  /** The whole list, masked. */
+  readonly display: string;
+  private readonly cursor: FailoverCursor;
+  private readonly parsed = new Map<string, AmqpUrl>();
+
+  constructor(url: string, strategy?: FailoverStrategy) {
+    const urls = splitUrlList(url);
+    for (const u of urls) this.parsed.set(u, parseAmqpUrl(u));
+    this.cursor = new FailoverCursor(urls, strategy);
+    this.display = maskUrl(urls.join(";"));
+  }
+
+  /** How many servers one round of connecting tries. */
+  get size(): number {
+    return this.cursor.urls.length;
+  }
+
+  get current(): AmqpUrl {
+    return this.parsed.get(this.cursor.current)!;
+  }
+
+  /** `failed` could not be reached or was lost: the server to use next (the same one when there is no other). */
+  failed(failed: AmqpUrl): AmqpUrl {
+    const url = [...this.parsed].find(([, p]) => p === failed)?.[0] ?? this.cursor.current;
+    return this.parsed.get(this.cursor.failed(url))!;
+  }
 }

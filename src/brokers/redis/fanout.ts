@@ -1,11 +1,12 @@
 // Broadcast over Redis pub/sub, as kombu's Redis transport does it for fanout
 // and topic exchanges: the JSON envelope is PUBLISHed on `/<db>.<exchange>`,
 // or `/<db>.<exchange>/<routing_key>` when there is a routing key (kombu's
-// fanout_prefix and fanout_patterns, on in Celery). Remote control uses
-// `/<db>.celery.pidbox`; events `/<db>.celeryev/<routing_key>`.
+// fanout_prefix and fanout_patterns, on in Celery), e.g.
+// events on `/<db>.celeryev/<routing_key>`.
 // Subscribers get only what is published while they listen (no backlog).
 import type { Redis } from "ioredis";
 import { fromEnvelope, toEnvelope, type Message } from "../../protocol/message.js";
+import { OpenedOnce } from "../../util/opened-once.js";
 import { topicMatches } from "../broker.js";
 
 type Handler = (message: Message, routingKey: string) => void;
@@ -16,14 +17,23 @@ interface Subscription {
 }
 
 export class RedisFanout {
-  private sub: Promise<Redis> | null = null;
+  /** The subscriber connection; a failed connect is retried by the next subscribe, not remembered. */
+  private readonly sub = new OpenedOnce<Redis>(
+    () =>
+      this.open().then((sub) => {
+        sub.on("pmessage", (_pattern: string, channel: string, text: string) => this.deliver(channel, text));
+        if (this.closed) sub.disconnect();
+        return sub;
+      }),
+    (sub) => sub.disconnect(),
+  );
   private closed = false;
   /** Handlers by exchange; one PSUBSCRIBE pair per exchange, shared by its handlers. */
   private readonly exchanges = new Map<string, Set<Subscription>>();
 
   constructor(
     private readonly db: number,
-    /** Opens the subscriber connection (a duplicate of the broker's). */
+    /** Opens the subscriber connection (to the broker's server). */
     private readonly open: () => Promise<Redis>,
     private readonly onBadMessage: (reason: string) => void,
   ) {}
@@ -37,7 +47,7 @@ export class RedisFanout {
   }
 
   async subscribe(exchange: string, pattern: string, handler: Handler): Promise<() => Promise<void>> {
-    const sub = await this.subscriber();
+    const sub = await this.sub.get();
     let subs = this.exchanges.get(exchange);
     if (!subs) {
       subs = new Set();
@@ -50,7 +60,7 @@ export class RedisFanout {
       subs.delete(entry);
       if (subs.size || this.exchanges.get(exchange) !== subs) return;
       this.exchanges.delete(exchange);
-      const sub = await this.sub?.catch(() => null);
+      const sub = await this.sub.started?.catch(() => null);
       await sub?.punsubscribe(...this.patterns(exchange)).catch(() => {});
     };
   }
@@ -59,22 +69,6 @@ export class RedisFanout {
     // Glob-escape the exchange name; match it bare and with any routing key.
     const base = `/${this.db}.${exchange}`.replace(/[*?[\]\\]/g, "\\$&");
     return [base, `${base}/*`];
-  }
-
-  private subscriber(): Promise<Redis> {
-    if (!this.sub) {
-      const opening = this.open().then((sub) => {
-        sub.on("pmessage", (_pattern: string, channel: string, text: string) => this.deliver(channel, text));
-        if (this.closed) sub.disconnect();
-        return sub;
-      });
-      this.sub = opening;
-      // A failed connect is retried by the next subscribe, not remembered.
-      opening.catch(() => {
-        if (this.sub === opening) this.sub = null;
-      });
-    }
-    return this.sub;
   }
 
   private deliver(channel: string, text: string): void {
@@ -105,7 +99,6 @@ export class RedisFanout {
   close(): void {
     this.closed = true;
     this.exchanges.clear();
-    void this.sub?.then((s) => s.disconnect(), () => {});
-    this.sub = null;
+    void this.sub.close();
   }
 }

@@ -8,6 +8,9 @@
   let tasks = new Map(); // uuid -> summary, in the order shown
   let overview = null;
   let selected = null;
+  const PAGE = 100;
+  let offset = 0;
+  let total = 0;
 
   function h(tag, attrs, ...children) {
     const el = document.createElement(tag);
@@ -22,20 +25,23 @@
   }
   const fmtTime = (ts) => (ts ? new Date(ts * 1000).toLocaleTimeString([], { hour12: false }) : "–");
   const fmtRuntime = (s) => (s === null || s === undefined ? "–" : s < 1 ? `${(s * 1000).toFixed(s < 0.01 ? 2 : 0)} ms` : `${s.toFixed(2)} s`);
-  const ago = (ts) => {
-    if (!ts) return "–";
-    const s = Math.max(0, Date.now() / 1000 - ts);
-    return s < 60 ? `${Math.round(s)} s ago` : s < 3600 ? `${Math.round(s / 60)} min ago` : `${Math.round(s / 3600)} h ago`;
-  };
   function toast(text, err) {
     const t = h("div", { class: `toast${err ? " err" : ""}`, role: "status" }, text);
     $("toasts").append(t);
     setTimeout(() => t.remove(), 3500);
   }
   async function api(path, body) {
-    const res = await fetch(path, body === undefined ? { credentials: "same-origin" } : {
-      method: "POST", credentials: "same-origin", headers: { "content-type": "application/json" }, body: JSON.stringify(body),
-    });
+    const res = await fetch(
+      path,
+      body === undefined
+        ? { credentials: "same-origin" }
+        : {
+            method: "POST",
+            credentials: "same-origin",
+            headers: { "content-type": "application/json" },
+            body: JSON.stringify(body),
+          },
+    );
     const data = await res.json().catch(() => ({}));
     if (!res.ok) throw new Error(data.error || `${res.status} ${res.statusText}`);
     return data;
@@ -45,8 +51,11 @@
   function filters() {
     const time = $("f-time").value;
     return {
-      search: $("f-search").value.trim(), name: $("f-name").value, state: $("f-state").value,
-      worker: $("f-worker").value, since: time ? Date.now() / 1000 - Number(time) : null,
+      search: $("f-search").value.trim(),
+      name: $("f-name").value,
+      state: $("f-state").value,
+      worker: $("f-worker").value,
+      since: time ? Date.now() / 1000 - Number(time) : null,
     };
   }
   function matches(t, f) {
@@ -61,21 +70,30 @@
     }
     return true;
   }
+  // One page of the history at a time; live updates fill in only the first page.
   async function loadTasks() {
     const f = filters();
-    const q = new URLSearchParams({ limit: "200" });
+    const q = new URLSearchParams({ limit: String(PAGE), offset: String(offset) });
     for (const [k, v] of Object.entries(f)) if (v) q.set(k, String(v));
     const data = await api(`/api/tasks?${q}`);
     tasks = new Map(data.tasks.map((t) => [t.uuid, t]));
+    total = data.total;
     renderTasks();
   }
   let filterTimer = null;
   for (const id of ["f-search", "f-name", "f-state", "f-worker", "f-time"]) {
     $(id).addEventListener("input", () => {
       clearTimeout(filterTimer);
+      offset = 0;
       filterTimer = setTimeout(() => loadTasks().catch((e) => toast(e.message, true)), 150);
     });
   }
+  const turn = (delta) => {
+    offset = Math.max(0, offset + delta * PAGE);
+    loadTasks().catch((e) => toast(e.message, true));
+  };
+  $("p-prev").addEventListener("click", () => turn(-1));
+  $("p-next").addEventListener("click", () => turn(1));
   $("filters").addEventListener("submit", (e) => e.preventDefault());
 
   function fillSelect(sel, values, label) {
@@ -98,66 +116,58 @@
     $("c-succeeded").textContent = `${s.byState.SUCCESS || 0}`;
     $("c-failed").textContent = `${s.byState.FAILURE || 0}`;
 
-    const wb = $("workers").tBodies[0];
-    wb.replaceChildren(...o.workers.map((w) => h("tr", { "data-testid": "worker-row", "data-hostname": w.hostname, "data-online": String(w.online) },
-      h("td", {}, h("span", { class: `dot${w.online ? " on" : ""}`, title: w.online ? "online" : "offline" }), h("b", {}, w.hostname), h("div", { class: "muted" }, w.online ? "online" : "offline", w.sw ? ` · ${w.sw}` : "")),
-      h("td", { class: "pool" }, w.concurrency ? `${w.pool || "pool"} × ${w.concurrency}` : w.pool || "–",
-        w.online && w.concurrency ? h("span", { class: "resize" },
-          h("button", { class: "mini", title: "Shrink the pool by one", "data-testid": "pool-shrink", onclick: () => resize(w.hostname, -1) }, "−"),
-          h("button", { class: "mini", title: "Grow the pool by one", "data-testid": "pool-grow", onclick: () => resize(w.hostname, 1) }, "+")) : null),
-      h("td", { class: "num" }, w.active ?? "–"),
-      h("td", { class: "num" }, w.processed ?? "–"),
-      h("td", {}, w.prefetchLimit ? `${w.prefetched ?? 0} / ${w.prefetchLimit}` : "–"),
-      h("td", { class: "mono" }, (w.loadavg || []).map((l) => l.toFixed(2)).join(" ") || "–"),
-      h("td", {}, (w.queues || []).map((q) => h("span", { class: "chip" }, q))),
-      h("td", { class: "muted" }, ago(w.lastHeartbeat)),
-    )));
-    $("workers-empty").hidden = o.workers.length > 0;
+    window.CeleriacOps.renderWorkers(o);
 
-    const max = Math.max(1, ...o.queues.map((q) => q.depth || 0));
-    $("queues").tBodies[0].replaceChildren(...o.queues.map((q) => h("tr", { "data-testid": "queue-row", "data-queue": q.name },
-      h("td", { class: "mono" }, q.name),
-      h("td", { class: "num" }, h("span", { class: "bar", style: null }), q.depth ?? "–"),
-      h("td", { class: "num" }, q.consumers),
-    )));
-    // Bar widths are set through the CSSOM: the page's CSP allows no inline style attributes.
-    [...$("queues").tBodies[0].rows].forEach((row, i) => { row.querySelector(".bar").style.width = `${Math.round(((o.queues[i].depth || 0) / max) * 80)}px`; });
+    window.CeleriacOps.renderQueues(o);
 
     fillSelect($("f-name"), o.names, "All tasks");
-    fillSelect($("f-worker"), o.workers.map((w) => w.hostname), "Any worker");
+    fillSelect(
+      $("f-worker"),
+      o.workers.map((w) => w.hostname),
+      "Any worker",
+    );
     drawThroughput(o.series);
     drawLatency(o.series);
   }
 
   // Celery's task-failed carries no runtime: the time from start to failure stands in for it.
   const runtimeOf = (t) => t.runtime ?? (t.state === "FAILURE" && t.started && t.timestamp ? Math.max(0, t.timestamp - t.started) : null);
-  async function resize(host, delta) {
-    try {
-      const r = await api(`/api/workers/${encodeURIComponent(host)}/pool`, { delta });
-      toast(`${host}: pool size ${r.size}`);
-    } catch (e) {
-      toast(`Pool change failed: ${e.message}`, true);
-    }
-  }
   function stateBadge(state) {
     return h("span", { class: `badge ${state}` }, state);
   }
   function renderTasks() {
-    const rows = [...tasks.values()].sort((a, b) => (b.timestamp || b.received || 0) - (a.timestamp || a.received || 0)).slice(0, 200);
-    $("tasks").tBodies[0].replaceChildren(...rows.map((t) => h("tr", {
-      "data-testid": "task-row", "data-task-id": t.uuid, "data-state": t.state, class: selected === t.uuid ? "sel" : null,
-      onclick: () => openTask(t.uuid),
-    },
-      h("td", {}, stateBadge(t.state)),
-      h("td", {}, t.name || "?"),
-      h("td", { class: "mono", title: t.uuid }, t.uuid.slice(0, 8)),
-      h("td", { class: "mono clip", title: `${t.args || ""} ${t.kwargs || ""}` }, t.args || "", t.kwargs && t.kwargs !== "{}" ? ` ${t.kwargs}` : ""),
-      h("td", { class: "mono clip", title: t.exception || t.result || "" }, t.exception || t.result || ""),
-      h("td", { class: "muted" }, t.worker || "–"),
-      h("td", { class: "muted" }, fmtTime(t.received || t.sent)),
-      h("td", { class: "num" }, fmtRuntime(runtimeOf(t))),
-    )));
+    const rows = [...tasks.values()].sort((a, b) => (b.timestamp || b.received || 0) - (a.timestamp || a.received || 0)).slice(0, PAGE);
+    $("tasks").tBodies[0].replaceChildren(
+      ...rows.map((t) =>
+        h(
+          "tr",
+          {
+            "data-testid": "task-row",
+            "data-task-id": t.uuid,
+            "data-state": t.state,
+            class: selected === t.uuid ? "sel" : null,
+            onclick: () => window.CeleriacTask.open(t.uuid),
+          },
+          h("td", {}, stateBadge(t.state)),
+          h("td", {}, t.name || "?"),
+          // The end of the id: ids from one producer share their beginning.
+          h(
+            "td",
+            { class: "mono", title: t.uuid },
+            h("a", { href: `/tasks/${encodeURIComponent(t.uuid)}`, onclick: (e) => e.preventDefault() }, `…${t.uuid.slice(-12)}`),
+          ),
+          h("td", { class: "mono clip", title: `${t.args || ""} ${t.kwargs || ""}` }, t.args || "", t.kwargs && t.kwargs !== "{}" ? ` ${t.kwargs}` : ""),
+          h("td", { class: "mono clip", title: t.exception || t.result || "" }, t.exception || t.result || ""),
+          h("td", { class: "muted" }, t.worker || "–"),
+          h("td", { class: "muted" }, fmtTime(t.received || t.sent)),
+          h("td", { class: "num" }, fmtRuntime(runtimeOf(t))),
+        ),
+      ),
+    );
     $("tasks-empty").hidden = rows.length > 0;
+    $("p-info").textContent = total ? `${offset + 1}–${Math.min(total, offset + rows.length)} of ${total}` : "";
+    $("p-prev").disabled = offset === 0;
+    $("p-next").disabled = offset + PAGE >= total;
   }
 
   // ---- charts (inline SVG) -------------------------------------------------------
@@ -167,7 +177,11 @@
     return el;
   }
   function frame(box, points, maxY, fmt) {
-    const W = box.clientWidth || 600, H = box.clientHeight || 170, L = 44, B = 18, T = 8;
+    const W = box.clientWidth || 600,
+      H = box.clientHeight || 170,
+      L = 44,
+      B = 18,
+      T = 8;
     const root = svg("svg", { viewBox: `0 0 ${W} ${H}`, preserveAspectRatio: "none", role: "img" });
     for (let i = 0; i <= 3; i++) {
       const y = T + ((H - B - T) * i) / 3;
@@ -177,7 +191,9 @@
       root.append(label);
     }
     const step = (W - L) / Math.max(1, points.length);
-    for (let i = 0; i < points.length; i += Math.ceil(points.length / 6)) {
+    // One time label per 80 px at most (a label is about 55 px wide): on a phone they would overlap at six.
+    const labels = Math.max(2, Math.min(6, Math.floor((W - L) / 80)));
+    for (let i = 0; i < points.length; i += Math.ceil(points.length / labels)) {
       const label = svg("text", { x: L + i * step, y: H - 4 });
       label.textContent = new Date(points[i].t * 1000).toLocaleTimeString([], { hour12: false, hour: "2-digit", minute: "2-digit", second: "2-digit" });
       root.append(label);
@@ -191,8 +207,10 @@
     const maxY = Math.ceil(Math.max(3, ...pts.map((p) => p.succeeded + p.failed)) / 3) * 3;
     const f = frame(box, pts, maxY, (v) => String(Math.round(v)));
     pts.forEach((p, i) => {
-      const x = f.L + i * f.step + 1, w = Math.max(1, f.step - 2);
-      const ys = f.y(p.succeeded), yf = f.y(p.succeeded + p.failed);
+      const x = f.L + i * f.step + 1,
+        w = Math.max(1, f.step - 2);
+      const ys = f.y(p.succeeded),
+        yf = f.y(p.succeeded + p.failed);
       if (p.succeeded) f.root.append(svg("rect", { x, y: ys, width: w, height: f.H - f.B - ys, class: "ok", rx: 1 }));
       if (p.failed) f.root.append(svg("rect", { x, y: yf, width: w, height: ys - yf, class: "bad", rx: 1 }));
     });
@@ -205,8 +223,13 @@
     const box = $("chart-latency");
     const pts = series.points;
     const maxY = Math.max(0.001, ...pts.map((p) => p.p95Runtime || 0)) * 1.15;
-    const f = frame(box, pts, maxY, (v) => (v === 0 ? "0" : v < 0.001 ? `${Math.round(v * 1e6)}µs` : v < 1 ? `${+(v * 1000).toPrecision(2)}ms` : `${+v.toPrecision(2)}s`));
-    for (const [key, cls] of [["avgRuntime", "avg"], ["p95Runtime", "p95"]]) {
+    const f = frame(box, pts, maxY, (v) =>
+      v === 0 ? "0" : v < 0.001 ? `${Math.round(v * 1e6)}µs` : v < 1 ? `${+(v * 1000).toPrecision(2)}ms` : `${+v.toPrecision(2)}s`,
+    );
+    for (const [key, cls] of [
+      ["avgRuntime", "avg"],
+      ["p95Runtime", "p95"],
+    ]) {
       let d = "";
       pts.forEach((p, i) => {
         if (p[key] === null) return;
@@ -217,101 +240,52 @@
     box.replaceChildren(f.root);
   }
 
-  // ---- task detail -----------------------------------------------------------------
-  function pretty(v) {
-    if (v === null || v === undefined) return "–";
-    return typeof v === "string" ? v : JSON.stringify(v, null, 2);
-  }
-  async function openTask(id) {
-    selected = id;
-    renderTasks();
-    let d;
-    try {
-      d = await api(`/api/tasks/${encodeURIComponent(id)}`);
-    } catch (e) {
-      toast(e.message, true);
-      return;
-    }
-    const t = d.task || {};
-    const r = d.result;
-    const state = t.state || (r && r.status) || "PENDING";
-    $("d-state").className = `badge ${state}`;
-    $("d-state").textContent = state;
-    $("d-name").textContent = t.name || (r && r.name) || "task";
-    const link = (x) => (x ? h("a", { onclick: () => openTask(x.uuid), "data-task-link": x.uuid }, `${x.name || "task"} ${x.uuid.slice(0, 8)}`, x.state ? ` (${x.state})` : "") : "–");
-    const rows = [
-      ["ID", h("span", { class: "mono" }, id)],
-      ["Worker", t.worker || "–"],
-      ["Sent", fmtTime(t.sent)], ["Received", fmtTime(t.received)], ["Started", fmtTime(t.started)],
-      ["Finished", fmtTime(t.succeeded || t.failed || t.revoked) + (r && r.date_done ? ` (${r.date_done})` : "")],
-      ["Runtime", fmtRuntime(runtimeOf(t))], ["Retries", t.retries ?? "–"], ["ETA", t.eta || "–"], ["Expires", t.expires || "–"],
-      ["Parent", link(d.parent)], ["Root", link(d.root)],
-      ["Children", d.children.length ? d.children.map((c) => h("div", {}, link(c))) : "–"],
-    ];
-    $("d-fields").replaceChildren(...rows.flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]));
-    $("d-args").textContent = r && r.args ? JSON.stringify(r.args) : t.args || "–";
-    $("d-kwargs").textContent = r && r.kwargs ? JSON.stringify(r.kwargs) : t.kwargs || "–";
-    $("d-result").textContent = r ? pretty(r.result) : t.result || t.exception || "–";
-    const tb = (r && r.traceback) || t.traceback;
-    $("d-tb-wrap").hidden = !tb;
-    $("d-traceback").textContent = tb || "";
-    $("d-rl-name").textContent = t.name || "";
-    const done = ["SUCCESS", "FAILURE", "REVOKED"].includes(state);
-    $("d-revoke").disabled = done;
-    $("d-terminate").disabled = done;
-    $("drawer").hidden = false;
-  }
-  $("d-close").addEventListener("click", () => {
-    $("drawer").hidden = true;
-    selected = null;
-    renderTasks();
-  });
-  document.addEventListener("keydown", (e) => { if (e.key === "Escape") $("d-close").click(); });
-  async function act(what, fn) {
-    try {
-      await fn();
-      toast(what);
-      if (selected) setTimeout(() => selected && openTask(selected), 800);
-    } catch (e) {
-      toast(`${what} failed: ${e.message}`, true);
-    }
-  }
-  $("d-revoke").addEventListener("click", () => act("Revoke sent", () => api(`/api/tasks/${selected}/revoke`, { terminate: false })));
-  $("d-terminate").addEventListener("click", () => act("Terminate sent", () => api(`/api/tasks/${selected}/revoke`, { terminate: true })));
-  $("d-retry").addEventListener("click", async () => {
-    try {
-      const r = await api(`/api/tasks/${selected}/retry`, {});
-      toast(`Sent again as ${r.id.slice(0, 8)}`);
-    } catch (e) {
-      toast(`Retry failed: ${e.message}`, true);
-    }
-  });
-  $("d-ratelimit").addEventListener("submit", (e) => {
-    e.preventDefault();
-    const name = $("d-rl-name").textContent;
-    const rate = $("d-rate").value.trim();
-    act(rate ? `Rate limit of ${name} set to ${rate}` : `Rate limit of ${name} removed`, () => api("/api/rate-limit", { task: name, rate }));
-  });
-
   // ---- live updates ------------------------------------------------------------------
   function connect() {
     const es = new EventSource("/api/stream");
-    es.addEventListener("open", () => { $("live").className = "live on"; $("live").querySelector("b").textContent = "live"; });
-    es.addEventListener("error", () => { $("live").className = "live off"; $("live").querySelector("b").textContent = "reconnecting"; });
+    es.addEventListener("open", () => {
+      $("live").className = "live on";
+      $("live").querySelector("b").textContent = "live";
+    });
+    es.addEventListener("error", () => {
+      $("live").className = "live off";
+      $("live").querySelector("b").textContent = "reconnecting";
+    });
     es.addEventListener("update", (ev) => {
       const data = JSON.parse(ev.data);
       renderOverview(data);
       if (data.tasks.length) {
         const f = filters();
         for (const t of data.tasks) {
+          if (!tasks.has(t.uuid) && !matches(t, f)) continue;
+          if (!tasks.has(t.uuid) && offset > 0) continue; // a new task belongs to the first page
+          if (!tasks.has(t.uuid)) total++;
           if (matches(t, f)) tasks.set(t.uuid, t);
           else tasks.delete(t.uuid);
         }
         renderTasks();
-        if (selected && data.tasks.some((t) => t.uuid === selected)) openTask(selected);
+        if (selected && data.tasks.some((t) => t.uuid === selected)) window.CeleriacTask.open(selected, { quiet: true });
       }
     });
   }
-  Promise.all([api("/api/overview").then(renderOverview), loadTasks()]).catch((e) => toast(e.message, true)).finally(connect);
+  window.CeleriacTask.init({
+    h,
+    api,
+    toast,
+    fmtTime,
+    fmtRuntime,
+    runtimeOf,
+    onSelect: (id) => {
+      selected = id;
+      renderTasks();
+    },
+  });
+  window.CeleriacOps.init({ h, api, toast });
+  const { act, every, when } = window.CeleriacOps;
+  window.CeleriacBeat.init({ h, api, toast, act, every, when });
+  window.CeleriacBulk.init({ api, act, toast, filters, reload: () => loadTasks() });
+  Promise.all([api("/api/overview").then(renderOverview), loadTasks()])
+    .catch((e) => toast(e.message, true))
+    .finally(connect);
   window.addEventListener("resize", () => overview && (drawThroughput(overview.series), drawLatency(overview.series)));
 })();

@@ -46,7 +46,10 @@ export class AsyncPool implements Pool {
   readonly kind = "async" as const;
   private readonly running = new Map<string, { name: string; abort: () => AbortController; finish: (o: PoolOutcome) => void; started: number }>();
 
-  constructor(private readonly app: Celeriac, public size: number) {}
+  constructor(
+    private readonly app: Celeriac,
+    public size: number,
+  ) {}
 
   async resize(size: number): Promise<number> {
     this.size = size;
@@ -65,7 +68,10 @@ export class AsyncPool implements Pool {
   failRunning(taskId: string, err: unknown, what: string): boolean {
     const r = this.running.get(taskId);
     if (!r) return false;
-    this.log.error({ err }, `task ${logSafe(r.name)}[${logSafe(taskId)}]: ${what} in its code: ${logSafe(messageOf(err), 500)}; the task fails, the worker goes on`);
+    this.log.error(
+      { err },
+      `task ${logSafe(r.name)}[${logSafe(taskId)}]: ${what} in its code: ${logSafe(messageOf(err), 500)}; the task fails, the worker goes on`,
+    );
     r.abort().abort(err);
     r.finish({ kind: "failure", exc: serializeError(err), traceback: null, runtime: (performance.now() - r.started) / 1000 });
     return true;
@@ -73,6 +79,11 @@ export class AsyncPool implements Pool {
 
   idle(): number {
     return this.size - this.running.size;
+  }
+
+  /** Tasks run in the worker's own process. */
+  processes(): number[] {
+    return [process.pid];
   }
 
   run(job: PoolJob): PoolOutcome | Promise<PoolOutcome> {
@@ -83,6 +94,7 @@ export class AsyncPool implements Pool {
       get signal() {
         return abort().signal;
       },
+      report: job.report,
     };
     const started = performance.now();
     let running: Outcome | Promise<Outcome>;

@@ -1,8 +1,10 @@
 """The Python Celery 5.2.6 side of the interop tests: an app whose worker runs
 the py.* tasks, and which the producer helper uses to send to Celeriac.
 
-Configured by environment: INTEROP_REDIS_URL (broker and results) and
-INTEROP_PY_QUEUE (the queue this worker consumes)."""
+Configured by environment: INTEROP_REDIS_URL (results, and the broker unless
+INTEROP_BROKER_URL names another, e.g. RabbitMQ), INTEROP_PY_QUEUE (the queue
+this worker consumes) and, for a sentinel:// URL, INTEROP_MASTER_NAME (kombu's
+master_name transport option)."""
 import os
 import time
 
@@ -11,7 +13,7 @@ from celery import Celery
 
 URL = os.environ["INTEROP_REDIS_URL"]
 
-app = Celery("pyapp", broker=URL, backend=URL)
+app = Celery("pyapp", broker=os.environ.get("INTEROP_BROKER_URL") or URL, backend=URL)
 app.conf.update(
     accept_content=["json", "msgpack"],
     result_accept_content=["json", "msgpack"],
@@ -20,6 +22,9 @@ app.conf.update(
     result_expires=3600,
     broker_connection_retry_on_startup=True,
 )
+if os.environ.get("INTEROP_MASTER_NAME"):
+    sentinel = {"master_name": os.environ["INTEROP_MASTER_NAME"]}
+    app.conf.update(broker_transport_options=sentinel, result_backend_transport_options=sentinel)
 
 
 @app.task(name="py.echo")

@@ -1,0 +1,180 @@
+// Taking messages: the fetch script (due ETA messages moved to their lists,
+// then a leased batch, in one round trip), and a blocking pop to wait for the
+// next push without polling. Messages with a future ETA wait in a sorted set
+// per queue until the script moves them: a worker does not hold them in
+// memory, and a countdown longer than the visibility timeout runs once.
+import { randomUUID } from "node:crypto";
+import type { Redis } from "ioredis";
+import type { Logger } from "../../log.js";
+import { readEnvelope } from "../../protocol/message.js";
+import type { Delivery, FetchOptions } from "../broker.js";
+import type { BrokerRedis } from "./client.js";
+import { listKey, PRIORITY_STEPS, scheduleKey } from "./keys.js";
+import type { RedisDelivery, RedisLeases } from "./leases.js";
+
+/** The longest a blocking read waits before the fetch loop looks again (ms): bounds ETA lateness for schedules made elsewhere. */
+const MAX_BLOCK_MS = 1000;
+/** At most this many messages per fetch round trip. */
+const MAX_BATCH = 1000;
+/**
+ * At most this many messages per blocking pop. Their leases are written just
+ * after (kombu takes one at a time this way): a connection lost in between
+ * loses them, so the pop stays small and batches come from the fetch script.
+ */
+const MAX_UNLEASED_POP = 10;
+
+/** What one blocking pop returned: the list it took from, and the envelopes in the order they were queued. */
+interface Popped {
+  list: string;
+  envelopes: string[];
+}
+
+/** What the fetch loop knows of one set of queues between calls. */
+interface FetchState {
+  /** The last blocking pop took fewer messages than it asked for: the lists were likely empty. */
+  drained: boolean;
+  /** When the fetch script last ran (epoch ms). */
+  scriptRanAt: number;
+  /** The earliest ETA in the queues' schedules when the script last looked, or one published since (epoch ms). */
+  nextEtaAt: number;
+}
+
+export class RedisFetcher {
+  private readonly states = new Map<string, FetchState>();
+  private rotation = 0;
+  /** Whether the server has BLMPOP (null: not tried yet). */
+  private hasBlmpop: boolean | null = null;
+
+  constructor(
+    private readonly leases: RedisLeases,
+    private readonly log: Logger,
+    private readonly isClosed: () => boolean,
+  ) {}
+
+  /** A message of this process was scheduled for `eta`: a fetch loop then runs the script by that time, without waiting its second. */
+  scheduled(eta: number): void {
+    for (const state of this.states.values()) state.nextEtaAt = Math.min(state.nextEtaAt, eta);
+  }
+
+  /**
+   * Not awaiting before the script call: the worker asks for its next batch
+   * before it runs the one in hand, and the request must be on the wire by
+   * then, not a microtask after the whole batch has run.
+   */
+  async fetch(client: BrokerRedis, blocker: Redis, queues: readonly string[], opts: FetchOptions): Promise<Delivery[]> {
+    const state = this.stateOf(queues);
+    // Rotate the queue order on each call, so that no queue starves another at equal priority.
+    const nq = queues.length;
+    const start = this.rotation++ % nq;
+    const order = nq === 1 ? queues : [...queues.slice(start), ...queues.slice(0, start)];
+    const lists: string[] = [];
+    for (const step of PRIORITY_STEPS) for (const q of order) lists.push(listKey(q, step));
+    const { unacked, index } = this.leases.keys;
+    const keys = [unacked, index, ...order.map(scheduleKey), ...lists];
+    const max = Math.max(1, Math.min(MAX_BATCH, opts.max));
+    const deadline = Date.now() + Math.max(0, opts.waitMs);
+    for (;;) {
+      const now = Date.now();
+      if (now >= this.leases.nextRestoreAt) await this.leases.restoreExpired(client, now);
+      // The script moves due ETA messages and takes a leased batch. Right after a blocking
+      // pop that emptied the lists it would find nothing: the pop is tried first then.
+      const skipScript = state.drained && now - state.scriptRanAt < MAX_BLOCK_MS && now < state.nextEtaAt;
+      state.drained = false;
+      if (!skipScript) {
+        // Buffers, not strings: ioredis would make each envelope a string in the reply's
+        // array, which the scavenger keeps and promotes (a third of the worker's GC time);
+        // parsed from the Buffer, only the parsed message is made.
+        const [nextEta, flat] = await client.celeriacFetchBuffer(keys.length, ...keys, max, opts.lease ? "1" : "0", (now / 1000).toFixed(6), now, nq, ...order);
+        state.scriptRanAt = now;
+        state.nextEtaAt = nextEta.length ? Number(nextEta.toString()) : Infinity;
+        if (flat.length || this.isClosed()) return this.toDeliveries(flat, order, opts.lease);
+      }
+      const left = deadline - Date.now();
+      if (left <= 0) return [];
+      const block = Math.min(left, MAX_BLOCK_MS, this.leases.nextRestoreAt - Date.now(), state.nextEtaAt - Date.now());
+      if (block <= 1) continue;
+      // Wait for a push to any of the lists, without polling.
+      const count = Math.min(max, MAX_UNLEASED_POP);
+      let popped: Popped | null;
+      try {
+        popped = await this.blockingPop(blocker, lists, block, count);
+      } catch (err) {
+        if (this.isClosed()) return [];
+        throw err;
+      }
+      if (!popped) continue;
+      if (this.isClosed()) {
+        // Closing while messages were in hand: put them back where they were, in their order.
+        await client.rpush(popped.list, ...popped.envelopes.reverse()).catch(() => {});
+        return [];
+      }
+      // Fewer than asked for: that list is empty now (and the ones before it were).
+      state.drained = popped.envelopes.length < count;
+      // Hand them over at once, without another round trip (the lists were empty a moment
+      // ago, so this is the latency case). The leases are written on the same connection
+      // as acks, so they reach Redis before any ack or renewal of the messages.
+      const k = lists.indexOf(popped.list);
+      return this.toDeliveries(
+        popped.envelopes.flatMap((e) => [k, e, ""]),
+        order,
+        opts.lease,
+      );
+    }
+  }
+
+  private stateOf(queues: readonly string[]): FetchState {
+    const key = queues.join("\n");
+    let state = this.states.get(key);
+    if (!state) this.states.set(key, (state = { drained: false, scriptRanAt: 0, nextEtaAt: Infinity }));
+    return state;
+  }
+
+  /**
+   * Up to `count` messages from the first of the lists that has any, waiting up
+   * to `blockMs` for one: BLMPOP where the server has it (Redis 7), else BRPOP
+   * (one message).
+   */
+  private async blockingPop(blocker: Redis, lists: string[], blockMs: number, count: number): Promise<Popped | null> {
+    const timeout = (blockMs / 1000).toFixed(3);
+    if (this.hasBlmpop !== false) {
+      try {
+        const reply = (await blocker.call("BLMPOP", timeout, lists.length, ...lists, "RIGHT", "COUNT", count)) as [string, string[]] | null;
+        this.hasBlmpop = true;
+        return reply && { list: reply[0], envelopes: reply[1] };
+      } catch (err) {
+        if (this.hasBlmpop || !/unknown command/i.test((err as Error).message)) throw err;
+        this.hasBlmpop = false;
+      }
+    }
+    const popped = await blocker.brpop(...lists, timeout);
+    return popped && { list: popped[0], envelopes: [popped[1]] };
+  }
+
+  /**
+   * Messages from [list index, envelope, lease tag] triples. A message is acked
+   * by the tag it was leased under: the script's, or, for one it did not lease
+   * (taken by a blocking pop, or with no plain tag), the parsed tag or a fresh
+   * one, leased here. An envelope that does not parse is handed over saying
+   * why: the worker drops it once (its ack removes the lease), instead of its
+   * lease bringing it back every visibility timeout.
+   */
+  private toDeliveries(flat: readonly (Buffer | string | number)[], order: readonly string[], lease: boolean): Delivery[] {
+    const out: Delivery[] = [];
+    const nq = order.length;
+    for (let i = 0; i < flat.length; i += 3) {
+      const k = Number(flat[i]);
+      const text = flat[i + 1] as Buffer | string;
+      const leasedAs = flat[i + 2]!.toString();
+      const queue = order[k % nq]!;
+      const message = readEnvelope(text);
+      if (message.unreadable) this.log.error(`queue ${queue}: ${message.unreadable}`);
+      const p = message.properties;
+      const tag = leasedAs || (typeof p.delivery_tag === "string" && p.delivery_tag ? p.delivery_tag : randomUUID());
+      const redelivered = (p.delivery_info as { redelivered?: unknown } | undefined)?.redelivered === true || message.headers.redelivered === true;
+      const d: RedisDelivery = { tag, queue, message, redelivered, leased: lease };
+      if (lease && !leasedAs) this.leases.record(d, text.toString());
+      out.push(d);
+    }
+    return out;
+  }
+}

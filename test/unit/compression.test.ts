@@ -1,0 +1,100 @@
+// Compression by kombu's names: bodies Python's kombu compressed, read back;
+// ours read by kombu; and every format's bomb stopped at the limit.
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { describe, it } from "node:test";
+import { compress, decompress } from "../../src/protocol/compression.js";
+import { CodecUnavailable, DecodeError, EncodeError, MessageTooLarge } from "../../src/errors.js";
+
+const PY = "/usr/bin/python3";
+const text = Buffer.from(JSON.stringify([["héllo ✓", 2], { big: "x".repeat(50_000) }, {}]));
+
+/** `text` compressed by kombu.compression.compress under `alias`, and the content type kombu wrote. */
+function kombuCompressed(alias: string, input: Buffer = text): { body: Buffer; contentType: string } {
+  const script = `
+import sys, base64, json
+from kombu.compression import compress
+body, ct = compress(sys.stdin.buffer.read(), ${JSON.stringify(alias)})
+print(json.dumps({"body": base64.b64encode(body).decode(), "ct": ct}))`;
+  const out = JSON.parse(execFileSync(PY, ["-c", script], { input, maxBuffer: 1 << 26 }).toString()) as { body: string; ct: string };
+  return { body: Buffer.from(out.body, "base64"), contentType: out.ct };
+}
+
+function kombuDecompressed(body: Buffer, contentType: string): Buffer {
+  const script = `
+import sys
+from kombu.compression import decompress
+sys.stdout.buffer.write(decompress(sys.stdin.buffer.read(), ${JSON.stringify(contentType)}))`;
+  return execFileSync(PY, ["-c", script], { input: body, maxBuffer: 1 << 26 });
+}
+
+describe("compression, as kombu registers it", () => {
+  for (const [alias, contentType] of [
+    ["bzip2", "application/x-bz2"],
+    ["bzip", "application/x-bz2"],
+    ["zstd", "application/zstd"],
+    ["zstandard", "application/zstd"],
+    ["zlib", "application/x-gzip"],
+  ] as const) {
+    it(`reads what kombu compressed as ${alias} (${contentType}), by content type and by alias`, () => {
+      const packed = kombuCompressed(alias);
+      assert.equal(packed.contentType, contentType);
+      assert.deepEqual(decompress(packed.body, packed.contentType, 1 << 20), text);
+      assert.deepEqual(decompress(packed.body, alias, 1 << 20), text);
+    });
+  }
+
+  it("kombu reads what we compressed (zlib, brotli needs Python's brotli: skipped there)", () => {
+    const ours = compress(text, "zlib");
+    assert.deepEqual(kombuDecompressed(ours.body, ours.contentType), text);
+  });
+
+  it("reads a multi-stream bzip2 body and a multi-frame zstd body", () => {
+    const a = kombuCompressed("bzip2", Buffer.from("first,"));
+    const b = kombuCompressed("bzip2", Buffer.from("second"));
+    assert.equal(decompress(Buffer.concat([a.body, b.body]), "application/x-bz2").toString(), "first,second");
+    const c = kombuCompressed("zstd", Buffer.from("first,"));
+    const d = kombuCompressed("zstd", Buffer.from("second"));
+    assert.equal(decompress(Buffer.concat([c.body, d.body]), "application/zstd", 100).toString(), "first,second");
+  });
+
+  it("a bzip2 bomb (242 bytes to 300 MB) stops at the limit", () => {
+    const bomb = execFileSync(PY, ["-c", "import bz2, sys; sys.stdout.buffer.write(bz2.compress(b' ' * 300 * 2**20, 9))"]);
+    assert.ok(bomb.length < 1000);
+    const before = process.memoryUsage().arrayBuffers;
+    assert.throws(() => decompress(bomb, "application/x-bz2", 1 << 20), MessageTooLarge);
+    assert.ok(process.memoryUsage().arrayBuffers - before < 50 * 1024 * 1024, "did not inflate 300 MB");
+  });
+
+  it("a zstd frame over the limit is refused by its header, or as it inflates when it states no size", () => {
+    const big = kombuCompressed("zstd", Buffer.alloc(5 << 20, 0x20));
+    assert.throws(() => decompress(big.body, "application/zstd", 1 << 20), /states a frame of 5242880 bytes, over the message size limit/);
+    assert.equal(decompress(big.body, "application/zstd", 5 << 20).length, 5 << 20);
+    // No content size in the header (python-zstandard's write_content_size=False): counted as it comes.
+    const unsized = execFileSync(PY, [
+      "-c",
+      "import zstandard, sys; sys.stdout.buffer.write(zstandard.ZstdCompressor(write_content_size=False).compress(b' ' * 5 * 2**20))",
+    ]);
+    assert.throws(() => decompress(unsized, "application/zstd", 1 << 20), /states a frame of window 2097152 bytes/);
+    assert.throws(() => decompress(unsized, "application/zstd", 4 << 20), /inflates to more than the message size limit \(4194304 bytes\)/);
+    assert.equal(decompress(unsized, "application/zstd", 5 << 20).length, 5 << 20);
+  });
+
+  it("bad and truncated bodies fail with a DecodeError naming the format", () => {
+    const packed = kombuCompressed("bzip2");
+    assert.throws(() => decompress(packed.body.subarray(0, 40), "application/x-bz2"), /cannot decompress application\/x-bz2/);
+    assert.throws(() => decompress(text, "application/x-bz2"), DecodeError);
+    const z = kombuCompressed("zstd");
+    assert.throws(() => decompress(z.body.subarray(0, z.body.length - 10), "application/zstd", 1 << 20), DecodeError);
+    assert.throws(() => decompress(text, "application/zstd", 1 << 20), /not a zstd frame/);
+    assert.throws(() => decompress(text, "application/x-snappy"), /unknown compression "application\/x-snappy"/);
+  });
+
+  it("lzma/xz is named but cannot be read or written yet: a typed error that says so", () => {
+    const xz = kombuCompressed("xz");
+    assert.equal(xz.contentType, "application/x-lzma");
+    assert.throws(() => decompress(xz.body, xz.contentType), CodecUnavailable);
+    assert.throws(() => compress(text, "lzma"), EncodeError);
+    assert.throws(() => compress(text, "nope"), /unknown compression "nope"/);
+  });
+});
