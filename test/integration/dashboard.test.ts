@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { BrowserContext, Page } from "playwright-core";
 import { Celeriac, chain } from "../../src/index.js";
-import { launchChromium, skipWithoutChromium as skip } from "../support/browser.js";
+import { acceptDialog, launchChromium, openPage, skipWithoutChromium as skip } from "../support/browser.js";
 import { CLI, ROOT, startNode, startWorker, type RunningProcess } from "../support/processes.js";
 import { waitUntil } from "../support/wait.js";
 
@@ -152,9 +152,7 @@ describe("dashboard", { skip }, () => {
   });
 
   it("shows workers, tasks and a failure's traceback; revoke, terminate, retry and rate limit work from the page", async () => {
-    const page: Page = await browser!.newPage();
-    const errors: string[] = [];
-    page.on("pageerror", (e) => errors.push(e.message));
+    const { page, errors } = await openPage(browser!);
     // The token in the address becomes a cookie; the page then works without it.
     await page.goto(`${base}/?token=${TOKEN}`);
     assert.equal(new URL(page.url()).search, "", "token removed from the address");
@@ -255,9 +253,7 @@ describe("dashboard", { skip }, () => {
     await failed.get({ timeout: 10_000, propagate: false });
     const retried = app.sendTask<string>("fixture.retryOnce", ["again"]);
     assert.equal(await retried.get({ timeout: 10_000 }), "again after 1 retry");
-    const page: Page = await browser!.newPage();
-    const errors: string[] = [];
-    page.on("pageerror", (e) => errors.push(e.message));
+    const { page, errors } = await openPage(browser!);
     await page.goto(`${base}/`);
     await page.fill("[data-testid=filter-search]", marker.slice(-20));
     await page.waitForSelector(`[data-testid=task-row][data-task-id="${failed.id}"][data-state=FAILURE]`, { timeout: 10_000 });
@@ -322,10 +318,7 @@ describe("dashboard", { skip }, () => {
 
   it("periodic tasks: added in the page, a beat process runs it; edited, disabled, run now and removed from the page", async () => {
     const beat = startNode([CLI, "-A", APP, "beat", "--max-interval", "1", "--lease", "3"], env);
-    const page: Page = await browser!.newPage();
-    const errors: string[] = [];
-    page.on("pageerror", (e) => errors.push(e.message));
-    page.on("dialog", (d) => void d.accept());
+    const { page, errors } = await openPage(browser!, acceptDialog);
     try {
       await page.goto(`${base}/?token=${TOKEN}`);
       const name = `add-every-second-${randomUUID().slice(0, 6)}`;
@@ -384,10 +377,7 @@ describe("dashboard", { skip }, () => {
   });
 
   it("scheduled tasks listed per queue, run now and revoked; a queue paused, purged after asking, and resumed", async () => {
-    const page: Page = await browser!.newPage();
-    const errors: string[] = [];
-    page.on("pageerror", (e) => errors.push(e.message));
-    page.on("dialog", (d) => void d.accept());
+    const { page, errors } = await openPage(browser!, acceptDialog);
     try {
       await page.goto(`${base}/?token=${TOKEN}`);
       const soon = app.sendTask<number>("fixture.add", [1, 1], {}, { countdown: 120 });
@@ -432,10 +422,10 @@ describe("dashboard", { skip }, () => {
   it("workers: a consumer added and cancelled, the pool's children restarted, autoscale bounds changed, the worker shut down, from the page", async () => {
     const name = `spare-${randomUUID().slice(0, 6)}`;
     const spare = await startWorker(APP, ["--autoscale", "2,1", "-l", "info", "-E", "-n", `${name}@%h`], env);
-    const page: Page = await browser!.newPage();
-    const errors: string[] = [];
-    page.on("pageerror", (e) => errors.push(e.message));
-    page.on("dialog", (d) => void (d.type() !== "prompt" ? d.accept() : d.accept(/Autoscale/.test(d.message()) ? "3,1" : "dash-extra")));
+    const { page, errors } = await openPage(
+      browser!,
+      (d) => void (d.type() !== "prompt" ? d.accept() : d.accept(/Autoscale/.test(d.message()) ? "3,1" : "dash-extra")),
+    );
     try {
       await page.goto(`${base}/?token=${TOKEN}`);
       const row = `[data-testid=worker-row][data-hostname^="${name}@"]`;
@@ -561,10 +551,7 @@ describe("dashboard", { skip }, () => {
     await page.close();
   });
   it("bulk actions: retry the failed tasks a search finds, revoke the waiting tasks of a name, clean finished tasks (last: it empties the history)", async () => {
-    const page: Page = await browser!.newPage();
-    const errors: string[] = [];
-    page.on("pageerror", (e) => errors.push(e.message));
-    page.on("dialog", (d) => void d.accept());
+    const { page, errors } = await openPage(browser!, acceptDialog);
     try {
       const marker = `bulk-${randomUUID().slice(0, 8)}`;
       const failures = [app.sendTask("fixture.fail", [`${marker} one`]), app.sendTask("fixture.fail", [`${marker} two`])];

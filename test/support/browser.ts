@@ -4,7 +4,7 @@
 import { existsSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { chromium, type BrowserContext } from "playwright-core";
+import { chromium, type BrowserContext, type Dialog, type Page } from "playwright-core";
 
 export const CHROMIUM = "/usr/bin/chromium";
 export const haveChromium = existsSync(CHROMIUM);
@@ -28,3 +28,18 @@ export function launchChromium(viewport = { width: 1600, height: 1000 }): Promis
     viewport,
   });
 }
+
+/**
+ * A new page that records the page's own errors (a test asserts none) and,
+ * with `onDialog`, answers its dialogs (a confirm before a purge, say).
+ */
+export async function openPage(browser: BrowserContext, onDialog?: (d: Dialog) => void): Promise<{ page: Page; errors: string[] }> {
+  const page = await browser.newPage();
+  const errors: string[] = [];
+  page.on("pageerror", (e) => errors.push(e.message));
+  if (onDialog) page.on("dialog", onDialog);
+  return { page, errors };
+}
+
+/** Accepts every confirm the page asks. */
+export const acceptDialog = (d: Dialog) => void d.accept();
