@@ -84,7 +84,12 @@ export interface Broker {
   readonly localFetch?: boolean;
   connect(): Promise<void>;
   publish(route: Route, message: Message, opts?: PublishOptions): Promise<void>;
-  /** Takes up to `max` ready messages from the queues, waiting up to `waitMs` for the first. */
+  /**
+   * Takes up to `max` ready messages from the queues, waiting up to `waitMs` for the first.
+   * A push broker consumes only the queues the last fetch named and hands back
+   * what it buffered for the others; `queues` may be empty (every queue
+   * cancelled by remote control), which resolves [].
+   */
   fetch(queues: readonly string[], opts: FetchOptions): Promise<Delivery[]>;
   ack(deliveries: readonly Delivery[]): Promise<void>;
   /** Puts a message back (requeue) or drops it. */

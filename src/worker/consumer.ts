@@ -173,7 +173,12 @@ export class Consumer {
     }
     this.asked += max;
     // Consuming no queue (all cancelled by remote control): a fetch's wait with nothing, until add_consumer.
-    if (!this.host.queues.length) return { deliveries: new Promise<Delivery[]>((r) => setTimeout(() => r([]), this.waitMs)), max };
+    // The broker is told all the same, so a push broker cancels its last consumer
+    // and hands back what it had buffered (there for purge or another worker).
+    if (!this.host.queues.length) {
+      const told = broker.fetch([], { max, waitMs: 0, lease: true, window: this.prefetchLimit }).catch(() => []);
+      return { deliveries: Promise.all([told, new Promise((r) => setTimeout(r, this.waitMs))]).then(() => []), max };
+    }
     const deliveries = broker.fetch(this.host.queues, { max, waitMs: this.waitMs, lease: true, window: this.prefetchLimit });
     // Fetches are awaited in turn: one that fails (the broker went away) while an
     // older one is awaited must not count as an unhandled rejection meanwhile.

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { after, describe, it } from "node:test";
-import type { Broker, BrokerOptions } from "../../src/brokers/broker.js";
+import type { Broker, BrokerOptions, Delivery } from "../../src/brokers/broker.js";
 import { encodeTask } from "../../src/protocol/message.js";
 import { waitUntil } from "./wait.js";
 
@@ -51,6 +51,25 @@ export function brokerConformance(name: string, { make }: BrokerSuiteOptions): v
       assert.equal(d.message.headers.task, "t.add");
       assert.equal(d.message.properties.correlation_id, m.properties.correlation_id);
       await b.ack([d]);
+    });
+
+    it("a queue the next fetch no longer names (cancel_consumer) leaves its messages to another consumer; no queue at all resolves []", async () => {
+      const a = await broker();
+      const b = await broker();
+      const queue = q();
+      const ms = Array.from({ length: 3 }, () => msg());
+      for (const m of ms) await a.publish({ queue }, m);
+      // A window of 10: a push broker buffers all three, the caller takes one.
+      const [first] = await a.fetch([queue], { max: 1, waitMs: 1000, lease: true, window: 10 });
+      assert.ok(first, "a delivery");
+      assert.deepEqual(await a.fetch([], { max: 10, waitMs: 0, lease: true, window: 10 }), []);
+      const rest: Delivery[] = [];
+      await waitUntil("the other two fetched by another consumer", async () => {
+        rest.push(...(await b.fetch([queue], { max: 10, waitMs: 200, lease: false })));
+        return rest.length >= 2;
+      });
+      assert.deepEqual(headerIds(rest).sort(), headerIds([{ message: ms[1]! }, { message: ms[2]! }]).sort());
+      await a.ack([first]);
     });
 
     it("keeps FIFO order within one priority and honours max", async () => {
