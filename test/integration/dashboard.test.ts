@@ -38,6 +38,21 @@ async function startDashboard(args: string[], history = join(dir, `history-${ran
   return { proc, url: /celeriac dashboard on (http:\/\/\S+)\//.exec(proc.output())![1]! };
 }
 
+/**
+ * Opens a task's detail by clicking its row, again if the click landed on
+ * another row: the list re-renders every second, and a row can move between
+ * Playwright's hit check and its click.
+ */
+async function openDetail(page: Page, id: string): Promise<void> {
+  await waitUntil(`the detail of ${id} open`, async () => {
+    await page.click(`[data-task-id="${id}"]`);
+    return page
+      .waitForFunction((id) => document.querySelector("#d-fields .mono")?.textContent === id, id, { timeout: 2_000 })
+      .then(() => true)
+      .catch(() => false);
+  });
+}
+
 const auth = { authorization: `Bearer ${TOKEN}` };
 
 /** A real HTTP request with headers fetch will not send (Host), as a rebinding browser would. */
@@ -191,15 +206,13 @@ describe("dashboard", { skip }, () => {
     // A waiting task, revoked from the page before it runs.
     const later = app.sendTask("fixture.add", [40, 2], {}, { countdown: 6 });
     await page.waitForSelector(`[data-task-id="${later.id}"][data-state=PENDING]`, { timeout: 10_000 });
-    await page.click(`[data-task-id="${later.id}"]`);
-    await page.waitForFunction((id) => document.querySelector("#d-fields .mono")?.textContent === id, later.id);
+    await openDetail(page, later.id);
     await page.click("[data-testid=revoke]");
     await assert.rejects(later.get({ timeout: 10_000 }), /revoked/i);
     await page.waitForSelector(`[data-task-id="${later.id}"][data-state=REVOKED]`, { timeout: 20_000 });
 
     // Retry sends the same arguments again, as a new task.
-    await page.click(`[data-task-id="${ok.id}"]`);
-    await page.waitForFunction((id) => document.querySelector("#d-fields .mono")?.textContent === id, ok.id);
+    await openDetail(page, ok.id);
     await page.click("[data-testid=retry]");
     await page.waitForFunction(
       (id) =>

@@ -64,8 +64,9 @@ for (const broker of brokers) {
       const kwargs = { nested: { yes: "yes", list: [1, null, "ü"] } };
       const onPython = app.sendTask("canvas.identity", [kwargs], {}, { queue: workers.pyQueue, serializer: "yaml" });
       const onCeleriac = app.sendTask("canvas.add", [2, 40], {}, { queue: workers.tsQueue, serializer: "yaml" });
-      assert.deepEqual(await onPython.get(T), kwargs);
-      assert.equal(await onCeleriac.get(T), 42);
+      const seen = (e: Error) => assert.fail(`${e.message}\n${workers.logs()}`);
+      assert.deepEqual(await onPython.get(T).catch(seen), kwargs);
+      assert.equal(await onCeleriac.get(T).catch(seen), 42);
     });
 
     it("Celeriac refuses to send bzip2 or zstd rather than send what it cannot write", async () => {

@@ -20,6 +20,8 @@ export interface MixedWorkers {
   pyQueue: string;
   /** The Celeriac worker process (its output holds the reasons it logged). */
   tsWorker: RunningProcess;
+  /** The ends of both workers' logs, for a failed assertion's message. */
+  logs(): string;
   /** Runs a script of test/interop/py that sends to the Celeriac worker by default (CANVAS_QUEUE) and to PY_QUEUE for Python. */
   produce<T>(script: string): Promise<T>;
   stop(): Promise<void>;
@@ -53,6 +55,7 @@ export async function startMixedWorkers(name: string, redis: string, opts: Mixed
     tsQueue,
     pyQueue,
     tsWorker,
+    logs: () => `Celeriac worker:\n${tsWorker.output().slice(-3000)}\n--- Python worker:\n${pyWorker.output().slice(-3000)}`,
     produce: (script) => runPython(script, [], { ...pyEnv, CANVAS_QUEUE: tsQueue, PY_QUEUE: pyQueue }),
     stop: async () => {
       await Promise.all([tsWorker.stop(), pyWorker.stop()]);
