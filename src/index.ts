@@ -6,7 +6,7 @@ export { type StateUpdate } from "./worker/task-report.js";
 export { type TaskLogger, type TaskLogLine, type TaskLogLevel } from "./worker/task-log.js";
 export { States, READY_STATES, type State } from "./states.js";
 export * from "./errors.js";
-export { type Settings, type TaskRoutes, type QueueDeclaration, defaultSettings } from "./config.js";
+export { type Settings, type TaskRoutes, type QueueDeclaration, type PublishRetryPolicy, defaultSettings } from "./config.js";
 export { type Broker, type Delivery, type Route, type FetchOptions, type PublishOptions, type BrokerOptions } from "./brokers/broker.js";
 export { createBroker, registerBroker } from "./brokers/index.js";
 export { MemoryBroker } from "./brokers/memory.js";

@@ -36,6 +36,9 @@ describe("RabbitMQ cluster, quorum queues: kill -9 of the worker's node mid-drai
       backendUrl: `sqlite://${join(dir, "cluster.db")}`,
       queue: "fault-quorum",
       queueType: "quorum",
+      // RabbitMQ refuses (basic.nack) what is published to a quorum queue while it
+      // elects a new leader, for longer than Celery's default policy retries (0.4 s).
+      publishRetryPolicy: { maxRetries: 30, intervalStart: 0, intervalStep: 0.5, intervalMax: 1 },
     };
     const etaApp = producer(target);
     const eta: { result: AsyncResult<number>; due: number }[] = [];

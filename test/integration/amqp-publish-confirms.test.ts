@@ -112,6 +112,37 @@ function publishAll(broker: AmqpBroker, queue: string, n: number): Outcome[] {
 const count = (outcomes: Outcome[], state: Outcome["state"]) => outcomes.filter((o) => o.state === state).length;
 
 describe("AMQP publisher confirms, batched", { skip: skip ?? false }, () => {
+  it("a nack renews the publish channel: sends in flight on the old one settle, and the next ones go out on the new one", async () => {
+    // RabbitMQ 3.10 goes on nacking every publish of a channel that published to a
+    // quorum queue while it had no leader; a new channel is accepted (session.ts).
+    const full = newQueue();
+    const other = newQueue();
+    const broker = new AmqpBroker(AMQP_URL, {
+      topology: { taskQueues: [{ name: full, queueArguments: { "x-max-length": 1, "x-overflow": "reject-publish" } }, { name: other }] },
+    });
+    const pubChannel = () => (broker as unknown as { session: { current: { pub: unknown } | null } }).session.current?.pub;
+    try {
+      await broker.connect();
+      await broker.publish({ queue: other }, encodeTask({ task: "t.before" }));
+      const first = pubChannel();
+      const refused = publishAll(broker, full, 3);
+      const alongside = publishAll(broker, other, 10);
+      await waitUntil("every send to settle", () => count(refused, "pending") + count(alongside, "pending") === 0, 10_000);
+      assert.deepEqual(
+        refused.map((o) => o.state),
+        ["resolved", "rejected", "rejected"],
+      );
+      assert.equal(count(alongside, "resolved"), 10, "the sends beside the refused ones are confirmed");
+      await waitUntil("a new publish channel", () => pubChannel() !== first && pubChannel() !== undefined, 5_000);
+      const after = publishAll(broker, other, 10);
+      await waitUntil("the sends on the new channel to settle", () => count(after, "pending") === 0, 10_000);
+      assert.equal(count(after, "resolved"), 10);
+      assert.equal((await idsIn(other)).size, 21, "every confirmed send is in the queue");
+    } finally {
+      await broker.close();
+    }
+  });
+
   it("a nack rejects exactly the refused sends (x-max-length 5, x-overflow reject-publish)", async () => {
     const queue = newQueue();
     const broker = new AmqpBroker(AMQP_URL, {

@@ -133,7 +133,7 @@ export class Publisher {
         s.reject(err as Error); // this message cannot be encoded; the others go
         continue;
       }
-      ch.pushConfirmCallback((err) => (err ? this.unconfirmed(s, err) : s.resolve()));
+      ch.pushConfirmCallback((err) => (err ? this.unconfirmed(live, s, err) : s.resolve()));
       bytes += n;
       if (bytes >= WRITE_BYTES) {
         target.buffer.write(Buffer.concat(parts, bytes));
@@ -146,8 +146,12 @@ export class Publisher {
   }
 
   /** amqplib's confirm callback with an error: "message nacked" from RabbitMQ, or the channel closed before the confirm. */
-  private unconfirmed(send: Send, err: Error): void {
-    if (err.message === "message nacked") return send.reject(new PublishNacked("RabbitMQ refused the message (basic.nack)"));
+  private unconfirmed(live: Live, send: Send, err: Error): void {
+    if (err.message === "message nacked") {
+      // The caller's retry policy sends it again, on a new channel (see renewPublisher).
+      this.session.renewPublisher(live);
+      return send.reject(new PublishNacked("RabbitMQ refused the message (basic.nack)"));
+    }
     // The connection went before the confirm: the message may or may not be there; send it again on the next one.
     this.again(send, err);
   }

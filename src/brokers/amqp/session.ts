@@ -55,6 +55,8 @@ export interface SessionOptions {
 
 const BACKOFF_MIN_MS = 100;
 const BACKOFF_MAX_MS = 5_000;
+/** The shortest time between two renewals of the publish channel. */
+const RENEW_PUBLISHER_MS = 1000;
 /** Longest the declarations and consumers of a new connection may take. */
 const SETUP_TIMEOUT_MS = 20_000;
 
@@ -63,6 +65,10 @@ export class AmqpSession extends EventEmitter {
   private pending: Promise<Live> | null = null;
   private closed = false;
   private generation = 0;
+  /** Watches a channel of the current connection (set by connect()): its close means the connection is lost. */
+  private watchChannel: ((ch: Channel) => void) | null = null;
+  private renewing = false;
+  private renewedAt = -Infinity;
   /** The channel adminChannel() hands out; forgotten when it closes or fails to open. */
   private readonly admin = new OpenedOnce<Channel>(async () => {
     const { conn } = await this.ready();
@@ -157,10 +163,16 @@ export class AmqpSession extends EventEmitter {
       };
       conn.on("error", () => {}); // 'close' follows with the reason
       conn.on("close", (err?: Error) => onLost(err?.message ?? "closed"));
-      for (const ch of [pub, sub]) {
+      // A publish channel replaced by renewPublisher() closes without loss.
+      const watch = (ch: Channel) => {
         ch.on("error", () => {});
-        ch.on("close", () => onLost("channel closed"));
-      }
+        ch.on("close", () => {
+          if (ch === live.pub || ch === live.sub) onLost("channel closed");
+        });
+      };
+      watch(pub);
+      watch(sub);
+      this.watchChannel = watch;
       await this.setupWithin(live, url);
       if (this.closed) {
         await conn.close().catch(() => {});
@@ -195,6 +207,35 @@ export class AmqpSession extends EventEmitter {
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  /**
+   * Puts a new confirm channel in place of `live.pub`, at most once a second.
+   * RabbitMQ 3.10 goes on refusing (basic.nack) every publish of a channel
+   * that published to a quorum queue while the queue had no leader (its node
+   * killed), long after a new leader took over; a channel opened after that
+   * is accepted. The old channel closes once its last confirms are in.
+   */
+  renewPublisher(live: Live): void {
+    const now = performance.now();
+    if (this.live !== live || this.renewing || now - this.renewedAt < RENEW_PUBLISHER_MS) return;
+    this.renewing = true;
+    this.renewedAt = now;
+    live.conn
+      .createConfirmChannel()
+      .then((ch) => {
+        if (this.live !== live) return void ch.close().catch(() => {});
+        const old = live.pub;
+        live.pub = ch;
+        this.watchChannel?.(ch);
+        this.log.info(`AMQP publish channel to ${this.connectedTo?.display ?? this.servers.display} (${this.role}) renewed after RabbitMQ refused a message`);
+        old
+          .waitForConfirms()
+          .catch(() => {})
+          .finally(() => void old.close().catch(() => {}));
+      })
+      .catch(() => {}) // the connection is going: its 'close' reconnects
+      .finally(() => (this.renewing = false));
   }
 
   private async reconnect(): Promise<Live> {
