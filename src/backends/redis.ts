@@ -42,6 +42,11 @@ interface ScriptedRedis extends Redis {
   ): Promise<string[] | null>;
 }
 
+/** A literal string inside a PSUBSCRIBE pattern (a hash tag's braces are literal already). */
+function globEscape(text: string): string {
+  return text.replace(/[*?[\]\\]/g, "\\$&");
+}
+
 function parseMeta(text: string | null | undefined): ResultMeta | null {
   if (!text) return null;
   try {
@@ -98,10 +103,17 @@ export class RedisBackend implements ResultBackend {
   private ownWaits = 0;
   private ownIdleTimer: NodeJS.Timeout | null = null;
   private readonly log = createLogger("celeriac.redis");
-  private readonly watches = new RedisStateWatch(async () => openSubscriber(this.target, this.log, "results (state watch)"), TASK_KEY_PREFIX, parseMeta);
+  /**
+   * The channel a result is published on: its key's name as Redis sees it,
+   * with the globalKeyprefix (the client prefixes keys, never channels).
+   */
+  private readonly channelPrefix: string;
+  private readonly watches: RedisStateWatch;
 
   constructor(url: string, opts: BackendOptions & RedisTargetOptions = {}) {
     this.target = new RedisTarget(url, opts);
+    this.channelPrefix = this.target.keyPrefix + TASK_KEY_PREFIX;
+    this.watches = new RedisStateWatch(async () => openSubscriber(this.target, this.log, "results (state watch)"), this.channelPrefix, parseMeta);
     this.displayUrl = this.target.displayUrl;
     const expires = opts.resultExpires === undefined ? 86_400 : opts.resultExpires;
     this.ttl = expires ? Math.max(1, Math.round(expires)) : 0;
@@ -205,7 +217,7 @@ export class RedisBackend implements ResultBackend {
       const opening = this.subscriber.started === null;
       const sub = await this.subscriber.get();
       const early = readFirst.length ? this.checkStored(readFirst) : null;
-      await sub.subscribe(...subscribe.map((id) => TASK_KEY_PREFIX + id));
+      await sub.subscribe(...subscribe.map((id) => this.channelPrefix + id));
       await early;
       if (opening) await this.checkStored(subscribe);
       else this.readLater(subscribe);
@@ -221,7 +233,7 @@ export class RedisBackend implements ResultBackend {
     const subscriber = this.subscriber.started;
     if (!ids.length || !subscriber) return;
     const sub = await subscriber.catch(() => null);
-    await sub?.unsubscribe(...ids.map((id) => TASK_KEY_PREFIX + id)).catch(() => {});
+    await sub?.unsubscribe(...ids.map((id) => this.channelPrefix + id)).catch(() => {});
   }
 
   /**
@@ -232,7 +244,7 @@ export class RedisBackend implements ResultBackend {
    */
   private async subscribeOwn(): Promise<void> {
     const sub = await this.subscriber.get();
-    await sub.psubscribe(`${TASK_KEY_PREFIX}${this.ownPrefix}*`);
+    await sub.psubscribe(`${globEscape(this.channelPrefix)}${this.ownPrefix}*`);
     await this.checkStored(this.waiters.ids().filter((id) => this.isOwn(id)));
   }
 
@@ -242,7 +254,7 @@ export class RedisBackend implements ResultBackend {
     const subscriber = this.subscriber.started;
     if (this.ownWaits || !this.ownPattern.started || !subscriber) return;
     this.ownPattern.forget();
-    void subscriber.then((sub) => sub.punsubscribe(`${TASK_KEY_PREFIX}${this.ownPrefix}*`)).catch(() => {});
+    void subscriber.then((sub) => sub.punsubscribe(`${globEscape(this.channelPrefix)}${this.ownPrefix}*`)).catch(() => {});
   }
 
   /** Queues a batch for its late read; one timer serves every batch queued. */
@@ -279,7 +291,7 @@ export class RedisBackend implements ResultBackend {
   private async openSubscriber(): Promise<Redis> {
     const sub = await openSubscriber(this.target, this.log, "results (pub/sub)");
     const onResult = (channel: string, text: string) => {
-      const id = channel.slice(TASK_KEY_PREFIX.length);
+      const id = channel.slice(this.channelPrefix.length);
       if (!this.waiters.has(id)) return; // an own task nobody waits for, or one settled already
       const meta = parseMeta(text);
       if (meta && READY_STATES.has(meta.status)) this.waiters.settle(id, meta);

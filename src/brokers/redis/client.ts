@@ -12,7 +12,7 @@ export interface BrokerRedis extends Redis {
   celeriacTakeToken(key: string, perSecond: number): Promise<number>;
   celeriacReleaseMutex(key: string, token: string): Promise<number>;
   celeriacReleaseScheduled(schedule: string, list: string, member: string, envelope: string): Promise<number>;
-  celeriacPublishDirect(bindings: string, lifetimes: string, routingKey: string, envelope: string, sep: string): Promise<number>;
+  celeriacPublishDirect(bindings: string, lifetimes: string, routingKey: string, envelope: string, sep: string, keyPrefix: string): Promise<number>;
 }
 
 export function defineBrokerScripts(client: Redis): BrokerRedis {

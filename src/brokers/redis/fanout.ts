@@ -2,7 +2,8 @@
 // and topic exchanges: the JSON envelope is PUBLISHed on `/<db>.<exchange>`,
 // or `/<db>.<exchange>/<routing_key>` when there is a routing key (kombu's
 // fanout_prefix and fanout_patterns, on in Celery), e.g.
-// events on `/<db>.celeryev/<routing_key>`.
+// events on `/<db>.celeryev/<routing_key>`. With kombu's global_keyprefix the
+// channels start with it too (kombu prefixes PUBLISH and (P)SUBSCRIBE).
 // Subscribers get only what is published while they listen (no backlog).
 import type { Redis } from "ioredis";
 import { fromEnvelope, toEnvelope, type Message } from "../../protocol/message.js";
@@ -32,6 +33,7 @@ export class RedisFanout {
   private readonly exchanges = new Map<string, Set<Subscription>>();
 
   constructor(
+    private readonly keyPrefix: string,
     private readonly db: number,
     /** Opens the subscriber connection (to the broker's server). */
     private readonly open: () => Promise<Redis>,
@@ -39,7 +41,11 @@ export class RedisFanout {
   ) {}
 
   channel(exchange: string, routingKey: string): string {
-    return routingKey ? `/${this.db}.${exchange}/${routingKey}` : `/${this.db}.${exchange}`;
+    return routingKey ? `${this.base(exchange)}/${routingKey}` : this.base(exchange);
+  }
+
+  private base(exchange: string): string {
+    return `${this.keyPrefix}/${this.db}.${exchange}`;
   }
 
   async publish(client: Redis, exchange: string, routingKey: string, message: Message): Promise<void> {
@@ -67,12 +73,12 @@ export class RedisFanout {
 
   private patterns(exchange: string): string[] {
     // Glob-escape the exchange name; match it bare and with any routing key.
-    const base = `/${this.db}.${exchange}`.replace(/[*?[\]\\]/g, "\\$&");
+    const base = this.base(exchange).replace(/[*?[\]\\]/g, "\\$&");
     return [base, `${base}/*`];
   }
 
   private deliver(channel: string, text: string): void {
-    const rest = channel.slice(`/${this.db}.`.length);
+    const rest = channel.slice(this.base("").length);
     for (const [exchange, subs] of this.exchanges) {
       let routingKey: string;
       if (rest === exchange) routingKey = "";

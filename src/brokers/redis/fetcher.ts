@@ -49,6 +49,8 @@ export class RedisFetcher {
     private readonly leases: RedisLeases,
     private readonly log: Logger,
     private readonly isClosed: () => boolean,
+    /** The globalKeyprefix, which a blocking pop's reply names the list with. */
+    private readonly keyPrefix = "",
   ) {}
 
   /** A message of this process was scheduled for `eta`: a fetch loop then runs the script by that time, without waiting its second. */
@@ -140,14 +142,19 @@ export class RedisFetcher {
       try {
         const reply = (await blocker.call("BLMPOP", timeout, lists.length, ...lists, "RIGHT", "COUNT", count)) as [string, string[]] | null;
         this.hasBlmpop = true;
-        return reply && { list: reply[0], envelopes: reply[1] };
+        return reply && { list: this.unprefixed(reply[0]), envelopes: reply[1] };
       } catch (err) {
         if (this.hasBlmpop || !/unknown command/i.test((err as Error).message)) throw err;
         this.hasBlmpop = false;
       }
     }
     const popped = await blocker.brpop(...lists, timeout);
-    return popped && { list: popped[0], envelopes: [popped[1]] };
+    return popped && { list: this.unprefixed(popped[0]), envelopes: [popped[1]] };
+  }
+
+  /** ioredis prefixes the keys it sends, not those Redis sends back. */
+  private unprefixed(key: string): string {
+    return this.keyPrefix && key.startsWith(this.keyPrefix) ? key.slice(this.keyPrefix.length) : key;
   }
 
   /**

@@ -77,11 +77,12 @@ export class RedisBroker implements Broker {
       mutexExpire: opts.unackedMutexExpire ?? 300,
     };
     this.leases = new RedisLeases(keys, this.visibilityTimeout, () => this.client, this.log);
-    this.fetcher = new RedisFetcher(this.leases, this.log, () => this.closed);
+    this.fetcher = new RedisFetcher(this.leases, this.log, () => this.closed, this.target.keyPrefix);
     // Up to 1,000 a batch: a loop of sends writes as it goes, so it holds one batch of
     // envelopes at a time, young enough for the scavenger (bulk enqueue +25 % over 10,000).
     this.publishes = new WriteBatcher((batch) => this.writePublishes(batch), 1_000, "microtask");
     this.fanout = new RedisFanout(
+      this.target.keyPrefix,
       this.target.db,
       () => openSubscriber(this.target, this.log, "broker (pub/sub)"),
       (reason) => this.log.warn(reason),
@@ -277,7 +278,7 @@ export class RedisBroker implements Broker {
   async publishDirect(exchange: string, routingKey: string, message: Message): Promise<void> {
     const client = await this.conn();
     const envelope = toEnvelope({ ...message, properties: { ...message.properties, delivery_info: { exchange, routing_key: routingKey } } });
-    await client.celeriacPublishDirect(bindingKey(exchange), QUEUE_LIFETIMES, routingKey, envelope, SEP);
+    await client.celeriacPublishDirect(bindingKey(exchange), QUEUE_LIFETIMES, routingKey, envelope, SEP, this.target.keyPrefix);
   }
 
   subscribeFanout(exchange: string, pattern: string, handler: (message: Message, routingKey: string) => void): Promise<() => Promise<void>> {

@@ -1,0 +1,83 @@
+// Redis Cluster (redis+cluster://, every key under a hash-tagged
+// globalKeyprefix, so in one slot): three masters with a replica each,
+// started here. The broker and backend conformance suites run through the
+// cluster, then the master holding the slot is killed with -9 under a worker
+// draining acksLate tasks while the producer sends: both must follow the
+// promoted replica without a restart. The large run is `npm run chaos`.
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, it } from "node:test";
+import { RedisBackend } from "../../src/backends/redis.js";
+import { RedisBroker } from "../../src/brokers/redis/index.js";
+import { ConfigurationError } from "../../src/errors.js";
+import { backendConformance } from "../support/backend-suite.js";
+import { brokerConformance, fanoutConformance } from "../support/broker-suite.js";
+import { redisAvailable } from "../support/redis.js";
+import { CLUSTER_PREFIX, startRedisCluster } from "../support/redis-cluster.js";
+import { killMasterWhileDraining } from "./scenarios.js";
+
+const redisUp = await redisAvailable(); // the cluster needs redis-server, as the shared Redis does
+const dir = mkdtempSync(join(tmpdir(), "celeriac-fault-cluster-"));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+if (redisUp) {
+  const cluster = await startRedisCluster(6530, { masters: 3, replicas: 1 });
+  const options = { globalKeyprefix: CLUSTER_PREFIX };
+  brokerConformance("redis cluster (one slot)", { make: async (opts) => new RedisBroker(cluster.url(), { ...opts, ...options }) });
+  fanoutConformance("redis cluster (one slot)", { make: async (opts) => new RedisBroker(cluster.url(), { ...opts, ...options }) });
+  backendConformance("redis cluster (one slot)", { make: async (opts) => new RedisBackend(cluster.url(), { ...opts, global_keyprefix: CLUSTER_PREFIX }) });
+
+  describe("Redis Cluster: settings", () => {
+    it("refuses a cluster URL without a hash-tagged globalKeyprefix, naming the option", () => {
+      for (const prefix of [undefined, "celery:", "{}x"])
+        assert.throws(
+          () => new RedisBroker(cluster.url(), { globalKeyprefix: prefix }),
+          (err: Error) => err instanceof ConfigurationError && /globalKeyprefix.*hash tag/.test(err.message),
+        );
+    });
+  });
+
+  describe("Redis Cluster failover mid-drain (acksLate)", () => {
+    it("kill -9 of the slot's master: the worker and the producer follow the promoted replica", { timeout: 120_000 }, async () => {
+      const tasks = 300;
+      const lateSends = 100;
+      const outcome = await killMasterWhileDraining(
+        "Redis Cluster",
+        {
+          target: {
+            broker: "redis",
+            brokerUrl: cluster.url(),
+            backendUrl: cluster.url(),
+            queue: "fault-cluster",
+            visibilityTimeout: 3,
+            transportOptions: options,
+          },
+          runsFile: join(dir, "cluster.runs"),
+          tasks,
+          taskMs: 10,
+          concurrency: 8,
+          timeoutMs: 60_000,
+        },
+        cluster,
+        lateSends,
+      );
+      try {
+        process.stderr.write(
+          `cluster failover: sent ${outcome.sent}, completed ${outcome.completed}, lost ${outcome.lost}, run twice ${outcome.runTwice}, ` +
+            `${outcome.recoverySeconds} s from the kill to the next completion\n`,
+        );
+        assert.equal(outcome.workers.length, 1, "the one worker carried on");
+        assert.ok(outcome.worker.proc.exitCode === null && outcome.worker.proc.signalCode === null, "the worker is up");
+        assert.equal(outcome.sent, tasks + lateSends, "every send made while the master was down was confirmed by the new one");
+        // Asynchronous replication: what the master took in its last milliseconds may be gone. A handful, never a share.
+        assert.ok(outcome.lost <= 5, `lost ${outcome.lost} of ${outcome.sent}: ${outcome.lostIds.slice(0, 5).join(", ")}`);
+        assert.ok(outcome.recoverySeconds !== null && outcome.recoverySeconds < 20, `recovered in ${outcome.recoverySeconds} s`);
+        assert.doesNotMatch(outcome.worker.output(), /unhandled rejection|uncaught exception/);
+      } finally {
+        assert.equal(await outcome.worker.stop(), 0, `warm shutdown; output:\n${outcome.worker.output().slice(-3000)}`);
+      }
+    });
+  });
+}
