@@ -3,6 +3,7 @@
 // published on a channel of the same name after each write, so a waiting
 // get() — ours or Python's AsyncResult.get() — is told instead of polling.
 import type { Redis } from "ioredis";
+import { ConfigurationError } from "../errors.js";
 import { createLogger } from "../log.js";
 import { encodeJson } from "../protocol/serializers.js";
 import { READY_STATES } from "../states.js";
@@ -14,6 +15,8 @@ import type { BackendOptions, ResultBackend, ResultMeta } from "./backend.js";
 import { Waiters, type WaitOptions } from "./waiters.js";
 import type { ResultTuple } from "../result.js";
 import { RedisStateWatch } from "./redis-watch.js";
+import { parseMeta } from "./result-meta.js";
+import { globEscape } from "../redis/glob.js";
 import type { TaskLogLine } from "../worker/task-log.js";
 import { appendTaskLog, LOG_KEY_PREFIX, readTaskLog } from "./redis-task-log.js";
 
@@ -40,20 +43,6 @@ interface ScriptedRedis extends Redis {
     ttl: number,
     taskId: string,
   ): Promise<string[] | null>;
-}
-
-/** A literal string inside a PSUBSCRIBE pattern (a hash tag's braces are literal already). */
-function globEscape(text: string): string {
-  return text.replace(/[*?[\]\\]/g, "\\$&");
-}
-
-function parseMeta(text: string | null | undefined): ResultMeta | null {
-  if (!text) return null;
-  try {
-    return JSON.parse(text) as ResultMeta;
-  } catch {
-    return null;
-  }
 }
 
 export class RedisBackend implements ResultBackend {
@@ -112,6 +101,11 @@ export class RedisBackend implements ResultBackend {
 
   constructor(url: string, opts: BackendOptions & RedisTargetOptions = {}) {
     this.target = new RedisTarget(url, opts);
+    // Chords and waits read several keys of one group or many tasks at once: results keep one slot.
+    if (this.target.shardByQueue)
+      throw new ConfigurationError(
+        `the Redis result backend keeps one slot: give it a hash-tagged globalKeyprefix, not shardByQueue: ${this.target.displayUrl}`,
+      );
     this.channelPrefix = this.target.keyPrefix + TASK_KEY_PREFIX;
     this.watches = new RedisStateWatch(async () => openSubscriber(this.target, this.log, "results (state watch)"), this.channelPrefix, parseMeta);
     this.displayUrl = this.target.displayUrl;

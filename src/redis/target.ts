@@ -33,6 +33,12 @@ export interface RedisTargetOptions {
   /** Put before every key and pub/sub channel (kombu's global_keyprefix); required with a hash tag on a cluster. */
   globalKeyprefix?: string;
   global_keyprefix?: string;
+  /**
+   * The broker's second cluster layout: each queue's keys under a hash tag of
+   * its own, so queues spread over the masters (Celeriac only; see
+   * src/brokers/redis/layout.ts). The prefix then holds no brace.
+   */
+  shardByQueue?: boolean;
 }
 
 /** A server to connect to: its URL (for log lines, masked) and the ioredis options that reach it. */
@@ -54,6 +60,8 @@ export class RedisTarget {
   readonly keyPrefix: string;
   /** The cluster's seed nodes and how to talk to each, or null when the URL names no cluster. */
   readonly cluster: RedisNode[] | null;
+  /** Each queue in a slot of its own (the shardByQueue option). */
+  readonly shardByQueue: boolean;
   private readonly cursor: FailoverCursor | null;
   private readonly nodeOptions = new Map<string, RedisOptions>();
   private readonly sentinel: RedisNode | null;
@@ -63,13 +71,16 @@ export class RedisTarget {
     const urls = splitUrlList(url);
     this.keyPrefix = keyPrefixOf(opts, this.displayUrl);
     this.cluster = null;
+    this.shardByQueue = opts.shardByQueue === true;
+    if (this.shardByQueue && /[{}]/.test(this.keyPrefix))
+      throw new ConfigurationError(`with shardByQueue each queue has a hash tag of its own: the globalKeyprefix must hold no brace: ${this.displayUrl}`);
     if (CLUSTER_SCHEMES.has(schemeOf(urls[0]!))) {
       this.cursor = this.sentinel = this.masterName = null;
       this.cluster = clusterNodes(urls);
       this.db = 0;
-      if (!hashTagOf(this.keyPrefix))
+      if (!this.shardByQueue && !hashTagOf(this.keyPrefix))
         throw new ConfigurationError(
-          `a Redis Cluster needs the globalKeyprefix transport option with a hash tag, e.g. "{celery}", so that every key shares one slot: ${this.displayUrl}`,
+          `a Redis Cluster needs the globalKeyprefix transport option with a hash tag, e.g. "{celery}", so that every key shares one slot (or, for the broker, shardByQueue): ${this.displayUrl}`,
         );
       return;
     }

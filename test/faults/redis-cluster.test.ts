@@ -5,6 +5,7 @@
 // draining acksLate tasks while the producer sends: both must follow the
 // promoted replica without a restart. The large run is `npm run chaos`.
 import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -12,6 +13,8 @@ import { after, describe, it } from "node:test";
 import { RedisBackend } from "../../src/backends/redis.js";
 import { RedisBroker } from "../../src/brokers/redis/index.js";
 import { ConfigurationError } from "../../src/errors.js";
+import { encodeTask } from "../../src/protocol/message.js";
+import { waitUntil } from "../support/wait.js";
 import { backendConformance } from "../support/backend-suite.js";
 import { brokerConformance, fanoutConformance } from "../support/broker-suite.js";
 import { redisAvailable } from "../support/redis.js";
@@ -28,6 +31,53 @@ if (redisUp) {
   brokerConformance("redis cluster (one slot)", { make: async (opts) => new RedisBroker(cluster.url(), { ...opts, ...options }) });
   fanoutConformance("redis cluster (one slot)", { make: async (opts) => new RedisBroker(cluster.url(), { ...opts, ...options }) });
   backendConformance("redis cluster (one slot)", { make: async (opts) => new RedisBackend(cluster.url(), { ...opts, global_keyprefix: CLUSTER_PREFIX }) });
+
+  const sharded = { shardByQueue: true, globalKeyprefix: "celeriac-test:" };
+  brokerConformance("redis cluster (sharded by queue)", { make: async (opts) => new RedisBroker(cluster.url(), { ...opts, ...sharded }) });
+  fanoutConformance("redis cluster (sharded by queue)", { make: async (opts) => new RedisBroker(cluster.url(), { ...opts, ...sharded }) });
+
+  describe("Redis Cluster sharded by queue", () => {
+    it("puts queues on different masters, each queue's keys in its own slot, and a worker fetches from all of them", async () => {
+      const broker = new RedisBroker(cluster.url(), sharded);
+      try {
+        const run = randomUUID().slice(0, 8);
+        const queues = Array.from({ length: 12 }, (_, i) => `shard-${run}-${i}`);
+        for (const queue of queues) await broker.publish({ queue, exchange: "", routingKey: queue }, encodeTask({ task: "t.noop", args: [queue] }));
+        const owners = new Set(await Promise.all(queues.map((q) => cluster.masterUrlFor(`celeriac-test:{${q}}${q}`))));
+        assert.equal(owners.size, 3, "twelve queues spread over the three masters");
+        const got: unknown[] = [];
+        await waitUntil("every queue's message fetched", async () => {
+          for (const d of await broker.fetch(queues, { max: 100, waitMs: 200, lease: true })) {
+            got.push(d.message.headers.id);
+            await broker.ack([d]);
+          }
+          return got.length === queues.length;
+        });
+        for (const queue of queues) assert.equal(await broker.size(queue), 0);
+      } finally {
+        await broker.close();
+      }
+    });
+
+    it("refuses a queue name with a brace, for that call only", async () => {
+      const broker = new RedisBroker(cluster.url(), sharded);
+      try {
+        await assert.rejects(
+          () => broker.publish({ queue: "bad{name}", exchange: "", routingKey: "bad" }, encodeTask({ task: "t.noop", args: [] })),
+          (err: Error) => err instanceof ConfigurationError && /brace/.test(err.message),
+        );
+        await broker.publish({ queue: "fine-after", exchange: "", routingKey: "fine-after" }, encodeTask({ task: "t.noop", args: [] }));
+        assert.equal(await broker.purge("fine-after"), 1);
+      } finally {
+        await broker.close();
+      }
+    });
+
+    it("refuses shardByQueue on the result backend, and a prefix with a brace", () => {
+      assert.throws(() => new RedisBackend(cluster.url(), { shardByQueue: true }), /keeps one slot/);
+      assert.throws(() => new RedisBroker(cluster.url(), { shardByQueue: true, globalKeyprefix: "{x}" }), /no brace/);
+    });
+  });
 
   describe("Redis Cluster: settings", () => {
     it("refuses a cluster URL without a hash-tagged globalKeyprefix, naming the option", () => {

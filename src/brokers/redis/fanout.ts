@@ -6,6 +6,8 @@
 // channels start with it too (kombu prefixes PUBLISH and (P)SUBSCRIBE).
 // Subscribers get only what is published while they listen (no backlog).
 import type { Redis } from "ioredis";
+import { globEscape } from "../../redis/glob.js";
+import type { BrokerRedis } from "./client.js";
 import { fromEnvelope, toEnvelope, type Message } from "../../protocol/message.js";
 import { OpenedOnce } from "../../util/opened-once.js";
 import { topicMatches } from "../broker.js";
@@ -38,6 +40,8 @@ export class RedisFanout {
     /** Opens the subscriber connection (to the broker's server). */
     private readonly open: () => Promise<Redis>,
     private readonly onBadMessage: (reason: string) => void,
+    /** On a cluster: a key whose slot's master every message is published from (fanout-publish.lua), so they keep their order. */
+    private readonly slotKey: string | null = null,
   ) {}
 
   channel(exchange: string, routingKey: string): string {
@@ -48,8 +52,10 @@ export class RedisFanout {
     return `${this.keyPrefix}/${this.db}.${exchange}`;
   }
 
-  async publish(client: Redis, exchange: string, routingKey: string, message: Message): Promise<void> {
-    await client.publish(this.channel(exchange, routingKey), toEnvelope(message));
+  async publish(client: BrokerRedis, exchange: string, routingKey: string, message: Message): Promise<void> {
+    const channel = this.channel(exchange, routingKey);
+    if (this.slotKey) await client.celeriacFanoutPublish(this.slotKey, channel, toEnvelope(message));
+    else await client.publish(channel, toEnvelope(message));
   }
 
   async subscribe(exchange: string, pattern: string, handler: Handler): Promise<() => Promise<void>> {
@@ -73,7 +79,7 @@ export class RedisFanout {
 
   private patterns(exchange: string): string[] {
     // Glob-escape the exchange name; match it bare and with any routing key.
-    const base = this.base(exchange).replace(/[*?[\]\\]/g, "\\$&");
+    const base = globEscape(this.base(exchange));
     return [base, `${base}/*`];
   }
 
