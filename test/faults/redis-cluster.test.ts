@@ -16,7 +16,7 @@ import { ConfigurationError } from "../../src/errors.js";
 import { encodeTask } from "../../src/protocol/message.js";
 import { waitUntil } from "../support/wait.js";
 import { backendConformance } from "../support/backend-suite.js";
-import { brokerConformance, fanoutConformance } from "../support/broker-suite.js";
+import { boundQueueConformance, brokerConformance, fanoutConformance } from "../support/broker-suite.js";
 import { redisAvailable } from "../support/redis.js";
 import { CLUSTER_PREFIX, startRedisCluster } from "../support/redis-cluster.js";
 import { killMasterWhileDraining } from "./scenarios.js";
@@ -30,11 +30,16 @@ if (redisUp) {
   const options = { globalKeyprefix: CLUSTER_PREFIX };
   brokerConformance("redis cluster (one slot)", { make: async (opts) => new RedisBroker(cluster.url(), { ...opts, ...options }) });
   fanoutConformance("redis cluster (one slot)", { make: async (opts) => new RedisBroker(cluster.url(), { ...opts, ...options }) });
+  boundQueueConformance("redis cluster (one slot)", { make: async (opts) => new RedisBroker(cluster.url(), { ...opts, ...options }) });
   backendConformance("redis cluster (one slot)", { make: async (opts) => new RedisBackend(cluster.url(), { ...opts, global_keyprefix: CLUSTER_PREFIX }) });
 
   const sharded = { shardByQueue: true, globalKeyprefix: "celeriac-test:" };
   brokerConformance("redis cluster (sharded by queue)", { make: async (opts) => new RedisBroker(cluster.url(), { ...opts, ...sharded }) });
   fanoutConformance("redis cluster (sharded by queue)", { make: async (opts) => new RedisBroker(cluster.url(), { ...opts, ...sharded }) });
+  boundQueueConformance("redis cluster (sharded by queue)", {
+    make: async (opts) => new RedisBroker(cluster.url(), { ...opts, ...sharded }),
+    messageTtl: true,
+  });
 
   describe("Redis Cluster sharded by queue", () => {
     it("puts queues on different masters, each queue's keys in its own slot, and a worker fetches from all of them", async () => {
