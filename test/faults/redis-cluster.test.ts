@@ -38,7 +38,6 @@ if (redisUp) {
   fanoutConformance("redis cluster (sharded by queue)", { make: async (opts) => new RedisBroker(cluster.url(), { ...opts, ...sharded }) });
   boundQueueConformance("redis cluster (sharded by queue)", {
     make: async (opts) => new RedisBroker(cluster.url(), { ...opts, ...sharded }),
-    messageTtl: true,
   });
 
   describe("Redis Cluster sharded by queue", () => {
