@@ -46,7 +46,8 @@ if (redisUp) {
       try {
         const run = randomUUID().slice(0, 8);
         const queues = Array.from({ length: 12 }, (_, i) => `shard-${run}-${i}`);
-        for (const queue of queues) await broker.publish({ queue, exchange: "", routingKey: queue }, encodeTask({ task: "t.noop", args: [queue] }));
+        // Sent in one turn: one batch for twelve queues (and their twelve binding sets), in twelve slots.
+        await Promise.all(queues.map((queue) => broker.publish({ queue, exchange: queue, routingKey: queue }, encodeTask({ task: "t.noop", args: [queue] }))));
         const owners = new Set(await Promise.all(queues.map((q) => cluster.masterUrlFor(`celeriac-test:{${q}}${q}`))));
         assert.equal(owners.size, 3, "twelve queues spread over the three masters");
         const got: unknown[] = [];

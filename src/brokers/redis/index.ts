@@ -36,9 +36,9 @@ export interface RedisBrokerOptions extends BrokerOptions, RedisTargetOptions {
   unackedMutexExpire?: number;
 }
 
-/** One command of a publish batch, and the slot group (KeyLayout.groupOf) its key is in: null for a key outside every queue's. */
+/** One command of a publish batch, and the slot group its key is in: a queue's (KeyLayout.groupOf), or "\0<key>" for a key outside every queue's. */
 interface GroupedCommand {
-  group: string | null;
+  group: string;
   args: (string | number)[];
 }
 
@@ -53,7 +53,7 @@ interface Outgoing {
 
 /** Commands by slot group, each group's in their order (Map.groupBy is Node 21). */
 function groupCommands(commands: GroupedCommand[]): GroupedCommand[][] {
-  const groups = new Map<string | null, GroupedCommand[]>();
+  const groups = new Map<string, GroupedCommand[]>();
   for (const c of commands) {
     const g = groups.get(c.group);
     if (g) g.push(c);
@@ -178,7 +178,9 @@ export class RedisBroker implements Broker {
       if (o.binding && !this.bound.has(o.binding)) {
         if (this.bound.size >= MAX_BOUND_CACHE) this.bound.clear();
         const [exchange, routingKey, queue] = o.binding.split("\n") as [string, string, string];
-        commands.push({ group: null, args: ["sadd", bindingKey(exchange), bindingMember(routingKey, queue)] });
+        // Each binding set is a key of its own (in its own slot when sharded): a group of its own.
+        const key = bindingKey(exchange);
+        commands.push({ group: `\0${key}`, args: ["sadd", key, bindingMember(routingKey, queue)] });
         this.bound.add(o.binding);
         list = null;
       }
