@@ -13,7 +13,9 @@ import { after, describe, it } from "node:test";
 import { RedisBackend } from "../../src/backends/redis.js";
 import { RedisBroker } from "../../src/brokers/redis/index.js";
 import { ConfigurationError } from "../../src/errors.js";
+import { Celeriac } from "../../src/index.js";
 import { encodeTask } from "../../src/protocol/message.js";
+import { startWorker } from "../support/processes.js";
 import { waitUntil } from "../support/wait.js";
 import { backendConformance } from "../support/backend-suite.js";
 import { boundQueueConformance, brokerConformance, fanoutConformance } from "../support/broker-suite.js";
@@ -81,6 +83,34 @@ if (redisUp) {
     it("refuses shardByQueue on the result backend, and a prefix with a brace", () => {
       assert.throws(() => new RedisBackend(cluster.url(), { shardByQueue: true }), /keeps one slot/);
       assert.throws(() => new RedisBroker(cluster.url(), { shardByQueue: true, globalKeyprefix: "{x}" }), /no brace/);
+    });
+  });
+
+  describe("Redis Cluster sharded by queue, end to end", () => {
+    it("a worker runs a task, stores its result in the one-slot backend and answers ping through the cluster", { timeout: 60_000 }, async () => {
+      const queue = `e2e-sharded-${randomUUID().slice(0, 8)}`;
+      const results = { globalKeyprefix: CLUSTER_PREFIX };
+      const worker = await startWorker("test/fixtures/fault-app.ts", ["-P", "async", "-c", "2", "-Q", queue, "-n", `sharded-${queue}@test`], {
+        CELERIAC_BROKER_URL: cluster.url(),
+        CELERIAC_RESULT_BACKEND: cluster.url(),
+        CELERIAC_BROKER_TRANSPORT_OPTIONS: JSON.stringify(sharded),
+        CELERIAC_RESULT_BACKEND_TRANSPORT_OPTIONS: JSON.stringify(results),
+      });
+      const app = new Celeriac({
+        name: "sharded-producer",
+        broker: cluster.url(),
+        backend: cluster.url(),
+        brokerTransportOptions: sharded,
+        resultBackendTransportOptions: results,
+      });
+      try {
+        assert.equal(await app.sendTask<number>("fault.slow", [5], {}, { queue }).get({ timeout: 20_000 }), 5);
+        const replies = await app.control.ping({ destination: [`sharded-${queue}@test`], timeout: 3000, limit: 1 });
+        assert.deepEqual(replies, [{ [`sharded-${queue}@test`]: { ok: "pong" } }]);
+      } finally {
+        await app.close();
+        assert.equal(await worker.stop(), 0, worker.output().slice(-2000));
+      }
     });
   });
 
