@@ -183,7 +183,9 @@ const AUTH_FAILURE = /WRONGPASS|NOAUTH|invalid password|invalid username-passwor
 export async function connectAll(displayUrl: string, clients: Redis[]): Promise<void> {
   let cause: Error | null = null;
   const onError = (err: Error) => (cause ??= err);
-  for (const c of clients) c.on("error", onError);
+  // A cluster tells of its seed nodes' failures (refused, wrong password) as "node error", naming the node.
+  const onNodeError = (err: Error, address: string) => onError(new Error(`node ${address}: ${err.message}`));
+  for (const c of clients) c.on("error", onError).on("node error", onNodeError);
   try {
     await Promise.all(clients.map((c) => c.connect()));
   } catch (err) {
@@ -192,7 +194,7 @@ export async function connectAll(displayUrl: string, clients: Redis[]): Promise<
     const text = `cannot connect to ${displayUrl}: ${maskUrl(first.message)}`;
     throw AUTH_FAILURE.test(first.message) ? new BrokerAuthenticationError(text) : new BrokerConnectionError(text);
   } finally {
-    for (const c of clients) c.off("error", onError);
+    for (const c of clients) c.off("error", onError).off("node error", onNodeError);
   }
 }
 

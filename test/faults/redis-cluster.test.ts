@@ -115,6 +115,19 @@ if (redisUp) {
   });
 
   describe("Redis Cluster: settings", () => {
+    it("no seed node answering fails the connect with a BrokerConnectionError naming the node, password masked", async () => {
+      // 6538-6539: in the range kept for these tests, never started.
+      const broker = new RedisBroker("redis+cluster://:s3cret@127.0.0.1:6538;redis+cluster://127.0.0.1:6539", options);
+      try {
+        await assert.rejects(
+          () => broker.connect(),
+          (err: Error) => err.name === "BrokerConnectionError" && /node 127\.0\.0\.1:653[89]/.test(err.message) && !/s3cret/.test(err.message),
+        );
+      } finally {
+        await broker.close();
+      }
+    });
+
     it("refuses a cluster URL without a hash-tagged globalKeyprefix, naming the option", () => {
       for (const prefix of [undefined, "celery:", "{}x"])
         assert.throws(
