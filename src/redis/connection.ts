@@ -1,6 +1,7 @@
 // Opening ioredis connections to a RedisTarget (one server, a failover list,
-// or a Sentinel set; see ./target.ts), shared by the Redis broker, result
-// backend and beat store. Every connection reconnects with capped backoff,
+// a Sentinel set or a Redis Cluster; see ./target.ts, ./cluster.ts), shared
+// by the Redis broker, result backend and beat store. Every connection
+// reconnects with capped backoff,
 // moving along a failover list as it goes, and its outages are reported once
 // each (lost, restored, stalled), naming the connection and its masked URL only.
 import type * as IORedis from "ioredis";

@@ -10,10 +10,12 @@
 //   followed without a restart (ioredis's SentinelConnector);
 // - a Redis Cluster ("redis+cluster://h1:7000;redis+cluster://h2:7001", any
 //   nodes of it: ioredis's Cluster asks them for the slot map and follows
-//   MOVED/ASK and promoted replicas itself). Every key goes under the
+//   MOVED/ASK and promoted replicas itself). Either every key goes under the
 //   globalKeyprefix transport option (kombu's global_keyprefix), which must
 //   hold a hash tag ("{celery}"), so all of them share one slot and the
-//   multi-key scripts and transactions stay legal (docs/high-availability.md).
+//   multi-key scripts and transactions stay legal; or, for the broker,
+//   shardByQueue puts each queue's keys under a tag of its own
+//   (src/brokers/redis/layout.ts; docs/high-availability.md).
 // The prefix applies to one server too, as kombu's option does.
 import type { RedisOptions } from "ioredis";
 import { ConfigurationError } from "../errors.js";
