@@ -10,8 +10,6 @@ import type { Redis } from "ioredis";
 import { requireOptional } from "../util/optional-package.js";
 import type { RedisTarget } from "./target.js";
 
-const { Cluster } = requireOptional<typeof IORedis>("ioredis", "redis+cluster:// URLs");
-
 export interface ClusterConnectionOptions {
   offlineQueue: boolean;
   autoPipelining: boolean;
@@ -30,6 +28,9 @@ const ROUNDS_ON_CONNECT = 4;
  * that differs (stream) defensively.
  */
 export function openCluster(target: RedisTarget, opts: ClusterConnectionOptions): Redis {
+  // Required here, not as the module loads: connection.ts, which imports this, requires ioredis
+  // first and names the URL in its message when the package is missing.
+  const { Cluster } = requireOptional<typeof IORedis>("ioredis", "redis+cluster:// URLs");
   const seeds = target.cluster!;
   const { username, password, tls } = seeds[0]!.options;
   const cluster = new Cluster(
