@@ -123,6 +123,16 @@ describe("interop with Python Celery 5.2.6 on a Redis Cluster: one queue, both w
     assert.doesNotMatch(pyWorker.output(), /MOVED|CROSSSLOT|Traceback/, "the Python worker met no slot it does not serve");
   });
 
+  it("a Python producer pointed at the slot's master sends into the cluster's queue", { timeout: 60_000 }, async () => {
+    const calls = Array.from({ length: 4 }, () => ({ name: "shared.who", args: [0], options: { queue }, wait: 30 }));
+    const outcomes = await runPython<PyOutcome[]>("produce.py", [JSON.stringify(calls)], pyEnv());
+    assert.deepEqual(
+      outcomes.map((o) => o.state),
+      ["SUCCESS", "SUCCESS", "SUCCESS", "SUCCESS"],
+    );
+    for (const o of outcomes) assert.ok(o.result === "python" || o.result === "celeriac");
+  });
+
   it("kombu's unacked entries on the cluster: kombu restores one, Celeriac the other once its lease runs out", { timeout: 60_000 }, async () => {
     const queue2 = `cluster-restore-${run}`;
     const sent = [0, 1].map(() => app.sendTask<string>("shared.who", [0], {}, { queue: queue2 }));
