@@ -58,3 +58,30 @@ export function openCluster(target: RedisTarget, opts: ClusterConnectionOptions)
   );
   return cluster as unknown as Redis;
 }
+
+/** Where cluster changes are reported. */
+export interface ClusterLog {
+  warn(msg: string): void;
+  info(msg: string): void;
+}
+
+/** A node's loss is told again after this long, if it is still failing then (ms). */
+const RETELL_AFTER_MS = 60_000;
+
+/**
+ * A cluster connection stays up while one of its nodes fails (ioredis reads
+ * the slot map again and follows the promoted replica), so the outage report
+ * of a single server never fires: this line tells instead, naming the node
+ * (an address, no credentials). Once a minute at most per node: ioredis
+ * retries a dead node, and drops and re-adds it with every slot map it
+ * reads, until the cluster forgets it.
+ */
+export function reportClusterChanges(client: Redis, name: () => string, log: ClusterLog, everReady: () => boolean): void {
+  const told = new Map<string, number>();
+  client.on("node error", (err: Error, address: string) => {
+    const now = Date.now();
+    if (!everReady() || now - (told.get(address) ?? -Infinity) < RETELL_AFTER_MS) return;
+    told.set(address, now);
+    log.warn(`${name()}: cluster node ${address} lost (${err.message}); following the cluster's failover`);
+  });
+}

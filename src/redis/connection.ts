@@ -9,7 +9,7 @@ import type { Redis } from "ioredis";
 import { BrokerAuthenticationError, BrokerConnectionError } from "../errors.js";
 import { maskUrl } from "../url.js";
 import { requireOptional } from "../util/optional-package.js";
-import { openCluster } from "./cluster.js";
+import { openCluster, reportClusterChanges } from "./cluster.js";
 import { RedisTarget } from "./target.js";
 
 // Required as this module loads, which is when a redis:// (rediss://, sentinel://) URL is first used.
@@ -91,12 +91,14 @@ export function openRedis(to: RedisTarget | string, log: ConnectionLog, opts: Co
     movedTo = null;
   });
   const name = () => {
-    const base = `redis ${opts.role} connection to ${maskUrl(node.url)}`;
+    // A cluster's connection is to all of its nodes, not to the seed it started from.
+    const base = `redis ${opts.role} connection to ${target.cluster ? target.displayUrl : maskUrl(node.url)}`;
     // Through Sentinel, which server is the master is what changes at a failover.
     const { remoteAddress, remotePort } = (client.stream ?? {}) as { remoteAddress?: string; remotePort?: number };
     return target.masterName && remotePort ? `${base} (master ${target.masterName} at ${remoteAddress}:${remotePort})` : base;
   };
   reportOutages(client, name, log, () => movedTo);
+  if (target.cluster) reportClusterChanges(client, name, log, () => everReady);
   if (opts.watchStall) watchStall(client, name, log);
   return client;
 }

@@ -172,6 +172,7 @@ if (redisUp) {
         // Asynchronous replication: what the master took in its last milliseconds may be gone. A handful, never a share.
         assert.ok(outcome.lost <= 5, `lost ${outcome.lost} of ${outcome.sent}: ${outcome.lostIds.slice(0, 5).join(", ")}`);
         assert.ok(outcome.recoverySeconds !== null && outcome.recoverySeconds < 20, `recovered in ${outcome.recoverySeconds} s`);
+        assert.match(outcome.worker.output(), /cluster node 127\.0\.0\.1:\d+ lost \(/, "the worker told of the master's loss");
         assert.doesNotMatch(outcome.worker.output(), /unhandled rejection|uncaught exception/);
       } finally {
         assert.equal(await outcome.worker.stop(), 0, `warm shutdown; output:\n${outcome.worker.output().slice(-3000)}`);
