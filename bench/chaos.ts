@@ -5,7 +5,7 @@
 // the worker's group, stray errors in async-pool tasks) are covered by
 // test/integration/pool-lifetime.test.ts, which is run here as it stands.
 //   CHAOS_TASKS=3000 npm run chaos
-//   CHAOS_ONLY=sentinel npm run chaos    only some groups: faults, sentinel, cluster, pool
+//   CHAOS_ONLY=sentinel npm run chaos    only some groups: faults, sentinel, rediscluster, cluster, pool
 // The Sentinel rows (high availability, docs/high-availability.md) run
 // CHAOS_SENTINEL_TASKS tasks (default 5000), twice.
 import { execFileSync, spawnSync } from "node:child_process";
@@ -17,8 +17,10 @@ import { startOwnRabbit, type OwnRabbit } from "../test/support/rabbit.js";
 import { startOwnRedis, type OwnRedis } from "../test/support/redis.js";
 import { startRabbitCluster } from "../test/support/rabbit-cluster.js";
 import { startSentinelSet } from "../test/support/sentinel.js";
+import { CLUSTER_PREFIX, startRedisCluster } from "../test/support/redis-cluster.js";
 import {
   breakBrokerWhileDraining,
+  killMasterWhileDraining,
   killSentinelMasterWhileDraining,
   killRabbitWhileDraining,
   killRedisWhileDraining,
@@ -150,6 +152,54 @@ if (want("sentinel")) {
     );
   }
   await set.stop();
+}
+
+// High availability: kill -9 of a Redis Cluster master (three masters, a replica each) under the worker:
+// the one-slot layout (the prefix's master), then sharded by queue (the master of the queue's slot, one
+// that still has a replica), results in SQLite there (the backend keeps one slot).
+if (want("rediscluster")) {
+  const cluster = await startRedisCluster(6550, { masters: 3, replicas: 1 });
+  const oneSlot = { globalKeyprefix: CLUSTER_PREFIX };
+  let killed = 0;
+  await row("kill -9 Redis Cluster master", "redis cluster (one slot)", (runsFile) =>
+    killMasterWhileDraining(
+      "Redis Cluster (one slot)",
+      sized(
+        { broker: "redis", brokerUrl: cluster.url(), backendUrl: cluster.url(), queue: "fault-rcluster", visibilityTimeout: 3, transportOptions: oneSlot },
+        runsFile,
+        { tasks: SENTINEL_TASKS, timeoutMs: 120_000 },
+      ),
+      { killMaster: async () => (killed = await cluster.killMaster()), promoted: (port) => cluster.promoted(port) },
+      500,
+    ),
+  );
+  // A queue on a master that was neither killed nor promoted (so it has its replica still).
+  const promotedUrl = await cluster.masterUrlFor(CLUSTER_PREFIX);
+  let queue = "";
+  for (let i = 0; !queue; i++) {
+    const url = await cluster.masterUrlFor(`{fault-rcluster-sharded-${i}}`);
+    if (url !== promotedUrl && !url.includes(`:${killed}/`)) queue = `fault-rcluster-sharded-${i}`;
+  }
+  await row("kill -9 Redis Cluster master", "redis cluster (sharded by queue)", (runsFile) =>
+    killMasterWhileDraining(
+      "Redis Cluster (sharded by queue)",
+      sized(
+        {
+          broker: "redis",
+          brokerUrl: cluster.url(),
+          backendUrl: `sqlite://${join(dir, "rcluster.db")}`,
+          queue,
+          visibilityTimeout: 3,
+          transportOptions: { shardByQueue: true },
+        },
+        runsFile,
+        { tasks: SENTINEL_TASKS, timeoutMs: 120_000 },
+      ),
+      { killMaster: () => cluster.killMaster(`{${queue}}`), promoted: (port) => cluster.promoted(port, `{${queue}}`) },
+      500,
+    ),
+  );
+  await cluster.stop();
 }
 
 // High availability: kill -9 of the worker's node of a three-node RabbitMQ cluster, quorum queues, the other nodes in the URL list.

@@ -1,9 +1,9 @@
 // `npm run bench [section...]`: runs each benchmark section (bench/<name>.ts
 // exporting `run()`), in one process run so peers are measured side by side.
-// Sections: sqlite, redis, amqp, pool, dashboard. No argument: every section whose services answer.
+// Sections: sqlite, redis, redis-cluster, amqp, pool, dashboard. No argument: every section whose services answer.
 import { existsSync } from "node:fs";
 
-const all = ["sqlite", "redis", "amqp", "pool", "dashboard"];
+const all = ["sqlite", "redis", "redis-cluster", "amqp", "pool", "dashboard"];
 const wanted = process.argv.slice(2).length ? process.argv.slice(2) : all;
 
 for (const name of wanted) {

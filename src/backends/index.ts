@@ -14,6 +14,8 @@ const factories: Record<string, BackendFactory> = {
   rediss: async (url, opts) => new (await import("./redis.js")).RedisBackend(url, opts),
   // Celery's SentinelBackend: the same layout, on the master the sentinels name.
   sentinel: async (url, opts) => new (await import("./redis.js")).RedisBackend(url, opts),
+  "redis+cluster": async (url, opts) => new (await import("./redis.js")).RedisBackend(url, opts),
+  "rediss+cluster": async (url, opts) => new (await import("./redis.js")).RedisBackend(url, opts),
 };
 factories.rpc = async (url, opts) => new (await import("./rpc.js")).RpcBackend(url, opts);
 

@@ -3,6 +3,7 @@
 // published on a channel of the same name after each write, so a waiting
 // get() — ours or Python's AsyncResult.get() — is told instead of polling.
 import type { Redis } from "ioredis";
+import { ConfigurationError } from "../errors.js";
 import { createLogger } from "../log.js";
 import { encodeJson } from "../protocol/serializers.js";
 import { READY_STATES } from "../states.js";
@@ -14,6 +15,8 @@ import type { BackendOptions, ResultBackend, ResultMeta } from "./backend.js";
 import { Waiters, type WaitOptions } from "./waiters.js";
 import type { ResultTuple } from "../result.js";
 import { RedisStateWatch } from "./redis-watch.js";
+import { parseMeta } from "./result-meta.js";
+import { globEscape } from "../redis/glob.js";
 import type { TaskLogLine } from "../worker/task-log.js";
 import { appendTaskLog, LOG_KEY_PREFIX, readTaskLog } from "./redis-task-log.js";
 
@@ -40,15 +43,6 @@ interface ScriptedRedis extends Redis {
     ttl: number,
     taskId: string,
   ): Promise<string[] | null>;
-}
-
-function parseMeta(text: string | null | undefined): ResultMeta | null {
-  if (!text) return null;
-  try {
-    return JSON.parse(text) as ResultMeta;
-  } catch {
-    return null;
-  }
 }
 
 export class RedisBackend implements ResultBackend {
@@ -98,10 +92,22 @@ export class RedisBackend implements ResultBackend {
   private ownWaits = 0;
   private ownIdleTimer: NodeJS.Timeout | null = null;
   private readonly log = createLogger("celeriac.redis");
-  private readonly watches = new RedisStateWatch(async () => openSubscriber(this.target, this.log, "results (state watch)"), TASK_KEY_PREFIX, parseMeta);
+  /**
+   * The channel a result is published on: its key's name as Redis sees it,
+   * with the globalKeyprefix (the client prefixes keys, never channels).
+   */
+  private readonly channelPrefix: string;
+  private readonly watches: RedisStateWatch;
 
   constructor(url: string, opts: BackendOptions & RedisTargetOptions = {}) {
     this.target = new RedisTarget(url, opts);
+    // Chords and waits read several keys of one group or many tasks at once: results keep one slot.
+    if (this.target.shardByQueue)
+      throw new ConfigurationError(
+        `the Redis result backend keeps one slot: give it a hash-tagged globalKeyprefix, not shardByQueue: ${this.target.displayUrl}`,
+      );
+    this.channelPrefix = this.target.keyPrefix + TASK_KEY_PREFIX;
+    this.watches = new RedisStateWatch(async () => openSubscriber(this.target, this.log, "results (state watch)"), this.channelPrefix, parseMeta);
     this.displayUrl = this.target.displayUrl;
     const expires = opts.resultExpires === undefined ? 86_400 : opts.resultExpires;
     this.ttl = expires ? Math.max(1, Math.round(expires)) : 0;
@@ -205,7 +211,7 @@ export class RedisBackend implements ResultBackend {
       const opening = this.subscriber.started === null;
       const sub = await this.subscriber.get();
       const early = readFirst.length ? this.checkStored(readFirst) : null;
-      await sub.subscribe(...subscribe.map((id) => TASK_KEY_PREFIX + id));
+      await sub.subscribe(...subscribe.map((id) => this.channelPrefix + id));
       await early;
       if (opening) await this.checkStored(subscribe);
       else this.readLater(subscribe);
@@ -221,7 +227,7 @@ export class RedisBackend implements ResultBackend {
     const subscriber = this.subscriber.started;
     if (!ids.length || !subscriber) return;
     const sub = await subscriber.catch(() => null);
-    await sub?.unsubscribe(...ids.map((id) => TASK_KEY_PREFIX + id)).catch(() => {});
+    await sub?.unsubscribe(...ids.map((id) => this.channelPrefix + id)).catch(() => {});
   }
 
   /**
@@ -232,7 +238,7 @@ export class RedisBackend implements ResultBackend {
    */
   private async subscribeOwn(): Promise<void> {
     const sub = await this.subscriber.get();
-    await sub.psubscribe(`${TASK_KEY_PREFIX}${this.ownPrefix}*`);
+    await sub.psubscribe(`${globEscape(this.channelPrefix)}${this.ownPrefix}*`);
     await this.checkStored(this.waiters.ids().filter((id) => this.isOwn(id)));
   }
 
@@ -242,7 +248,7 @@ export class RedisBackend implements ResultBackend {
     const subscriber = this.subscriber.started;
     if (this.ownWaits || !this.ownPattern.started || !subscriber) return;
     this.ownPattern.forget();
-    void subscriber.then((sub) => sub.punsubscribe(`${TASK_KEY_PREFIX}${this.ownPrefix}*`)).catch(() => {});
+    void subscriber.then((sub) => sub.punsubscribe(`${globEscape(this.channelPrefix)}${this.ownPrefix}*`)).catch(() => {});
   }
 
   /** Queues a batch for its late read; one timer serves every batch queued. */
@@ -279,7 +285,7 @@ export class RedisBackend implements ResultBackend {
   private async openSubscriber(): Promise<Redis> {
     const sub = await openSubscriber(this.target, this.log, "results (pub/sub)");
     const onResult = (channel: string, text: string) => {
-      const id = channel.slice(TASK_KEY_PREFIX.length);
+      const id = channel.slice(this.channelPrefix.length);
       if (!this.waiters.has(id)) return; // an own task nobody waits for, or one settled already
       const meta = parseMeta(text);
       if (meta && READY_STATES.has(meta.status)) this.waiters.settle(id, meta);

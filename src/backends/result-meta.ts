@@ -51,3 +51,13 @@ export function resultMeta(f: ResultMetaFields): ResultMeta {
     task_id: f.taskId,
   };
 }
+
+/** A stored meta's JSON, or null for none or one that does not parse (written by something else). */
+export function parseMeta(text: string | null | undefined): ResultMeta | null {
+  if (!text) return null;
+  try {
+    return JSON.parse(text) as ResultMeta;
+  } catch {
+    return null;
+  }
+}

@@ -15,6 +15,9 @@ const factories: Record<string, BrokerFactory> = {
   rediss: async (url, opts) => new (await import("./redis/index.js")).RedisBroker(url, opts),
   // kombu's Sentinel transport: the same Redis layout, on the master the sentinels name.
   sentinel: async (url, opts) => new (await import("./redis/index.js")).RedisBroker(url, opts),
+  // Redis Cluster: the same layout under a hash-tagged globalKeyprefix (one slot).
+  "redis+cluster": async (url, opts) => new (await import("./redis/index.js")).RedisBroker(url, opts),
+  "rediss+cluster": async (url, opts) => new (await import("./redis/index.js")).RedisBroker(url, opts),
 };
 for (const scheme of ["amqp", "amqps", "pyamqp", "pyamqps"])
   factories[scheme] = async (url, opts) => new (await import("./amqp/index.js")).AmqpBroker(url, opts);

@@ -1,6 +1,7 @@
 // Opening ioredis connections to a RedisTarget (one server, a failover list,
-// or a Sentinel set; see ./target.ts), shared by the Redis broker, result
-// backend and beat store. Every connection reconnects with capped backoff,
+// a Sentinel set or a Redis Cluster; see ./target.ts, ./cluster.ts), shared
+// by the Redis broker, result backend and beat store. Every connection
+// reconnects with capped backoff,
 // moving along a failover list as it goes, and its outages are reported once
 // each (lost, restored, stalled), naming the connection and its masked URL only.
 import type * as IORedis from "ioredis";
@@ -8,6 +9,7 @@ import type { Redis } from "ioredis";
 import { BrokerAuthenticationError, BrokerConnectionError } from "../errors.js";
 import { maskUrl } from "../url.js";
 import { requireOptional } from "../util/optional-package.js";
+import { openCluster, reportClusterChanges } from "./cluster.js";
 import { RedisTarget } from "./target.js";
 
 // Required as this module loads, which is when a redis:// (rediss://, sentinel://) URL is first used.
@@ -31,6 +33,11 @@ export interface ConnectionOptions {
   retriesPerRequest?: number;
   /** Probe the server with PING, to report one that stops answering (a stalled or SIGSTOPped Redis). */
   watchStall?: boolean;
+  /**
+   * Put the target's globalKeyprefix before every key (default true). A
+   * pub/sub connection has no keys: its callers prefix the channel names.
+   */
+  prefixKeys?: boolean;
 }
 
 /** How often the stall watch probes, and how long a reply may take before the server counts as stalled (ms). */
@@ -46,43 +53,52 @@ export function openRedis(to: RedisTarget | string, log: ConnectionLog, opts: Co
   let node = target.initial();
   let movedTo: string | null = null;
   let everReady = false;
-  const client: Redis = new RedisClient({
-    ...node.options,
-    lazyConnect: true,
-    enableOfflineQueue: opts.offlineQueue ?? true,
-    enableAutoPipelining: opts.autoPipelining ?? false,
-    maxRetriesPerRequest: opts.offlineQueue === false ? 0 : (opts.retriesPerRequest ?? 20),
-    retryStrategy: (times) => {
-      // ioredis reads host, port, credentials and TLS from its options at each connect.
-      const next = target.next(node);
-      if (next) {
-        // Once connected, the outage report says where it moved; before, this is the only word of it.
-        if (!everReady) log.warn(`redis ${opts.role} connection to ${maskUrl(node.url)} failed; trying ${maskUrl(next.url)}`);
-        movedTo = maskUrl(next.url);
-        node = next;
-        Object.assign(client.options, next.options);
-      }
-      return Math.min(2000, 100 * 2 ** Math.min(times, 5));
-    },
-    // No sentinel naming the master (all down, or a wrong masterName) fails a first connect after a
-    // few rounds, for the startup retry to report; once connected, the sentinels are asked forever
-    // (ioredis ends a client whose sentinel retries run out).
-    sentinelRetryStrategy: (times) => (!everReady && times > SENTINEL_ROUNDS_ON_CONNECT ? null : Math.min(1000, 100 * times)),
-    // A replica answers writes with READONLY (a demoted master, a failover list's stand-by):
-    // reconnecting asks the sentinels again, or moves along the list, and resends the command.
-    reconnectOnError: (err) => (/^READONLY/.test(err.message) ? 2 : false),
-  });
+  const keyPrefix = opts.prefixKeys === false || !target.keyPrefix ? undefined : target.keyPrefix;
+  const offlineQueue = opts.offlineQueue ?? true;
+  const autoPipelining = opts.autoPipelining ?? false;
+  const client: Redis = target.cluster ? openCluster(target, { offlineQueue, autoPipelining, keyPrefix, everReady: () => everReady }) : openServer();
+  function openServer(): Redis {
+    return new RedisClient({
+      ...node.options,
+      keyPrefix,
+      lazyConnect: true,
+      enableOfflineQueue: offlineQueue,
+      enableAutoPipelining: autoPipelining,
+      maxRetriesPerRequest: opts.offlineQueue === false ? 0 : (opts.retriesPerRequest ?? 20),
+      retryStrategy: (times) => {
+        // ioredis reads host, port, credentials and TLS from its options at each connect.
+        const next = target.next(node);
+        if (next) {
+          // Once connected, the outage report says where it moved; before, this is the only word of it.
+          if (!everReady) log.warn(`redis ${opts.role} connection to ${maskUrl(node.url)} failed; trying ${maskUrl(next.url)}`);
+          movedTo = maskUrl(next.url);
+          node = next;
+          Object.assign(client.options, next.options);
+        }
+        return Math.min(2000, 100 * 2 ** Math.min(times, 5));
+      },
+      // No sentinel naming the master (all down, or a wrong masterName) fails a first connect after a
+      // few rounds, for the startup retry to report; once connected, the sentinels are asked forever
+      // (ioredis ends a client whose sentinel retries run out).
+      sentinelRetryStrategy: (times) => (!everReady && times > SENTINEL_ROUNDS_ON_CONNECT ? null : Math.min(1000, 100 * times)),
+      // A replica answers writes with READONLY (a demoted master, a failover list's stand-by):
+      // reconnecting asks the sentinels again, or moves along the list, and resends the command.
+      reconnectOnError: (err) => (/^READONLY/.test(err.message) ? 2 : false),
+    });
+  }
   client.on("ready", () => {
     everReady = true;
     movedTo = null;
   });
   const name = () => {
-    const base = `redis ${opts.role} connection to ${maskUrl(node.url)}`;
+    // A cluster's connection is to all of its nodes, not to the seed it started from.
+    const base = `redis ${opts.role} connection to ${target.cluster ? target.displayUrl : maskUrl(node.url)}`;
     // Through Sentinel, which server is the master is what changes at a failover.
     const { remoteAddress, remotePort } = (client.stream ?? {}) as { remoteAddress?: string; remotePort?: number };
     return target.masterName && remotePort ? `${base} (master ${target.masterName} at ${remoteAddress}:${remotePort})` : base;
   };
   reportOutages(client, name, log, () => movedTo);
+  if (target.cluster) reportClusterChanges(client, name, log, () => everReady);
   if (opts.watchStall) watchStall(client, name, log);
   return client;
 }
@@ -170,7 +186,9 @@ const AUTH_FAILURE = /WRONGPASS|NOAUTH|invalid password|invalid username-passwor
 export async function connectAll(displayUrl: string, clients: Redis[]): Promise<void> {
   let cause: Error | null = null;
   const onError = (err: Error) => (cause ??= err);
-  for (const c of clients) c.on("error", onError);
+  // A cluster tells of its seed nodes' failures (refused, wrong password) as "node error", naming the node.
+  const onNodeError = (err: Error, address: string) => onError(new Error(`node ${address}: ${err.message}`));
+  for (const c of clients) c.on("error", onError).on("node error", onNodeError);
   try {
     await Promise.all(clients.map((c) => c.connect()));
   } catch (err) {
@@ -179,7 +197,7 @@ export async function connectAll(displayUrl: string, clients: Redis[]): Promise<
     const text = `cannot connect to ${displayUrl}: ${maskUrl(first.message)}`;
     throw AUTH_FAILURE.test(first.message) ? new BrokerAuthenticationError(text) : new BrokerConnectionError(text);
   } finally {
-    for (const c of clients) c.off("error", onError);
+    for (const c of clients) c.off("error", onError).off("node error", onNodeError);
   }
 }
 
@@ -207,7 +225,7 @@ export async function connectAny<T extends Redis[]>(target: RedisTarget, open: (
  * connection already in subscriber mode, which ioredis refuses.
  */
 export async function openSubscriber(target: RedisTarget, log: ConnectionLog, role: string): Promise<Redis> {
-  const sub = openRedis(target, log, { role, autoPipelining: false });
+  const sub = openRedis(target, log, { role, autoPipelining: false, prefixKeys: false });
   await connectAll(target.displayUrl, [sub]);
   return sub;
 }

@@ -7,7 +7,16 @@
 //   kombu's SentinelChannel and Celery's SentinelBackend read it): the
 //   sentinels are asked for the master named by the masterName transport
 //   option, again after every lost connection, so a promoted replica is
-//   followed without a restart (ioredis's SentinelConnector).
+//   followed without a restart (ioredis's SentinelConnector);
+// - a Redis Cluster ("redis+cluster://h1:7000;redis+cluster://h2:7001", any
+//   nodes of it: ioredis's Cluster asks them for the slot map and follows
+//   MOVED/ASK and promoted replicas itself). Either every key goes under the
+//   globalKeyprefix transport option (kombu's global_keyprefix), which must
+//   hold a hash tag ("{celery}"), so all of them share one slot and the
+//   multi-key scripts and transactions stay legal; or, for the broker,
+//   shardByQueue puts each queue's keys under a tag of its own
+//   (src/brokers/redis/layout.ts; docs/high-availability.md).
+// The prefix applies to one server too, as kombu's option does.
 import type { RedisOptions } from "ioredis";
 import { ConfigurationError } from "../errors.js";
 import { FailoverCursor, splitUrlList, type FailoverStrategy } from "../failover.js";
@@ -23,6 +32,15 @@ export interface RedisTargetOptions {
   /** How to talk to the sentinels themselves (kombu's sentinel_kwargs): password, username. */
   sentinelKwargs?: Record<string, unknown>;
   sentinel_kwargs?: Record<string, unknown>;
+  /** Put before every key and pub/sub channel (kombu's global_keyprefix); required with a hash tag on a cluster. */
+  globalKeyprefix?: string;
+  global_keyprefix?: string;
+  /**
+   * The broker's second cluster layout: each queue's keys under a hash tag of
+   * its own, so queues spread over the masters (Celeriac only; see
+   * src/brokers/redis/layout.ts). The prefix then holds no brace.
+   */
+  shardByQueue?: boolean;
 }
 
 /** A server to connect to: its URL (for log lines, masked) and the ioredis options that reach it. */
@@ -40,6 +58,12 @@ export class RedisTarget {
   readonly db: number;
   /** The Sentinel master's name, or null when the URL names servers. */
   readonly masterName: string | null;
+  /** What every key and channel name starts with ("" for none). */
+  readonly keyPrefix: string;
+  /** The cluster's seed nodes and how to talk to each, or null when the URL names no cluster. */
+  readonly cluster: RedisNode[] | null;
+  /** Each queue in a slot of its own (the shardByQueue option). */
+  readonly shardByQueue: boolean;
   private readonly cursor: FailoverCursor | null;
   private readonly nodeOptions = new Map<string, RedisOptions>();
   private readonly sentinel: RedisNode | null;
@@ -47,6 +71,21 @@ export class RedisTarget {
   constructor(url: string, opts: RedisTargetOptions = {}) {
     this.displayUrl = maskUrl(url);
     const urls = splitUrlList(url);
+    this.keyPrefix = keyPrefixOf(opts, this.displayUrl);
+    this.cluster = null;
+    this.shardByQueue = opts.shardByQueue === true;
+    if (this.shardByQueue && /[{}]/.test(this.keyPrefix))
+      throw new ConfigurationError(`with shardByQueue each queue has a hash tag of its own: the globalKeyprefix must hold no brace: ${this.displayUrl}`);
+    if (CLUSTER_SCHEMES.has(schemeOf(urls[0]!))) {
+      this.cursor = this.sentinel = this.masterName = null;
+      this.cluster = clusterNodes(urls);
+      this.db = 0;
+      if (!this.shardByQueue && !hashTagOf(this.keyPrefix))
+        throw new ConfigurationError(
+          `a Redis Cluster needs the globalKeyprefix transport option with a hash tag, e.g. "{celery}", so that every key shares one slot (or, for the broker, shardByQueue): ${this.displayUrl}`,
+        );
+      return;
+    }
     if (schemeOf(urls[0]!) === "sentinel") {
       this.cursor = null;
       this.sentinel = { url: this.displayUrl, options: sentinelOptions(urls, opts) };
@@ -72,8 +111,9 @@ export class RedisTarget {
     return this.cursor?.urls.length ?? 1;
   }
 
-  /** Where a new connection goes first. */
+  /** Where a new connection goes first (a cluster's first seed node). */
   initial(): RedisNode {
+    if (this.cluster) return this.cluster[0]!;
     if (this.sentinel) return this.sentinel;
     return this.node(this.cursor!.current);
   }
@@ -88,6 +128,37 @@ export class RedisTarget {
   private node(url: string): RedisNode {
     return { url, options: this.nodeOptions.get(url)! };
   }
+}
+
+const CLUSTER_SCHEMES = new Set(["redis+cluster", "rediss+cluster"]);
+
+/** The prefix transport option, checked: a string, and not one that makes key names ambiguous. */
+function keyPrefixOf(opts: RedisTargetOptions, displayUrl: string): string {
+  const prefix = opts.globalKeyprefix ?? opts.global_keyprefix ?? "";
+  if (typeof prefix !== "string") throw new ConfigurationError(`the globalKeyprefix transport option is a string: ${displayUrl}`);
+  return prefix;
+}
+
+/**
+ * The part of a key Redis Cluster hashes: between the first "{" and the next
+ * "}", when that is not empty (Redis's own rule); null when there is none.
+ */
+export function hashTagOf(key: string): string | null {
+  const open = key.indexOf("{");
+  if (open < 0) return null;
+  const close = key.indexOf("}", open + 1);
+  return close > open + 1 ? key.slice(open + 1, close) : null;
+}
+
+/** The seed nodes of redis+cluster:// URLs: host, port, credentials and TLS each, no database (a cluster has only 0). */
+function clusterNodes(urls: string[]): RedisNode[] {
+  return urls.map((u) => {
+    const scheme = schemeOf(u);
+    if (!CLUSTER_SCHEMES.has(scheme)) throw new ConfigurationError(`a cluster list holds redis+cluster:// URLs only: ${maskUrl(u)}`);
+    const o = redisOptionsFromUrl(u.replace(/^[a-z]+\+cluster:/i, scheme === "rediss+cluster" ? "rediss:" : "redis:"));
+    if (o.db) throw new ConfigurationError(`a Redis Cluster has database 0 only: ${maskUrl(u)}`);
+    return { url: u, options: { host: o.host, port: o.port, username: o.username, password: o.password, tls: o.tls } };
+  });
 }
 
 /** ioredis's sentinel options from kombu's sentinel URLs and transport options. */

@@ -348,9 +348,19 @@ export function killRabbitWhileDraining(o: DrainOptions, rabbit: OwnRabbit, late
  * its last moments may be gone, so `lost` counts them rather than asserting 0.
  */
 export function killSentinelMasterWhileDraining(o: DrainOptions, set: SentinelSet, lateSends: number): Promise<Outcome> {
+  return killMasterWhileDraining("Sentinel", o, set, lateSends);
+}
+
+/** Servers with a master that can be killed and a replica that takes over (a Sentinel set, a Redis Cluster). */
+export interface FailingOver {
+  killMaster(): Promise<number>;
+  promoted(killedPort: number): Promise<number>;
+}
+
+export function killMasterWhileDraining(kind: string, o: DrainOptions, set: FailingOver, lateSends: number): Promise<Outcome> {
   let killed = 0;
   return breakBrokerWhileDraining(
-    `kill -9 Sentinel master, -c ${o.concurrency}`,
+    `kill -9 ${kind} master, -c ${o.concurrency}`,
     o,
     {
       inflict: async () => void (killed = await set.killMaster()),

@@ -10,15 +10,17 @@ export interface BrokerRedis extends Redis {
   celeriacFetchBuffer(numKeys: number, ...args: (string | number)[]): Promise<FetchReply>;
   celeriacRestore(numKeys: number, ...args: (string | number)[]): Promise<number>;
   celeriacTakeToken(key: string, perSecond: number): Promise<number>;
+  celeriacFanoutPublish(slotKey: string, channel: string, message: string): Promise<number>;
   celeriacReleaseMutex(key: string, token: string): Promise<number>;
   celeriacReleaseScheduled(schedule: string, list: string, member: string, envelope: string): Promise<number>;
-  celeriacPublishDirect(bindings: string, lifetimes: string, routingKey: string, envelope: string, sep: string): Promise<number>;
+  celeriacPublishDirect(bindings: string, lifetimes: string, routingKey: string, envelope: string, sep: string, keyPrefix: string): Promise<number>;
 }
 
 export function defineBrokerScripts(client: Redis): BrokerRedis {
   defineScript(client, "celeriacFetch", "fetch");
   defineScript(client, "celeriacRestore", "restore");
   defineScript(client, "celeriacTakeToken", "take-token", 1);
+  defineScript(client, "celeriacFanoutPublish", "fanout-publish", 1);
   defineScript(client, "celeriacReleaseMutex", "release-mutex", 1);
   defineScript(client, "celeriacPublishDirect", "publish-direct", 2);
   defineScript(client, "celeriacReleaseScheduled", "release-scheduled", 2);

@@ -2,9 +2,12 @@
 // and topic exchanges: the JSON envelope is PUBLISHed on `/<db>.<exchange>`,
 // or `/<db>.<exchange>/<routing_key>` when there is a routing key (kombu's
 // fanout_prefix and fanout_patterns, on in Celery), e.g.
-// events on `/<db>.celeryev/<routing_key>`.
+// events on `/<db>.celeryev/<routing_key>`. With kombu's global_keyprefix the
+// channels start with it too (kombu prefixes PUBLISH and (P)SUBSCRIBE).
 // Subscribers get only what is published while they listen (no backlog).
 import type { Redis } from "ioredis";
+import { globEscape } from "../../redis/glob.js";
+import type { BrokerRedis } from "./client.js";
 import { fromEnvelope, toEnvelope, type Message } from "../../protocol/message.js";
 import { OpenedOnce } from "../../util/opened-once.js";
 import { topicMatches } from "../broker.js";
@@ -32,18 +35,27 @@ export class RedisFanout {
   private readonly exchanges = new Map<string, Set<Subscription>>();
 
   constructor(
+    private readonly keyPrefix: string,
     private readonly db: number,
     /** Opens the subscriber connection (to the broker's server). */
     private readonly open: () => Promise<Redis>,
     private readonly onBadMessage: (reason: string) => void,
+    /** On a cluster: a key whose slot's master every message is published from (fanout-publish.lua), so they keep their order. */
+    private readonly slotKey: string | null = null,
   ) {}
 
   channel(exchange: string, routingKey: string): string {
-    return routingKey ? `/${this.db}.${exchange}/${routingKey}` : `/${this.db}.${exchange}`;
+    return routingKey ? `${this.base(exchange)}/${routingKey}` : this.base(exchange);
   }
 
-  async publish(client: Redis, exchange: string, routingKey: string, message: Message): Promise<void> {
-    await client.publish(this.channel(exchange, routingKey), toEnvelope(message));
+  private base(exchange: string): string {
+    return `${this.keyPrefix}/${this.db}.${exchange}`;
+  }
+
+  async publish(client: BrokerRedis, exchange: string, routingKey: string, message: Message): Promise<void> {
+    const channel = this.channel(exchange, routingKey);
+    if (this.slotKey) await client.celeriacFanoutPublish(this.slotKey, channel, toEnvelope(message));
+    else await client.publish(channel, toEnvelope(message));
   }
 
   async subscribe(exchange: string, pattern: string, handler: Handler): Promise<() => Promise<void>> {
@@ -67,12 +79,12 @@ export class RedisFanout {
 
   private patterns(exchange: string): string[] {
     // Glob-escape the exchange name; match it bare and with any routing key.
-    const base = `/${this.db}.${exchange}`.replace(/[*?[\]\\]/g, "\\$&");
+    const base = globEscape(this.base(exchange));
     return [base, `${base}/*`];
   }
 
   private deliver(channel: string, text: string): void {
-    const rest = channel.slice(`/${this.db}.`.length);
+    const rest = channel.slice(this.base("").length);
     for (const [exchange, subs] of this.exchanges) {
       let routingKey: string;
       if (rest === exchange) routingKey = "";

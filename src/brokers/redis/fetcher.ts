@@ -9,11 +9,13 @@ import type { Logger } from "../../log.js";
 import { readEnvelope } from "../../protocol/message.js";
 import type { Delivery, FetchOptions } from "../broker.js";
 import type { BrokerRedis } from "./client.js";
-import { listKey, PRIORITY_STEPS, scheduleKey } from "./keys.js";
+import { PRIORITY_STEPS } from "./keys.js";
 import type { RedisDelivery, RedisLeases } from "./leases.js";
 
 /** The longest a blocking read waits before the fetch loop looks again (ms): bounds ETA lateness for schedules made elsewhere. */
 const MAX_BLOCK_MS = 1000;
+/** Sharded by queue, with several queues: the longest a blocking read waits on one of them before the next (ms). */
+const SHARDED_BLOCK_MS = 100;
 /** At most this many messages per fetch round trip. */
 const MAX_BATCH = 1000;
 /**
@@ -49,6 +51,8 @@ export class RedisFetcher {
     private readonly leases: RedisLeases,
     private readonly log: Logger,
     private readonly isClosed: () => boolean,
+    /** The globalKeyprefix, which a blocking pop's reply names the list with. */
+    private readonly keyPrefix = "",
   ) {}
 
   /** A message of this process was scheduled for `eta`: a fetch loop then runs the script by that time, without waiting its second. */
@@ -67,37 +71,61 @@ export class RedisFetcher {
     const nq = queues.length;
     const start = this.rotation++ % nq;
     const order = nq === 1 ? queues : [...queues.slice(start), ...queues.slice(0, start)];
-    const lists: string[] = [];
-    for (const step of PRIORITY_STEPS) for (const q of order) lists.push(listKey(q, step));
-    const { unacked, index } = this.leases.keys;
-    const keys = [unacked, index, ...order.map(scheduleKey), ...lists];
+    const layout = this.leases.layout;
+    for (const q of order) layout.check(q);
+    // One script call per slot group: all the queues at once, or each alone when sharded by queue.
+    const groups = layout.groups(order).map((g) => this.plan(g));
     const max = Math.max(1, Math.min(MAX_BATCH, opts.max));
     const deadline = Date.now() + Math.max(0, opts.waitMs);
     for (;;) {
       const now = Date.now();
-      if (now >= this.leases.nextRestoreAt) await this.leases.restoreExpired(client, now);
+      for (const g of groups) if (now >= this.leases.nextRestoreAt(g.queues)) await this.leases.restoreExpired(client, now, g.queues);
       // The script moves due ETA messages and takes a leased batch. Right after a blocking
       // pop that emptied the lists it would find nothing: the pop is tried first then.
       const skipScript = state.drained && now - state.scriptRanAt < MAX_BLOCK_MS && now < state.nextEtaAt;
       state.drained = false;
       if (!skipScript) {
-        // Buffers, not strings: ioredis would make each envelope a string in the reply's
-        // array, which the scavenger keeps and promotes (a third of the worker's GC time);
-        // parsed from the Buffer, only the parsed message is made.
-        const [nextEta, flat] = await client.celeriacFetchBuffer(keys.length, ...keys, max, opts.lease ? "1" : "0", (now / 1000).toFixed(6), now, nq, ...order);
+        const out: Delivery[] = [];
+        let nextEtaAt = Infinity;
+        for (const g of groups) {
+          // Full before the last group: its schedule is looked at again within the second.
+          if (out.length >= max) {
+            nextEtaAt = Math.min(nextEtaAt, now + MAX_BLOCK_MS);
+            break;
+          }
+          // Buffers, not strings: ioredis would make each envelope a string in the reply's
+          // array, which the scavenger keeps and promotes (a third of the worker's GC time);
+          // parsed from the Buffer, only the parsed message is made.
+          const [nextEta, flat] = await client.celeriacFetchBuffer(
+            g.keys.length,
+            ...g.keys,
+            max - out.length,
+            opts.lease ? "1" : "0",
+            (now / 1000).toFixed(6),
+            now,
+            g.queues.length,
+            ...g.queues,
+          );
+          if (nextEta.length) nextEtaAt = Math.min(nextEtaAt, Number(nextEta.toString()));
+          for (const d of this.toDeliveries(flat, g.queues, opts.lease)) out.push(d);
+        }
         state.scriptRanAt = now;
-        state.nextEtaAt = nextEta.length ? Number(nextEta.toString()) : Infinity;
-        if (flat.length || this.isClosed()) return this.toDeliveries(flat, order, opts.lease);
+        state.nextEtaAt = nextEtaAt;
+        if (out.length || this.isClosed()) return out;
       }
       const left = deadline - Date.now();
       if (left <= 0) return [];
-      const block = Math.min(left, MAX_BLOCK_MS, this.leases.nextRestoreAt - Date.now(), state.nextEtaAt - Date.now());
+      const restoreIn = Math.min(...groups.map((g) => this.leases.nextRestoreAt(g.queues))) - Date.now();
+      // Queues in several slots cannot be waited on in one blocking pop: each in turn, briefly.
+      const blockCap = groups.length > 1 ? SHARDED_BLOCK_MS : MAX_BLOCK_MS;
+      const block = Math.min(left, blockCap, restoreIn, state.nextEtaAt - Date.now());
       if (block <= 1) continue;
+      const g = groups[this.rotation++ % groups.length]!;
       // Wait for a push to any of the lists, without polling.
       const count = Math.min(max, MAX_UNLEASED_POP);
       let popped: Popped | null;
       try {
-        popped = await this.blockingPop(blocker, lists, block, count);
+        popped = await this.blockingPop(blocker, g.lists, block, count);
       } catch (err) {
         if (this.isClosed()) return [];
         throw err;
@@ -109,17 +137,26 @@ export class RedisFetcher {
         return [];
       }
       // Fewer than asked for: that list is empty now (and the ones before it were).
-      state.drained = popped.envelopes.length < count;
+      state.drained = groups.length === 1 && popped.envelopes.length < count;
       // Hand them over at once, without another round trip (the lists were empty a moment
       // ago, so this is the latency case). The leases are written on the same connection
       // as acks, so they reach Redis before any ack or renewal of the messages.
-      const k = lists.indexOf(popped.list);
+      const k = g.lists.indexOf(popped.list);
       return this.toDeliveries(
         popped.envelopes.flatMap((e) => [k, e, ""]),
-        order,
+        g.queues,
         opts.lease,
       );
     }
+  }
+
+  /** The script's keys for queues that share a slot: unacked hash and index, schedules, lists priority-major. */
+  private plan(queues: readonly string[]): { queues: readonly string[]; keys: string[]; lists: string[] } {
+    const layout = this.leases.layout;
+    const lists: string[] = [];
+    for (const step of PRIORITY_STEPS) for (const q of queues) lists.push(layout.list(q, step));
+    const q0 = queues[0]!;
+    return { queues, keys: [layout.unacked(q0), layout.index(q0), ...queues.map((q) => layout.schedule(q)), ...lists], lists };
   }
 
   private stateOf(queues: readonly string[]): FetchState {
@@ -140,14 +177,19 @@ export class RedisFetcher {
       try {
         const reply = (await blocker.call("BLMPOP", timeout, lists.length, ...lists, "RIGHT", "COUNT", count)) as [string, string[]] | null;
         this.hasBlmpop = true;
-        return reply && { list: reply[0], envelopes: reply[1] };
+        return reply && { list: this.unprefixed(reply[0]), envelopes: reply[1] };
       } catch (err) {
         if (this.hasBlmpop || !/unknown command/i.test((err as Error).message)) throw err;
         this.hasBlmpop = false;
       }
     }
     const popped = await blocker.brpop(...lists, timeout);
-    return popped && { list: popped[0], envelopes: [popped[1]] };
+    return popped && { list: this.unprefixed(popped[0]), envelopes: [popped[1]] };
+  }
+
+  /** ioredis prefixes the keys it sends, not those Redis sends back. */
+  private unprefixed(key: string): string {
+    return this.keyPrefix && key.startsWith(this.keyPrefix) ? key.slice(this.keyPrefix.length) : key;
   }
 
   /**

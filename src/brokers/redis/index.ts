@@ -15,7 +15,8 @@ import type { Broker, BoundQueue, BrokerOptions, Delivery, FetchOptions, Publish
 import { defineBrokerScripts, type BrokerRedis } from "./client.js";
 import { RedisFanout } from "./fanout.js";
 import { RedisFetcher } from "./fetcher.js";
-import { bindingKey, bindingMember, listKey, PRIORITY_STEPS, priorityStep, QUEUE_LIFETIMES, scheduleKey, SEP } from "./keys.js";
+import { bindingKey, bindingMember, FANOUT_SLOT_KEY, PRIORITY_STEPS, priorityStep, QUEUE_LIFETIMES, SEP } from "./keys.js";
+import { KeyLayout } from "./layout.js";
 import { RedisLeases } from "./leases.js";
 import { listScheduled, releaseScheduled } from "./schedule.js";
 
@@ -35,6 +36,12 @@ export interface RedisBrokerOptions extends BrokerOptions, RedisTargetOptions {
   unackedMutexExpire?: number;
 }
 
+/** One command of a publish batch, and the slot group its key is in: a queue's (KeyLayout.groupOf), or "\0<key>" for a key outside every queue's. */
+interface GroupedCommand {
+  group: string;
+  args: (string | number)[];
+}
+
 interface Outgoing {
   queue: string;
   step: number;
@@ -42,6 +49,17 @@ interface Outgoing {
   /** Epoch ms for the schedule, or 0 for the list. */
   eta: number;
   binding: string | null;
+}
+
+/** Commands by slot group, each group's in their order (Map.groupBy is Node 21). */
+function groupCommands(commands: GroupedCommand[]): GroupedCommand[][] {
+  const groups = new Map<string, GroupedCommand[]>();
+  for (const c of commands) {
+    const g = groups.get(c.group);
+    if (g) g.push(c);
+    else groups.set(c.group, [c]);
+  }
+  return [...groups.values()];
 }
 
 /** Past this many, the cache of declared bindings starts over. */
@@ -64,27 +82,29 @@ export class RedisBroker implements Broker {
   private readonly fanout: RedisFanout;
   private readonly leases: RedisLeases;
   private readonly fetcher: RedisFetcher;
+  private readonly layout: KeyLayout;
 
   constructor(url: string, opts: RedisBrokerOptions = {}) {
     this.target = new RedisTarget(url, opts);
     this.displayUrl = this.target.displayUrl;
     this.visibilityTimeout = opts.visibilityTimeout ?? 3600;
     this.etaInQueue = opts.etaInQueue ?? false;
-    const keys = {
+    this.layout = new KeyLayout(this.target.shardByQueue, {
       unacked: opts.unackedKey ?? "unacked",
       index: opts.unackedIndexKey ?? "unacked_index",
       mutex: opts.unackedMutexKey ?? "unacked_mutex",
-      mutexExpire: opts.unackedMutexExpire ?? 300,
-    };
-    this.leases = new RedisLeases(keys, this.visibilityTimeout, () => this.client, this.log);
-    this.fetcher = new RedisFetcher(this.leases, this.log, () => this.closed);
+    });
+    this.leases = new RedisLeases(this.layout, opts.unackedMutexExpire ?? 300, this.visibilityTimeout, () => this.client, this.log);
+    this.fetcher = new RedisFetcher(this.leases, this.log, () => this.closed, this.target.keyPrefix);
     // Up to 1,000 a batch: a loop of sends writes as it goes, so it holds one batch of
     // envelopes at a time, young enough for the scavenger (bulk enqueue +25 % over 10,000).
     this.publishes = new WriteBatcher((batch) => this.writePublishes(batch), 1_000, "microtask");
     this.fanout = new RedisFanout(
+      this.target.keyPrefix,
       this.target.db,
       () => openSubscriber(this.target, this.log, "broker (pub/sub)"),
       (reason) => this.log.warn(reason),
+      this.target.cluster ? FANOUT_SLOT_KEY : null,
     );
   }
 
@@ -123,6 +143,7 @@ export class RedisBroker implements Broker {
     if (!this.client) return this.connect().then(() => this.publish(route, message, opts));
     try {
       const queue = route.queue;
+      this.layout.check(queue);
       const priority = opts.priority ?? message.properties.priority ?? 0;
       // Like kombu: a fresh delivery tag per publish (the unacked hash is keyed by it), and
       // delivery_info naming the queue through the default exchange, so a restore finds it.
@@ -151,32 +172,45 @@ export class RedisBroker implements Broker {
   private async writePublishes(batch: Outgoing[]): Promise<void> {
     // Connected: the commands go out now, in the caller's turn (see WriteBatcher.flush).
     const client = this.client ?? (await this.conn());
-    const commands: (string | number)[][] = [];
+    const commands: GroupedCommand[] = [];
     let list: (string | number)[] | null = null;
     for (const o of batch) {
       if (o.binding && !this.bound.has(o.binding)) {
         if (this.bound.size >= MAX_BOUND_CACHE) this.bound.clear();
         const [exchange, routingKey, queue] = o.binding.split("\n") as [string, string, string];
-        commands.push(["sadd", bindingKey(exchange), bindingMember(routingKey, queue)]);
+        // Each binding set is a key of its own (in its own slot when sharded): a group of its own.
+        const key = bindingKey(exchange);
+        commands.push({ group: `\0${key}`, args: ["sadd", key, bindingMember(routingKey, queue)] });
         this.bound.add(o.binding);
         list = null;
       }
+      const group = this.layout.groupOf(o.queue);
       if (o.eta) {
-        commands.push(["zadd", scheduleKey(o.queue), o.eta, `${o.step}${o.envelope}`]);
+        commands.push({ group, args: ["zadd", this.layout.schedule(o.queue), o.eta, `${o.step}${o.envelope}`] });
         this.fetcher.scheduled(o.eta);
         list = null;
         continue;
       }
-      const key = listKey(o.queue, o.step);
+      const key = this.layout.list(o.queue, o.step);
       if (list?.[1] === key) list.push(o.envelope);
-      else commands.push((list = ["lpush", key, o.envelope]));
+      else commands.push({ group, args: (list = ["lpush", key, o.envelope]) });
     }
+    // A cluster pipeline stays within one slot: sharded by queue, one per queue (and one for the bindings).
+    const pipelines = this.layout.byQueue ? groupCommands(commands) : [commands];
+    await Promise.all(pipelines.map((p) => this.send(client, p)));
+  }
+
+  /**
+   * A batch of one command (one message to a known queue: a send followed by
+   * its get()) goes without a pipeline object, most of such a send's garbage.
+   */
+  private async send(client: BrokerRedis, commands: GroupedCommand[]): Promise<void> {
     if (commands.length === 1) {
-      const [name, ...args] = commands[0]!;
+      const [name, ...args] = commands[0]!.args;
       await client.call(name as string, ...args);
       return;
     }
-    const results = await client.pipeline(commands).exec();
+    const results = await client.pipeline(commands.map((c) => c.args)).exec();
     for (const [err] of results ?? []) if (err) throw err;
   }
 
@@ -216,7 +250,7 @@ export class RedisBroker implements Broker {
     const client = await this.conn();
     await this.publishes.flush();
     const pipe = client.pipeline();
-    for (const step of PRIORITY_STEPS) pipe.llen(listKey(queue, step));
+    for (const step of PRIORITY_STEPS) pipe.llen(this.layout.list(queue, step));
     const results = (await pipe.exec()) ?? [];
     return results.reduce((n, [err, v]) => n + (err ? 0 : Number(v)), 0);
   }
@@ -226,10 +260,11 @@ export class RedisBroker implements Broker {
     const client = await this.conn();
     await this.publishes.flush();
     const tx = client.multi();
-    const keys = [...PRIORITY_STEPS.map((s) => listKey(queue, s))];
+    const keys = [...PRIORITY_STEPS.map((s) => this.layout.list(queue, s))];
+    const schedule = this.layout.schedule(queue);
     for (const k of keys) tx.llen(k);
-    tx.zcard(scheduleKey(queue));
-    tx.del(...keys, scheduleKey(queue));
+    tx.zcard(schedule);
+    tx.del(...keys, schedule);
     const results = (await tx.exec()) ?? [];
     let n = 0;
     for (let i = 0; i <= keys.length; i++) n += Number(results[i]?.[1] ?? 0);
@@ -239,13 +274,13 @@ export class RedisBroker implements Broker {
   async scheduled(queue: string, limit: number): Promise<{ total: number; messages: ScheduledMessage[] }> {
     const client = await this.conn();
     await this.publishes.flush();
-    return listScheduled(client, queue, limit);
+    return listScheduled(client, this.layout, queue, limit);
   }
 
   async releaseScheduled(queue: string, taskId: string): Promise<boolean> {
     const client = await this.conn();
     await this.publishes.flush();
-    return releaseScheduled(client, queue, taskId);
+    return releaseScheduled(client, this.layout, queue, taskId);
   }
 
   // ---- broadcast and shared limits ----------------------------------------------
@@ -261,23 +296,58 @@ export class RedisBroker implements Broker {
    * list's TTL on each publish, so a requester that dies leaves nothing behind for long.
    */
   async declareQueue(queue: BoundQueue): Promise<() => Promise<void>> {
+    this.layout.check(queue.name);
     const client = await this.conn();
     const member = bindingMember(queue.routingKey, queue.name);
     const lifetimeMs = Math.max(queue.messageTtlMs ?? 0, queue.expiresMs ?? 0);
-    const tx = client.multi().sadd(bindingKey(queue.exchange), member);
-    if (lifetimeMs > 0) tx.hset(QUEUE_LIFETIMES, queue.name, lifetimeMs);
-    await tx.exec();
+    const writes: (string | number)[][] = [["sadd", bindingKey(queue.exchange), member]];
+    if (lifetimeMs > 0) writes.push(["hset", QUEUE_LIFETIMES, queue.name, lifetimeMs]);
+    await this.together(client, writes);
     return async () => {
-      await client.multi().srem(bindingKey(queue.exchange), member).hdel(QUEUE_LIFETIMES, queue.name).exec();
+      await this.together(client, [
+        ["srem", bindingKey(queue.exchange), member],
+        ["hdel", QUEUE_LIFETIMES, queue.name],
+      ]);
       await this.purge(queue.name);
     };
   }
 
-  /** As kombu's _lookup: to every queue bound to the routing key (one atomic script). */
+  /** In one MULTI where the keys share a slot; sharded by queue, the binding table and the lifetimes do not. */
+  private async together(client: BrokerRedis, commands: (string | number)[][]): Promise<void> {
+    if (this.layout.byQueue) {
+      await Promise.all(commands.map(([name, ...args]) => client.call(name as string, ...args)));
+      return;
+    }
+    const results = await client.multi(commands).exec();
+    for (const [err] of results ?? []) if (err) throw err;
+  }
+
+  /**
+   * As kombu's _lookup: to every queue bound to the routing key (one atomic
+   * script; sharded by queue, where the queues are in slots of their own, a
+   * push per queue).
+   */
   async publishDirect(exchange: string, routingKey: string, message: Message): Promise<void> {
     const client = await this.conn();
     const envelope = toEnvelope({ ...message, properties: { ...message.properties, delivery_info: { exchange, routing_key: routingKey } } });
-    await client.celeriacPublishDirect(bindingKey(exchange), QUEUE_LIFETIMES, routingKey, envelope, SEP);
+    if (!this.layout.byQueue) {
+      await client.celeriacPublishDirect(bindingKey(exchange), QUEUE_LIFETIMES, routingKey, envelope, SEP, this.target.keyPrefix);
+      return;
+    }
+    const bound = `${routingKey}${SEP}${SEP}`;
+    const queues = (await client.smembers(bindingKey(exchange)))
+      .filter((m) => m.startsWith(bound) && m.length > bound.length)
+      .map((m) => m.slice(bound.length));
+    if (!queues.length) return;
+    const lifetimes = await client.hmget(QUEUE_LIFETIMES, ...queues);
+    await Promise.all(
+      queues.map(async (q, i) => {
+        const key = this.layout.list(q, 0);
+        const ms = Number(lifetimes[i] ?? 0);
+        if (ms > 0) await client.multi().lpush(key, envelope).pexpire(key, ms).exec();
+        else await client.lpush(key, envelope);
+      }),
+    );
   }
 
   subscribeFanout(exchange: string, pattern: string, handler: (message: Message, routingKey: string) => void): Promise<() => Promise<void>> {

@@ -40,3 +40,6 @@ export function bindingMember(routingKey: string, queue: string): string {
 
 /** Hash of declared queues' lifetimes (ms), read by publish-direct.lua to set each reply list's TTL. */
 export const QUEUE_LIFETIMES = "_celeriac.queue.lifetimes";
+
+/** On a cluster, the key whose slot's master broadcasts are published from (never written; see fanout-publish.lua). */
+export const FANOUT_SLOT_KEY = "_celeriac.fanout";

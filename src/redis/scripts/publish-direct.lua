@@ -11,6 +11,9 @@
     ARGV[1] routing key
     ARGV[2] the message envelope
     ARGV[3] the binding member separator
+    ARGV[4] the global key prefix ('' for none): the queues' lists are found
+            by name here, so the client cannot prefix them (it prefixes KEYS);
+            with a hash tag in it they share the slot of KEYS on a cluster
 
   Output:
     the number of queues it reached
@@ -21,9 +24,10 @@ for _, member in ipairs(redis.call('SMEMBERS', KEYS[1])) do
   if string.sub(member, 1, #prefix) == prefix then
     local queue = string.sub(member, #prefix + 1)
     if queue ~= '' then
-      redis.call('LPUSH', queue, ARGV[2])
+      local list = ARGV[4] .. queue
+      redis.call('LPUSH', list, ARGV[2])
       local ttl = redis.call('HGET', KEYS[2], queue)
-      if ttl then redis.call('PEXPIRE', queue, ttl) end
+      if ttl then redis.call('PEXPIRE', list, ttl) end
       reached = reached + 1
     end
   end

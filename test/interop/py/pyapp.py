@@ -3,8 +3,10 @@ the py.* tasks, and which the producer helper uses to send to Celeriac.
 
 Configured by environment: INTEROP_REDIS_URL (results, and the broker unless
 INTEROP_BROKER_URL names another, e.g. RabbitMQ), INTEROP_PY_QUEUE (the queue
-this worker consumes) and, for a sentinel:// URL, INTEROP_MASTER_NAME (kombu's
-master_name transport option)."""
+this worker consumes), for a sentinel:// URL, INTEROP_MASTER_NAME (kombu's
+master_name transport option) and INTEROP_GLOBAL_KEYPREFIX (kombu's
+global_keyprefix, on the broker only: Celery 5.2's result backend has none)
+with INTEROP_UNACKED_KEY (kombu's unacked_key)."""
 import os
 import time
 
@@ -25,6 +27,13 @@ app.conf.update(
 if os.environ.get("INTEROP_MASTER_NAME"):
     sentinel = {"master_name": os.environ["INTEROP_MASTER_NAME"]}
     app.conf.update(broker_transport_options=sentinel, result_backend_transport_options=sentinel)
+if os.environ.get("INTEROP_GLOBAL_KEYPREFIX"):
+    prefixed = {"global_keyprefix": os.environ["INTEROP_GLOBAL_KEYPREFIX"]}
+    # On a Redis Cluster: kombu 5.2.4 WATCHes unacked_key without the prefix when it
+    # restores a message, so that key name must carry the hash tag itself.
+    if os.environ.get("INTEROP_UNACKED_KEY"):
+        prefixed["unacked_key"] = os.environ["INTEROP_UNACKED_KEY"]
+    app.conf.update(broker_transport_options=prefixed)
 
 
 @app.task(name="py.echo")
@@ -47,6 +56,13 @@ def retry_once(self, value):
     if self.request.retries < 1:
         raise self.retry(countdown=0.5, exc=RuntimeError("first attempt fails"))
     return "%s after %d retry" % (value, self.request.retries)
+
+
+@app.task(name="shared.who")
+def who(ms):
+    """A task both sides register (ts fixture: the same name): says who ran it, after `ms` of work."""
+    time.sleep(ms / 1000)
+    return "python"
 
 
 @app.task(name="py.now")
