@@ -1,10 +1,13 @@
-// Redis Cluster benchmark: what the cluster layouts cost against one server,
-// in one run, on servers of its own (one redis-server and a three-master
-// cluster on loopback ports 6550-6556, started and stopped here).
+// Redis high availability benchmark: what a Sentinel set and the cluster
+// layouts cost against one server, in one run, on servers of their own (one
+// redis-server and a three-master cluster on loopback ports 6550-6556, a
+// master with two replicas and three sentinels on free ports, started and
+// stopped here).
 //
 //   npm run bench -- redis-cluster     (BENCH_CLUSTER_N tasks, default 20,000; BENCH_CLUSTER_ROUND_TRIPS, default 1,000)
 //
-// Rows: one server; the cluster in one slot (globalKeyprefix "{bench}");
+// Rows: one server; through Sentinel (the master found by the sentinels,
+// replicated to two replicas asynchronously); the cluster in one slot (globalKeyprefix "{bench}");
 // sharded by queue with one queue (one master working) and with three queues
 // on the three masters (one worker consuming all three). Each: bulk enqueue
 // tasks/s, no-op processing tasks/s (one worker process, async pool c=100),
@@ -14,6 +17,7 @@
 import type { ChildProcess } from "node:child_process";
 import { Celeriac } from "../src/index.js";
 import { startRedisCluster } from "../test/support/redis-cluster.js";
+import { startSentinelSet } from "../test/support/sentinel.js";
 import { startOwnRedis } from "../test/support/redis.js";
 import { latencies, roundTripsFrom, startCeleriacWorker, stopProcess } from "./util.js";
 
@@ -81,6 +85,7 @@ const fmt = (v: number, digits = 0) => v.toLocaleString("en-US", { maximumFracti
 export async function run(): Promise<void> {
   const single = await startOwnRedis(6556);
   const cluster = await startRedisCluster(6550, { masters: 3 });
+  const sentinel = await startSentinelSet({ replicas: 2 });
   const rows: Row[] = [];
   try {
     // Three queue names whose slots are on the three masters.
@@ -95,6 +100,13 @@ export async function run(): Promise<void> {
     const oneSlot = { globalKeyprefix: "{bench}" };
     const setups: Setup[] = [
       { name: "one server", url: single.url(0), broker: {}, backend: {}, queues: ["bench-q"] },
+      {
+        name: "sentinel (master, 2 replicas)",
+        url: sentinel.url(0),
+        broker: sentinel.transportOptions,
+        backend: sentinel.transportOptions,
+        queues: ["bench-q"],
+      },
       { name: "cluster, one slot", url: cluster.url(), broker: oneSlot, backend: oneSlot, queues: ["bench-q"] },
       { name: "cluster, sharded, 1 queue", url: cluster.url(), broker: { shardByQueue: true }, backend: oneSlot, queues: [spread[0]!] },
       { name: "cluster, sharded, 3 queues on 3 masters", url: cluster.url(), broker: { shardByQueue: true }, backend: oneSlot, queues: spread },
@@ -109,6 +121,7 @@ export async function run(): Promise<void> {
     }
   } finally {
     await cluster.stop();
+    await sentinel.stop();
     await single.kill();
   }
   console.log(`\n${N} no-op tasks a row, one worker process (-P async -c 100); ${ROUND_TRIPS} sequential delay→get round trips\n`);
