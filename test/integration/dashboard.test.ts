@@ -204,11 +204,12 @@ describe("dashboard", { skip }, () => {
     await assert.rejects(hung.get({ timeout: 5_000 }), /revoked|terminated/i);
 
     // A waiting task, revoked from the page before it runs.
-    const later = app.sendTask("fixture.add", [40, 2], {}, { countdown: 6 });
+    // Due in 15 s, long after the revoke even on a loaded machine; the worker records REVOKED when it comes due.
+    const later = app.sendTask("fixture.add", [40, 2], {}, { countdown: 15 });
     await page.waitForSelector(`[data-task-id="${later.id}"][data-state=PENDING]`, { timeout: 10_000 });
     await openDetail(page, later.id);
     await page.click("[data-testid=revoke]");
-    await assert.rejects(later.get({ timeout: 10_000 }), /revoked/i);
+    await assert.rejects(later.get({ timeout: 25_000 }), /revoked/i);
     await page.waitForSelector(`[data-task-id="${later.id}"][data-state=REVOKED]`, { timeout: 20_000 });
 
     // Retry sends the same arguments again, as a new task.
