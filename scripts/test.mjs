@@ -2,9 +2,10 @@
 // The test runner behind `npm test`. Most of a test file's time is spent
 // waiting on brokers and worker processes, so files run side by side
 // (CELERIAC_TEST_CONCURRENCY, default 3). Then the interop files (a Python
-// Celery peer each) two at a time, and last, one at a time, the files whose
-// assertions are about timing, that start heavy peers (a private RabbitMQ node,
-// a Sentinel set) or that hear every worker on their broker (ping, events).
+// Celery peer each) two at a time. Then the files that hear every worker on the
+// shared brokers (ping, events), one at a time, beside the fault files (heavy
+// peers of their own: a private RabbitMQ node, a Sentinel set, a cluster), one
+// at a time; last, alone, the files whose assertions are about timing.
 //
 //   node scripts/test.mjs                 every test/*/*.test.ts
 //   node scripts/test.mjs test/unit/*.ts  only these files
@@ -24,14 +25,18 @@ const FILE_TIMEOUT_MS = Number(process.env.CELERIAC_TEST_FILE_TIMEOUT_MS ?? 15 *
 
 // Python peers, on queues of their own: two at a time, after the parallel group.
 const PAIRED = [/^test\/interop\//];
-// Timing-sensitive, heavy, or counting every worker that answers: alone, last.
-const SERIAL = [
-  /^test\/interop\/(amqp|redis|events|sentinel)-celery\.test\.ts$/, // ping and events hear the other files' workers
-  /^test\/faults\//,
+// Counting every worker that answers on the shared brokers (ping, events): one
+// at a time, with no other file on those brokers; beside them, one at a time,
+// the fault files, whose brokers are their own (killed, stopped, clustered).
+const BROADCAST = [/^test\/interop\/(amqp|redis|events|sentinel)-celery\.test\.ts$/]; // ping and events hear the other files' workers
+const OWN_SERVERS = [/^test\/faults\//];
+// Timing-sensitive or heavy: alone, last.
+const TIMING = [
   /^test\/integration\/beat-processes\.test\.ts$/, // beat ticks of 200 ms, counted per period
   /^test\/integration\/rate-limit-amqp\.test\.ts$/, // measures the spacing of runs
   /^test\/integration\/worker-redis\.test\.ts$/, // 50 000 scheduled messages
 ];
+const SERIAL = [...BROADCAST, ...OWN_SERVERS, ...TIMING];
 
 // Known broken and slow (a 3-node RabbitMQ cluster, 150 s, marked todo): its
 // scenario runs in `npm run chaos` (CHAOS_ONLY=cluster); here only with
@@ -57,6 +62,7 @@ const held = named || process.env.CELERIAC_TEST_ALL === "1" ? [] : everything.fi
 const files = everything.filter((f) => !held.includes(f));
 for (const f of held) process.stdout.write(`not run: ${f} (known broken, see docs/high-availability.md; CELERIAC_TEST_ALL=1 runs it)\n`);
 const serial = files.filter((f) => SERIAL.some((re) => re.test(f)));
+const matching = (res) => serial.filter((f) => res.some((re) => re.test(f)));
 const paired = files.filter((f) => !serial.includes(f) && PAIRED.some((re) => re.test(f)));
 const parallel = files.filter((f) => !serial.includes(f) && !paired.includes(f));
 
@@ -141,8 +147,19 @@ async function runAll(list, concurrency) {
 }
 
 const t0 = Date.now();
-process.stdout.write(`${parallel.length} files at a concurrency of ${CONCURRENCY}, then ${paired.length} two at a time, then ${serial.length} one at a time\n`);
-const results = [...(await runAll(parallel, CONCURRENCY)), ...(await runAll(paired, 2)), ...(await runAll(serial, 1))];
+const broadcast = matching(BROADCAST);
+const ownServers = matching(OWN_SERVERS);
+const timing = matching(TIMING);
+process.stdout.write(
+  `${parallel.length} files at a concurrency of ${CONCURRENCY}, then ${paired.length} two at a time, ` +
+    `then ${broadcast.length} one at a time beside ${ownServers.length} one at a time, then ${timing.length} alone\n`,
+);
+const results = [
+  ...(await runAll(parallel, CONCURRENCY)),
+  ...(await runAll(paired, 2)),
+  ...(await Promise.all([runAll(broadcast, 1), runAll(ownServers, 1)])).flat(),
+  ...(await runAll(timing, 1)),
+];
 const sum = (k) => results.reduce((n, r) => n + r[k], 0);
 const failedFiles = results.filter((r) => !r.ok);
 const slowest = [...results].sort((a, b) => b.ms - a.ms).slice(0, 5);
