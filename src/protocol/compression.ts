@@ -5,6 +5,7 @@
 import { brotliCompressSync, brotliDecompressSync, deflateSync, unzipSync } from "node:zlib";
 import { CodecUnavailable, DecodeError, EncodeError, MessageTooLarge } from "../errors.js";
 import { bunzip2 } from "./codecs/bzip2.js";
+import { bzip2 } from "./codecs/bzip2-encode.js";
 import { unzstd } from "./codecs/zstd.js";
 
 type Inflate = (body: Buffer, limit: number | null) => Buffer;
@@ -33,7 +34,7 @@ const compressions: readonly Compression[] = [
     compress: (body) => brotliCompressSync(body),
     decompress: (body, limit) => brotliDecompressSync(body, zlibLimit(limit)),
   },
-  { contentType: "application/x-bz2", names: ["bzip2", "bzip"], compress: null, decompress: bunzip2 },
+  { contentType: "application/x-bz2", names: ["bzip2", "bzip"], compress: bzip2, decompress: bunzip2 },
   { contentType: "application/zstd", names: ["zstd", "zstandard"], compress: null, decompress: unzstd },
   {
     contentType: "application/x-lzma",
