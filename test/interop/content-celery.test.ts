@@ -19,6 +19,7 @@ import { pythonCeleryAvailable } from "../support/python.js";
 import { redisAvailable, redisUrl } from "../support/redis.js";
 import { AMQP_URL, requireRabbit } from "../support/amqp.js";
 import { waitUntil } from "../support/wait.js";
+import { installedVersion } from "../../src/util/optional-package.js";
 
 const REDIS = redisUrl(3);
 const available = (await redisAvailable()) && (await pythonCeleryAvailable());
@@ -73,6 +74,12 @@ for (const broker of brokers) {
       const onCeleriac = app.sendTask("canvas.identity", [BIG], {}, { queue: workers.tsQueue, compression: "bzip" });
       assert.equal(await onPython.get(T), BIG);
       assert.equal(await onCeleriac.get(T), BIG);
+    });
+
+    it("zstd is sent only with zstd-napi installed (no dependency): else the send fails with an EncodeError naming it", async () => {
+      const res = app.sendTask("canvas.identity", [BIG], {}, { queue: workers.pyQueue, compression: "zstd" });
+      if (installedVersion("zstd-napi")) assert.equal(await res.get(T), BIG);
+      else await assert.rejects(res.get(T), (err: Error) => err.name === "EncodeError" && /npm install zstd-napi/.test(err.message));
     });
   });
 

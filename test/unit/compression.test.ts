@@ -5,6 +5,7 @@ import { execFileSync } from "node:child_process";
 import { describe, it } from "node:test";
 import { compress, decompress } from "../../src/protocol/compression.js";
 import { CodecUnavailable, DecodeError, EncodeError, MessageTooLarge } from "../../src/errors.js";
+import { installedVersion } from "../../src/util/optional-package.js";
 
 const PY = "/usr/bin/python3";
 const text = Buffer.from(JSON.stringify([["héllo ✓", 2], { big: "x".repeat(50_000) }, {}]));
@@ -115,6 +116,21 @@ print(json.dumps([base64.b64encode(bz2.decompress(base64.b64decode(b))).decode()
     assert.throws(() => decompress(z.body.subarray(0, z.body.length - 10), "application/zstd", 1 << 20), DecodeError);
     assert.throws(() => decompress(text, "application/zstd", 1 << 20), /not a zstd frame/);
     assert.throws(() => decompress(text, "application/x-snappy"), /unknown compression "application\/x-snappy"/);
+  });
+
+  it("zstd is sent with zstd-napi when it is installed (kombu reads it), else refused with an EncodeError naming it", () => {
+    // zstd-napi is no dependency (CI does not build it): with NODE_PATH pointing at a build of it, the first branch runs.
+    if (installedVersion("zstd-napi")) {
+      const ours = compress(text, "zstd");
+      assert.equal(ours.contentType, "application/zstd");
+      assert.deepEqual(kombuDecompressed(ours.body, ours.contentType), text);
+      assert.deepEqual(decompress(ours.body, "zstandard", 1 << 20), text);
+    } else {
+      assert.throws(
+        () => compress(text, "zstd"),
+        (err: Error) => err instanceof EncodeError && /npm install zstd-napi --build-from-source/.test(err.message),
+      );
+    }
   });
 
   it("lzma/xz is named but cannot be read or written yet: a typed error that says so", () => {
