@@ -14,19 +14,25 @@ export function snakeCase(key: string): string {
   return key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 }
 
+/**
+ * Celery leaves a list as it is (task_queues shows its queues' routing keys);
+ * inside one only what is plainly a secret is hidden, and URL passwords.
+ */
+const SECRET = /password|secret|passphrase|token/i;
+
 /** A setting's value with any password in a URL masked (strings, and strings inside lists and objects, whose secret-named keys are hidden). */
-export function maskSecrets(value: unknown): unknown {
+export function maskSecrets(value: unknown, hidden: RegExp = HIDDEN): unknown {
   if (typeof value === "string") return maskUrl(value, MASK);
-  if (Array.isArray(value)) return value.map(maskSecrets);
-  if (value && typeof value === "object") return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, maskSetting(k, v)]));
+  if (Array.isArray(value)) return value.map((v) => maskSecrets(v, SECRET));
+  if (value && typeof value === "object") return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, maskSetting(k, v, hidden)]));
   return value;
 }
 
-function maskSetting(key: string, value: unknown): unknown {
+function maskSetting(key: string, value: unknown, hidden: RegExp = HIDDEN): unknown {
   // Celery recurses into a mapping; anything else under a hidden name is masked, None included.
   const mapping = value !== null && typeof value === "object" && !Array.isArray(value);
-  if (!mapping && HIDDEN.test(snakeCase(key))) return MASK;
-  return maskSecrets(value);
+  if (!mapping && hidden.test(snakeCase(key))) return MASK;
+  return maskSecrets(value, hidden);
 }
 
 /** The settings by Celery's names, masked; only those that differ from the defaults unless `withDefaults`. */
