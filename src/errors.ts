@@ -162,6 +162,12 @@ export class MaxRetriesExceededError extends CeleriacError {}
 export class ChordError extends CeleriacError {}
 
 /**
+ * `collect()`/`iterdeps()` met a result that is not ready while walking a
+ * task's children, without `intermediate: true` (Celery's IncompleteStream).
+ */
+export class IncompleteStream extends CeleriacError {}
+
+/**
  * `this.addToChord()` in a task that is not part of a chord. Named ValueError,
  * as Celery raises it: a Python client sees builtins.ValueError.
  */
@@ -255,6 +261,7 @@ const knownErrors: Record<string, new (message: string) => Error> = {
   TaskRevokedError,
   MaxRetriesExceededError,
   ChordError,
+  IncompleteStream,
   Ignore,
   EncodeError,
   InvalidTaskOptions,
@@ -292,6 +299,7 @@ const builtinNames = new Set([
  */
 const celeryModules: Record<string, string> = {
   ChordError: "celery.exceptions",
+  IncompleteStream: "celery.exceptions",
   TaskRevokedError: "celery.exceptions",
   TimeLimitExceeded: "celery.exceptions",
   SoftTimeLimitExceeded: "celery.exceptions",

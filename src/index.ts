@@ -1,7 +1,7 @@
 // Public API of the celeriac package.
 export { Celeriac, matchRoutes, currentTask, type CeleriacOptions } from "./app.js";
 export { Task, type TaskOptions, type ApplyOptions, type TaskContext, type TaskRequest, type RetryOptions, type TaskHooks, type TaskFunction } from "./task.js";
-export { AsyncResult, type GetOptions, type Progress, type UpdatesOptions } from "./result.js";
+export { AsyncResult, type GetOptions, type Progress, type UpdatesOptions, type CollectOptions, type IterdepsOptions } from "./result.js";
 export { type StateUpdate } from "./worker/task-report.js";
 export { type TaskLogger, type TaskLogLine, type TaskLogLevel } from "./worker/task-log.js";
 export { States, READY_STATES, type State } from "./states.js";

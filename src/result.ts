@@ -10,9 +10,21 @@ import { deserializeError } from "./errors.js";
 import { READY_STATES, States, type State } from "./states.js";
 import { isSettled, watchSettled } from "./util/settled.js";
 import { stateUpdates, type UpdatesOptions } from "./result-updates.js";
+import { collect, iterdeps, type CollectOptions, type IterdepsOptions } from "./result-graph.js";
 import type { TaskLogLine } from "./worker/task-log.js";
 
 export type { UpdatesOptions } from "./result-updates.js";
+export type { CollectOptions, IterdepsOptions } from "./result-graph.js";
+
+type FromTuple = (source: ResultSource, tuple: ResultTuple) => AsyncResult | GroupResult;
+// Celery's result_from_tuple lives with GroupResult (canvas/group-result.ts),
+// which builds on this module, so this one cannot import it: it hands it over
+// when it loads (the package's index loads both).
+let fromTuple: FromTuple | null = null;
+/** Called once by canvas/group-result.ts. */
+export function provideResultFromTuple(fn: FromTuple): void {
+  fromTuple = fn;
+}
 
 /** The meta of the PROGRESS state, as `this.progress(current, total)` stores it. */
 export interface Progress {
@@ -49,6 +61,7 @@ export class AsyncResult<T = unknown> {
   sentObserved = false;
   private sending_: Promise<void>;
   private meta: ResultMeta | null = null;
+  private childrenSeen: { of: readonly unknown[]; results: (AsyncResult | GroupResult)[] } | null = null;
 
   constructor(
     id: string,
@@ -140,6 +153,39 @@ export class AsyncResult<T = unknown> {
   /** The full stored meta (date_done, children, and the extended fields when enabled). */
   get info(): ResultMeta | null {
     return this.meta;
+  }
+
+  /**
+   * The results of the tasks this one started (Celery's AsyncResult.children):
+   * what it sent while it ran, its link callbacks (several as one
+   * GroupResult) and its chain's next step, from the meta last read (so after
+   * `get()`, `refresh()` or `ready()`); null before anything was read.
+   */
+  get children(): (AsyncResult | GroupResult)[] | null {
+    const raw = this.meta?.children;
+    if (!raw) return null;
+    // The same objects until the meta changes, so states read on them stay.
+    if (this.childrenSeen?.of !== raw) {
+      if (!fromTuple) throw new Error("AsyncResult.children needs canvas/group-result.js loaded (import from the package's index)");
+      const make = fromTuple;
+      this.childrenSeen = { of: raw, results: raw.map((t) => make(this.source, t as ResultTuple)) };
+    }
+    return this.childrenSeen.results;
+  }
+
+  /**
+   * `[result, value]` for this result and then every descendant, breadth
+   * first, each waited for with `get(opts)` (Celery's collect()): a task's
+   * children are followed once it is ready; one that is not ends the walk
+   * with IncompleteStream unless `intermediate: true`.
+   */
+  collect(opts: CollectOptions = {}): AsyncGenerator<[AsyncResult | GroupResult, unknown], void, undefined> {
+    return collect(this, opts) as AsyncGenerator<[AsyncResult | GroupResult, unknown], void, undefined>;
+  }
+
+  /** `[parent, node]` for this result and every descendant, breadth first, without waiting (Celery's iterdeps()). */
+  iterdeps(opts: IterdepsOptions = {}): AsyncGenerator<[AsyncResult | GroupResult | null, AsyncResult | GroupResult], void, undefined> {
+    return iterdeps(this, opts) as AsyncGenerator<[AsyncResult | GroupResult | null, AsyncResult | GroupResult], void, undefined>;
   }
 
   /** Reads the current state from the result backend. */

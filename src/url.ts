@@ -11,7 +11,7 @@ const HOST_PORT = /^(\[[0-9a-f:.]*\]|[^:\s[\]]*)(:\d{1,5})?[:,;.)\]]*$/i;
 /**
  * Masks the password of every URL in `text` (a URL, a `;`-separated failover
  * list, or a message that quotes URLs): `redis://user:pw@host` becomes
- * `redis://user:***@host`.
+ * `redis://user:***@host` (or another `mask`: inspect conf uses Celery's eight stars).
  *
  * A password may hold an unencoded `@`, `/`, `:`, `?` or `#`, so the userinfo
  * cannot be found the way a URL parser finds it (the authority ending at the
@@ -21,26 +21,26 @@ const HOST_PORT = /^(\[[0-9a-f:.]*\]|[^:\s[\]]*)(:\d{1,5})?[:,;.)\]]*$/i;
  * unfinished `user:pass` rather than `host:port` (a password may hold a space).
  * When in doubt this masks too much, never too little.
  */
-export function maskUrl(text: string): string {
+export function maskUrl(text: string, mask = "***"): string {
   const starts = [...text.matchAll(URL_START)];
   if (!starts.length) return text;
   let out = text.slice(0, starts[0]!.index);
   starts.forEach((m, i) => {
     const from = m.index! + m[0].length;
     const to = i + 1 < starts.length ? starts[i + 1]!.index! : text.length;
-    out += m[0] + maskUserinfo(text.slice(from, to));
+    out += m[0] + maskUserinfo(text.slice(from, to), mask);
   });
   return out;
 }
 
 /** `rest` is what follows "://" up to the next URL. */
-function maskUserinfo(rest: string): string {
+function maskUserinfo(rest: string, mask: string): string {
   const at = userinfoEnd(rest);
   if (at < 0) return rest;
   const colon = rest.indexOf(":");
   // No colon before the "@": a username alone, which is no secret.
   if (colon < 0 || colon > at) return rest;
-  return `${rest.slice(0, colon)}:***${rest.slice(at)}`;
+  return `${rest.slice(0, colon)}:${mask}${rest.slice(at)}`;
 }
 
 /** The index of the "@" that ends the userinfo, or -1 when there is none. */

@@ -1,10 +1,14 @@
 // Calling link_error errbacks the way Celery does (backends/base.py
-// _call_task_errbacks): an errback whose task is registered here and takes
-// more than one parameter is "new style" and is called in this process with
-// (request, error, traceback) followed by the signature's own arguments; any other errback is sent as a task with the
-// failed task's id as its only argument ("old style", which also reaches
-// errbacks registered only on other workers, Python ones included); the
-// old-style ones are sent together as one group, as Celery does.
+// _call_task_errbacks): an errback whose task is registered here, is not
+// bound (`bind: true`: Celery's bound tasks have a partial `__header__`, so
+// they go the old way, which lets them retry) and takes more than one
+// parameter is "new style" and is called in this process as Celery calls the
+// signature: (request, error, traceback) then the signature's own args, or only
+// its own args when it is immutable. Any other errback is sent as a task with
+// the failed task's id prepended to its args (none when immutable: "old
+// style", which also reaches errbacks registered only on other workers,
+// Python ones included); the old-style ones are sent together as one group,
+// as Celery does.
 import type { Celeriac } from "../app.js";
 import { deserializeError, type ExceptionInfo } from "../errors.js";
 import type { SignatureDict } from "../protocol/message.js";
@@ -35,11 +39,12 @@ export async function runErrbacks(
   for (const eb of errbacks) {
     const sig = Signature.fromDict(app, eb);
     const task = sig.subtaskType ? undefined : app.tasks.get(sig.task);
-    if (task && task.fn.length > 1) {
+    if (task && !task.options.bind && task.fn.length > 1) {
       try {
-        // Celery calls the signature: its own args follow (request, exc, traceback), its kwargs as the trailing object.
+        // Celery's Signature.__call__ merges: (request, exc, traceback) before its own args unless immutable; kwargs as the trailing object.
         const own = Object.keys(sig.kwargs).length ? [...sig.args, sig.kwargs] : sig.args;
-        await (task.call as (...args: unknown[]) => Promise<unknown>).call(task, request, deserializeError(exc, traceback), traceback, ...own);
+        const args = sig.immutable ? own : [request, deserializeError(exc, traceback), traceback, ...own];
+        await (task.call as (...args: unknown[]) => Promise<unknown>).call(task, ...args);
       } catch (err) {
         app.log.error(`errback ${sig.task} for ${request.task}[${request.id}] raised: ${(err as Error).message}`);
       }

@@ -1,7 +1,7 @@
 // GroupResult: the results of a group's tasks, in the group's order, under the
 // group's id (Celery's GroupResult). A chord's callback result has one as its parent.
 import { TimeoutError } from "../errors.js";
-import { AsyncResult, type GetOptions, type ResultSource, type ResultTuple } from "../result.js";
+import { AsyncResult, provideResultFromTuple, type GetOptions, type ResultSource, type ResultTuple } from "../result.js";
 import { States } from "../states.js";
 
 export type GroupMember = AsyncResult | GroupResult;
@@ -37,6 +37,11 @@ export class GroupResult<T = unknown> {
 
   get length(): number {
     return this.results.length;
+  }
+
+  /** Its members (Celery's GroupResult.children), as a walk of results (`AsyncResult.collect()`) follows them. */
+  get children(): GroupMember[] {
+    return this.results;
   }
 
   /** Stores the member ids under the group id, so `GroupResult.restore` can find them later. */
@@ -151,7 +156,9 @@ export class GroupResult<T = unknown> {
 
 /** Celery's result_from_tuple: an AsyncResult, or a GroupResult when the tuple lists members, with its parents. */
 export function resultFromTuple(source: ResultSource, tuple: ResultTuple): GroupMember {
-  const [[id, parent], members] = tuple;
+  const [head, members] = tuple;
+  // Older producers stored a bare id where the (id, parent) pair goes, as Celery tolerates.
+  const [id, parent] = Array.isArray(head) ? head : [head as string, null];
   const p = parent ? resultFromTuple(source, parent) : null;
   if (Array.isArray(members))
     return new GroupResult(
@@ -163,6 +170,8 @@ export function resultFromTuple(source: ResultSource, tuple: ResultTuple): Group
     );
   return new AsyncResult(id, source, undefined, p);
 }
+
+provideResultFromTuple(resultFromTuple);
 
 function withTimeout(p: Promise<void>, ms: number | undefined, message: string): Promise<void> {
   if (ms === undefined) return p;

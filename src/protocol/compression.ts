@@ -5,7 +5,9 @@
 import { brotliCompressSync, brotliDecompressSync, deflateSync, unzipSync } from "node:zlib";
 import { CodecUnavailable, DecodeError, EncodeError, MessageTooLarge } from "../errors.js";
 import { bunzip2 } from "./codecs/bzip2.js";
+import { bzip2 } from "./codecs/bzip2-encode.js";
 import { unzstd } from "./codecs/zstd.js";
+import { zstd } from "./codecs/zstd-encode.js";
 
 type Inflate = (body: Buffer, limit: number | null) => Buffer;
 
@@ -13,7 +15,7 @@ interface Compression {
   contentType: string;
   /** kombu's aliases, the names a setting or a send option may use. */
   names: readonly string[];
-  /** null: Celeriac reads this format but cannot write it. */
+  /** null: Celeriac cannot write this format (lzma/xz: see docs/celery-compatibility.md for why). */
   compress: ((body: Buffer) => Buffer) | null;
   decompress: Inflate;
 }
@@ -33,8 +35,8 @@ const compressions: readonly Compression[] = [
     compress: (body) => brotliCompressSync(body),
     decompress: (body, limit) => brotliDecompressSync(body, zlibLimit(limit)),
   },
-  { contentType: "application/x-bz2", names: ["bzip2", "bzip"], compress: null, decompress: bunzip2 },
-  { contentType: "application/zstd", names: ["zstd", "zstandard"], compress: null, decompress: unzstd },
+  { contentType: "application/x-bz2", names: ["bzip2", "bzip"], compress: bzip2, decompress: bunzip2 },
+  { contentType: "application/zstd", names: ["zstd", "zstandard"], compress: zstd, decompress: unzstd },
   {
     contentType: "application/x-lzma",
     names: ["lzma", "xz"],
@@ -65,7 +67,7 @@ export function compress(body: Buffer, name: string): { body: Buffer; contentTyp
   const c = compressionNamed(name);
   if (!c) throw new EncodeError(`unknown compression ${JSON.stringify(name)} (known: ${known()})`);
   if (!c.compress) {
-    throw new EncodeError(`Celeriac reads ${c.contentType} bodies but cannot write them yet: choose zlib or brotli to send`);
+    throw new EncodeError(`Celeriac cannot write ${c.contentType} bodies: choose zlib, brotli or bzip2 to send`);
   }
   return { body: c.compress(body), contentType: c.contentType };
 }

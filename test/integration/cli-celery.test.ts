@@ -132,7 +132,8 @@ describe("celeriac CLI, Celery's options", () => {
     assert.match(r.stdout, /software -> celeriac:\S+ \(celery:5\.2\.6 wire protocol\) node:v\d+/);
     const ioredis = (JSON.parse(readFileSync(join(ROOT, "node_modules/ioredis/package.json"), "utf8")) as { version: string }).version;
     assert.ok(r.stdout.includes("packages -> better-sqlite3:") && r.stdout.includes(` ioredis:${ioredis} `), r.stdout);
-    assert.match(r.stdout, /result_backend: "redis:\/\/user:\*\*\*@127\.0\.0\.1:1\/0"/);
+    assert.match(r.stdout, /result_backend: "redis:\/\/user:\*{8}@127\.0\.0\.1:1\/0"/, "masked as Celery masks it");
+    assert.match(r.stdout, /"routingKey":"media\.io"/, "inside a list only secrets are hidden");
     assert.doesNotMatch(r.stdout, /hunter2/);
   });
 

@@ -1,6 +1,6 @@
 // Content Celery speaks beyond json, with a real Python Celery 5.2.6 over
-// Redis and over RabbitMQ (results in Redis), both ways: the yaml serializer, bzip2 and zstd compression (kombu's
-// names), and message signing (the auth serializer, app.setup_security())
+// Redis and over RabbitMQ (results in Redis), both ways: the yaml serializer, bzip2 compression (kombu's
+// names; zstd read only), and message signing (the auth serializer, app.setup_security())
 // with keys and certificates made by openssl. Where signing is required, an
 // unsigned, tampered, wrongly signed, unknown-cert or expired-cert message is
 // refused with its reason logged and FAILURE stored, and the worker stays up.
@@ -19,6 +19,7 @@ import { pythonCeleryAvailable } from "../support/python.js";
 import { redisAvailable, redisUrl } from "../support/redis.js";
 import { AMQP_URL, requireRabbit } from "../support/amqp.js";
 import { waitUntil } from "../support/wait.js";
+import { installedVersion } from "../../src/util/optional-package.js";
 
 const REDIS = redisUrl(3);
 const available = (await redisAvailable()) && (await pythonCeleryAvailable());
@@ -69,8 +70,17 @@ for (const broker of brokers) {
       assert.equal(await onCeleriac.get(T).catch(seen), 42);
     });
 
-    it("Celeriac refuses to send bzip2 or zstd rather than send what it cannot write", async () => {
-      await assert.rejects(app.sendTask("canvas.add", [1, 2], {}, { queue: workers.pyQueue, compression: "bzip2" }).get(T), /cannot write them yet/);
+    it("a Celeriac producer's bzip2 messages run on a Python worker and on a Celeriac worker", async () => {
+      const onPython = app.sendTask("canvas.identity", [BIG], {}, { queue: workers.pyQueue, compression: "bzip2" });
+      const onCeleriac = app.sendTask("canvas.identity", [BIG], {}, { queue: workers.tsQueue, compression: "bzip" });
+      assert.equal(await onPython.get(T), BIG);
+      assert.equal(await onCeleriac.get(T), BIG);
+    });
+
+    it("zstd is sent only with zstd-napi installed (no dependency): else the send fails with an EncodeError naming it", async () => {
+      const res = app.sendTask("canvas.identity", [BIG], {}, { queue: workers.pyQueue, compression: "zstd" });
+      if (installedVersion("zstd-napi")) assert.equal(await res.get(T), BIG);
+      else await assert.rejects(res.get(T), (err: Error) => err.name === "EncodeError" && /npm install zstd-napi/.test(err.message));
     });
   });
 

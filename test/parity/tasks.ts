@@ -20,8 +20,8 @@ const sleep = (seconds: number) => new Promise((r) => setTimeout(r, seconds * 10
 const sum = (nums: number[]) => nums.reduce((a, b) => a + b, 0);
 /** A Python exception by module and class, re-raised as such by a Python client. */
 const pyError = (type: string, message: string, module = "builtins") => new RemoteTaskError(type, message, module);
-/** The suite's ExpectedException, compared by its arguments. */
-const expected = (...args: unknown[]) => pyError("ExpectedException", args.map(String).join(", "), N);
+/** The suite's ExpectedException, compared by its arguments: all of them go in exc_message. */
+const expected = (...args: unknown[]) => new RemoteTaskError("ExpectedException", args.map(String).join(", "), N, null, args);
 
 export const identity = app.task({ name: `${N}.identity`, params: ["x"] }, (x: unknown) => x);
 

@@ -5,6 +5,7 @@ import { execFileSync } from "node:child_process";
 import { describe, it } from "node:test";
 import { compress, decompress } from "../../src/protocol/compression.js";
 import { CodecUnavailable, DecodeError, EncodeError, MessageTooLarge } from "../../src/errors.js";
+import { installedVersion } from "../../src/util/optional-package.js";
 
 const PY = "/usr/bin/python3";
 const text = Buffer.from(JSON.stringify([["héllo ✓", 2], { big: "x".repeat(50_000) }, {}]));
@@ -44,9 +45,36 @@ describe("compression, as kombu registers it", () => {
     });
   }
 
-  it("kombu reads what we compressed (zlib, brotli needs Python's brotli: skipped there)", () => {
-    const ours = compress(text, "zlib");
-    assert.deepEqual(kombuDecompressed(ours.body, ours.contentType), text);
+  it("kombu reads what we compressed (zlib, bzip2; brotli needs Python's brotli: skipped there)", () => {
+    for (const alias of ["zlib", "bzip2"]) {
+      const ours = compress(text, alias);
+      assert.deepEqual(kombuDecompressed(ours.body, ours.contentType), text, alias);
+    }
+  });
+
+  it("our bzip2 encoder: empty, runs across RLE1's 4/255 bounds, several blocks, random bytes; read by Python's bz2 and by us", () => {
+    const cases = [
+      Buffer.alloc(0),
+      Buffer.from("a"),
+      Buffer.from("aaaa"),
+      Buffer.concat([Buffer.alloc(255, 1), Buffer.alloc(256, 2), Buffer.alloc(3, 3), Buffer.alloc(4, 4), Buffer.alloc(5, 4)]),
+      Buffer.from("banana".repeat(1000)),
+      Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 7919) % 251)),
+      // Two blocks (a block holds up to 899,981 bytes after RLE1); one run-length stage output of 4+1 bytes per 255.
+      Buffer.from(Array.from({ length: 950_000 }, (_, i) => (i * i) % 97)),
+    ];
+    const script = `
+import sys, bz2, json, base64
+print(json.dumps([base64.b64encode(bz2.decompress(base64.b64decode(b))).decode() for b in json.load(sys.stdin)]))`;
+    const packed = cases.map((c) => compress(c, "bzip2").body);
+    const back = JSON.parse(
+      execFileSync(PY, ["-c", script], { input: JSON.stringify(packed.map((b) => b.toString("base64"))), maxBuffer: 1 << 26 }).toString(),
+    ) as string[];
+    cases.forEach((c, i) => {
+      assert.ok(Buffer.from(back[i]!, "base64").equals(c), `Python's bz2 reads case ${i}`);
+      assert.ok(decompress(packed[i]!, "application/x-bz2", null).equals(c), `we read case ${i}`);
+    });
+    assert.ok(packed[4]!.length < 200, "it compresses");
   });
 
   it("reads a multi-stream bzip2 body and a multi-frame zstd body", () => {
@@ -88,6 +116,21 @@ describe("compression, as kombu registers it", () => {
     assert.throws(() => decompress(z.body.subarray(0, z.body.length - 10), "application/zstd", 1 << 20), DecodeError);
     assert.throws(() => decompress(text, "application/zstd", 1 << 20), /not a zstd frame/);
     assert.throws(() => decompress(text, "application/x-snappy"), /unknown compression "application\/x-snappy"/);
+  });
+
+  it("zstd is sent with zstd-napi when it is installed (kombu reads it), else refused with an EncodeError naming it", () => {
+    // zstd-napi is no dependency (CI does not build it): with NODE_PATH pointing at a build of it, the first branch runs.
+    if (installedVersion("zstd-napi")) {
+      const ours = compress(text, "zstd");
+      assert.equal(ours.contentType, "application/zstd");
+      assert.deepEqual(kombuDecompressed(ours.body, ours.contentType), text);
+      assert.deepEqual(decompress(ours.body, "zstandard", 1 << 20), text);
+    } else {
+      assert.throws(
+        () => compress(text, "zstd"),
+        (err: Error) => err instanceof EncodeError && /npm install zstd-napi --build-from-source/.test(err.message),
+      );
+    }
   });
 
   it("lzma/xz is named but cannot be read or written yet: a typed error that says so", () => {
