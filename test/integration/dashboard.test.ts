@@ -39,18 +39,21 @@ async function startDashboard(args: string[], history = join(dir, `history-${ran
 }
 
 /**
- * Opens a task's detail by clicking its row, again if the click landed on
- * another row: the list re-renders every second, and a row can move between
- * Playwright's hit check and its click.
+ * Opens a task's detail by clicking its row; if the click landed on another
+ * row (the list is redrawn every second, and a row can move between
+ * Playwright's aim and its click), through the page's own open().
  */
 async function openDetail(page: Page, id: string): Promise<void> {
-  await waitUntil(`the detail of ${id} open`, async () => {
-    await page.click(`[data-task-id="${id}"]`);
-    return page
+  const shown = () =>
+    page
       .waitForFunction((id) => document.querySelector("#d-fields .mono")?.textContent === id, id, { timeout: 2_000 })
       .then(() => true)
       .catch(() => false);
-  });
+  await page.click(`[data-task-id="${id}"]`);
+  if (await shown()) return;
+  // Playwright aims at where the row was; the list, redrawn every second, may have moved it.
+  await page.evaluate((id) => (window as unknown as { CeleriacTask: { open(id: string): void } }).CeleriacTask.open(id), id);
+  assert.ok(await shown(), `the detail of ${id} opened`);
 }
 
 const auth = { authorization: `Bearer ${TOKEN}` };
@@ -208,7 +211,11 @@ describe("dashboard", { skip }, () => {
     const later = app.sendTask("fixture.add", [40, 2], {}, { countdown: 15 });
     await page.waitForSelector(`[data-task-id="${later.id}"][data-state=PENDING]`, { timeout: 10_000 });
     await openDetail(page, later.id);
-    await page.click("[data-testid=revoke]");
+    await page.click("[data-testid=revoke]", { timeout: 10_000 }).catch(async (err: Error) => {
+      const drawer = await page.evaluate(() => document.querySelector("#drawer")?.textContent?.replace(/\s+/g, " ").slice(0, 1500));
+      const api = await (await fetch(`${base}/api/tasks/${later.id}`, { headers: auth })).text();
+      throw new Error(`${err.message}\nthe drawer: ${drawer}\n/api/tasks/${later.id}: ${api.slice(0, 1500)}`);
+    });
     await assert.rejects(later.get({ timeout: 25_000 }), /revoked/i);
     await page.waitForSelector(`[data-task-id="${later.id}"][data-state=REVOKED]`, { timeout: 20_000 });
 

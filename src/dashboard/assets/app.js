@@ -135,7 +135,18 @@
   function stateBadge(state) {
     return h("span", { class: `badge ${state}` }, state);
   }
+  // A click is a press and a release on one row: a list replaced between the
+  // two (it is redrawn every second) would swallow it, so a redraw waits for the release.
+  let pressed = false;
+  let redrawAfterRelease = false;
+  $("tasks").addEventListener("pointerdown", () => (pressed = true));
+  window.addEventListener("pointerup", () => {
+    pressed = false;
+    if (redrawAfterRelease) setTimeout(renderTasks);
+    redrawAfterRelease = false;
+  });
   function renderTasks() {
+    if (pressed) return void (redrawAfterRelease = true);
     const rows = [...tasks.values()].sort((a, b) => (b.timestamp || b.received || 0) - (a.timestamp || a.received || 0)).slice(0, PAGE);
     $("tasks").tBodies[0].replaceChildren(
       ...rows.map((t) =>
