@@ -369,3 +369,28 @@ export function killMasterWhileDraining(kind: string, o: DrainOptions, set: Fail
     lateSends,
   );
 }
+
+/**
+ * What a Redis master failover (Sentinel or Cluster) must leave: the one worker
+ * up and still running, every late send confirmed by the new master, at most a
+ * handful lost (replication is asynchronous), recovery within 20 s, the loss
+ * told (`lossLine`), nothing escaped; then a warm shutdown. Prints the figures.
+ */
+export async function assertMasterFailover(what: string, outcome: Outcome, expectedSent: number, lossLine: RegExp): Promise<void> {
+  try {
+    process.stderr.write(
+      `${what}: sent ${outcome.sent}, completed ${outcome.completed}, lost ${outcome.lost}, run twice ${outcome.runTwice}, ` +
+        `${outcome.recoverySeconds} s from the kill to the next completion\n`,
+    );
+    assert.equal(outcome.workers.length, 1, "the one worker carried on");
+    assert.ok(outcome.worker.proc.exitCode === null && outcome.worker.proc.signalCode === null, "the worker is up");
+    assert.equal(outcome.sent, expectedSent, "every send made while the master was down was confirmed by the new one");
+    // Asynchronous replication: what the master took in its last milliseconds may be gone. A handful, never a share.
+    assert.ok(outcome.lost <= 5, `lost ${outcome.lost} of ${outcome.sent}: ${outcome.lostIds.slice(0, 5).join(", ")}`);
+    assert.ok(outcome.recoverySeconds !== null && outcome.recoverySeconds < 20, `recovered in ${outcome.recoverySeconds} s`);
+    assert.match(outcome.worker.output(), lossLine, "the worker told of the master's loss");
+    assert.doesNotMatch(outcome.worker.output(), /unhandled rejection|uncaught exception/);
+  } finally {
+    assert.equal(await outcome.worker.stop(), 0, `warm shutdown; output:\n${outcome.worker.output().slice(-3000)}`);
+  }
+}

@@ -249,7 +249,8 @@ describe("remote control (celery.pidbox) and events (celeryev) over RabbitMQ, bo
   });
 
   it("Python's event receiver sees our worker's task events; our EventReceiver sees Python's", async () => {
-    const listener = startPython(["events.py", "6"], { cwd: PY_DIR, env: n });
+    // Until it has heard our worker's task-succeeded (a minute at most): py-amqp can be slow under load.
+    const listener = startPython(["events.py", "60", jsHost], { cwd: PY_DIR, env: n });
     await listener.waitFor(/listening/, 20_000);
     const seenHere: CeleryEvent[] = [];
     const receiver = new EventReceiver(await app.broker());

@@ -1,5 +1,7 @@
-"""Python Celery's own event receiver on RabbitMQ: listens for the given
-number of seconds and prints the events it saw (type, hostname, uuid) as JSON."""
+"""Python Celery's own event receiver on RabbitMQ: listens for at most the
+given number of seconds, or, given a hostname, until it has seen a
+task-succeeded event from it; prints the events it saw (type, hostname, uuid)
+as JSON."""
 import json
 import socket
 import sys
@@ -8,7 +10,12 @@ import time
 from interop_tasks import app
 
 seconds = float(sys.argv[1])
+until_from = sys.argv[2] if len(sys.argv) > 2 else None
 seen = []
+
+
+def done():
+    return until_from is not None and any(e["type"] == "task-succeeded" and e["hostname"] == until_from for e in seen)
 
 
 def on_event(event):
@@ -20,7 +27,7 @@ with app.connection() as conn:
     deadline = time.time() + seconds
     consumer = receiver.consume(limit=None, timeout=0.5, safety_interval=0.1)
     print("listening", flush=True)
-    while time.time() < deadline:
+    while time.time() < deadline and not done():
         try:
             next(consumer)
         except (socket.timeout, StopIteration):
