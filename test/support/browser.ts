@@ -1,7 +1,7 @@
 // Headless Chromium (Debian's) for the tests that drive a page as a person
 // would: a fresh profile each time, no network chatter of its own. Missing, a
 // test skips locally and fails under CI=true.
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium, type BrowserContext, type Dialog, type Page } from "playwright-core";
@@ -11,10 +11,9 @@ export const haveChromium = existsSync(CHROMIUM);
 /** The `skip` of a describe that needs the browser: false in CI, where a missing browser must fail. */
 export const skipWithoutChromium: string | false = !haveChromium && process.env.CI !== "true" ? "chromium is not installed (apt-get install chromium)" : false;
 
-export async function launchChromium(viewport = { width: 1600, height: 1000 }): Promise<BrowserContext> {
+export function launchChromium(viewport = { width: 1600, height: 1000 }): Promise<BrowserContext> {
   if (!haveChromium) throw new Error(`${CHROMIUM} is missing: CI installs Debian's chromium package`);
-  const profile = mkdtempSync(join(tmpdir(), "celeriac-chromium-"));
-  const context = await chromium.launchPersistentContext(profile, {
+  return chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), "celeriac-chromium-")), {
     executablePath: CHROMIUM,
     args: [
       "--headless",
@@ -28,9 +27,6 @@ export async function launchChromium(viewport = { width: 1600, height: 1000 }): 
     ],
     viewport,
   });
-  // The profile goes with the browser, not left in /tmp by every run.
-  context.on("close", () => rmSync(profile, { recursive: true, force: true }));
-  return context;
 }
 
 /**
