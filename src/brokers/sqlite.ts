@@ -70,6 +70,7 @@ export class SqliteBroker implements Broker {
   private closed = false;
   private readonly subscriptions = new Set<NodeJS.Timeout>();
   private readonly publishes: WriteBatcher<PendingPublish>;
+  private readonly acks: WriteBatcher<[number, number]>;
   /** Wakes an idle fetch when another process commits (see util/commit-signal.ts). */
   private signal: CommitSignal | null = null;
 
@@ -79,6 +80,9 @@ export class SqliteBroker implements Broker {
     this.visibilityTimeout = opts.visibilityTimeout ?? 3600;
     // Publishes made in one tick are written in one transaction.
     this.publishes = new WriteBatcher((batch) => this.writePublishes(batch));
+    // Acks of one tick too: a process pool's children answer a few tasks per IPC read, and
+    // the worker acks each read's tasks on its own, so per-call transactions held 2 acks each.
+    this.acks = new WriteBatcher((batch) => this.writeAcks(batch));
   }
 
   async connect(): Promise<void> {
@@ -249,9 +253,16 @@ export class SqliteBroker implements Broker {
 
   async ack(deliveries: readonly Delivery[]): Promise<void> {
     if (!deliveries.length) return;
+    if (!this.db) throw new Error(`broker ${this.displayUrl} is not connected`);
+    let written: Promise<void> | undefined;
+    for (const d of deliveries) written = this.acks.add(SqliteBroker.parseTag(d.tag));
+    return written;
+  }
+
+  private writeAcks(batch: [number, number][]): void {
     const ack = this.stmts.ack;
     this.conn.transaction(() => {
-      for (const d of deliveries) ack.run(...SqliteBroker.parseTag(d.tag));
+      for (const [id, deliveries] of batch) ack.run(id, deliveries);
     })();
   }
 
@@ -383,6 +394,7 @@ export class SqliteBroker implements Broker {
     this.closed = true;
     if (!this.db) return;
     await this.publishes.flush();
+    await this.acks.flush();
     this.signal?.wakeAll();
     this.signal?.release();
     this.signal = null;
