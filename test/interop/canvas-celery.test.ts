@@ -27,6 +27,14 @@ interface PyOutcome {
   message?: string;
 }
 
+/** The lines of a worker's log that match, for a failure message. */
+function linesOf(log: string, pattern: RegExp): string {
+  return log
+    .split("\n")
+    .filter((l) => pattern.test(l))
+    .join("\n");
+}
+
 describe("canvas interop with Python Celery 5.2.6 over Redis", { skip: !available }, () => {
   const run = randomUUID().slice(0, 8);
   const tsQueue = `canvas-ts-${run}`;
@@ -97,11 +105,7 @@ describe("canvas interop with Python Celery 5.2.6 over Redis", { skip: !availabl
       assert.equal(out.failing_chord!.module, "celery.exceptions");
       assert.match(String(out.failing_chord!.message), /header broke/);
       // A rare CI failure here (the errback's result not in within 30 s) is not understood yet: say what the worker did with it.
-      const errbackLog = tsWorker
-        .output()
-        .split("\n")
-        .filter((l) => /onError|chord .* failed|errback/.test(l))
-        .join("\n");
+      const errbackLog = linesOf(tsWorker.output(), /onError|chord .* failed|errback/);
       assert.deepEqual(
         out.failing_chord_errback,
         { state: "SUCCESS", result: { failed: out.failing_chord_callback_id } },
@@ -186,11 +190,7 @@ describe("canvas interop with Python Celery 5.2.6 over Redis", { skip: !availabl
         .AsyncResult(ebId)
         .get(T)
         .catch((err: Error) => {
-          const log = pyWorker
-            .output()
-            .split("\n")
-            .filter((l) => /onError|ChordError|errback/.test(l));
-          throw new Error(`the errback's result: ${err.message}; the Python worker's log of it:\n${log.join("\n")}`);
+          throw new Error(`the errback's result: ${err.message}; the Python worker's log of it:\n${linesOf(pyWorker.output(), /onError|ChordError|errback/)}`);
         });
       assert.deepEqual(errback, { failed: res.id });
     });
