@@ -3,11 +3,12 @@
 // registered under 'application/x-gzip' (aliases zlib, gzip) but compresses
 // with zlib's format, so we do the same to stay readable by Python.
 import { brotliCompressSync, brotliDecompressSync, deflateSync, unzipSync } from "node:zlib";
-import { CodecUnavailable, DecodeError, EncodeError, MessageTooLarge } from "../errors.js";
+import { DecodeError, EncodeError, MessageTooLarge } from "../errors.js";
 import { bunzip2 } from "./codecs/bzip2.js";
 import { bzip2 } from "./codecs/bzip2-encode.js";
 import { unzstd } from "./codecs/zstd.js";
 import { zstd } from "./codecs/zstd-encode.js";
+import { unxz, xz } from "./codecs/xz.js";
 
 type Inflate = (body: Buffer, limit: number | null) => Buffer;
 
@@ -15,8 +16,7 @@ interface Compression {
   contentType: string;
   /** kombu's aliases, the names a setting or a send option may use. */
   names: readonly string[];
-  /** null: Celeriac cannot write this format (lzma/xz: see docs/celery-compatibility.md for why). */
-  compress: ((body: Buffer) => Buffer) | null;
+  compress: (body: Buffer) => Buffer;
   decompress: Inflate;
 }
 
@@ -40,10 +40,8 @@ const compressions: readonly Compression[] = [
   {
     contentType: "application/x-lzma",
     names: ["lzma", "xz"],
-    compress: null,
-    decompress: () => {
-      throw new CodecUnavailable("application/x-lzma (xz) bodies cannot be read by Celeriac yet: send them with another compression");
-    },
+    compress: xz,
+    decompress: unxz,
   },
 ];
 
@@ -66,9 +64,6 @@ export function compressionContentType(name: string): string {
 export function compress(body: Buffer, name: string): { body: Buffer; contentType: string } {
   const c = compressionNamed(name);
   if (!c) throw new EncodeError(`unknown compression ${JSON.stringify(name)} (known: ${known()})`);
-  if (!c.compress) {
-    throw new EncodeError(`Celeriac cannot write ${c.contentType} bodies: choose zlib, brotli or bzip2 to send`);
-  }
   return { body: c.compress(body), contentType: c.contentType };
 }
 

@@ -1,5 +1,5 @@
 // The packages behind one URL scheme or feature (ioredis, amqplib,
-// better-sqlite3, tsx) are optional: a deployment installs what its URLs use.
+// better-sqlite3, tsx, lzma-native) are optional: a deployment installs what its URLs use.
 // They are loaded by the module that needs them, when that module is first
 // loaded, and their absence says which package to install instead of Node's
 // bare "Cannot find module".
@@ -44,7 +44,7 @@ export async function importOptional<T>(specifier: string, neededBy: string): Pr
 }
 
 /** The packages a deployment adds for what it uses (see the README's "What to install"). */
-export const OPTIONAL_PACKAGES = ["better-sqlite3", "tsx", "ioredis", "amqplib"];
+export const OPTIONAL_PACKAGES = ["better-sqlite3", "tsx", "lzma-native", "ioredis", "amqplib"];
 
 /** The version of `pkg` that requireOptional would load, or null when it is not installed. */
 export function installedVersion(pkg: string): string | null {

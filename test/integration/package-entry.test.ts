@@ -104,8 +104,9 @@ const { app, add } = require("./tasks.cjs");
 (async () => {
   const missing = await createBroker("redis://127.0.0.1:6379/0").catch((err) => err);
   const result = await add.delay(2, 3).get({ timeout: 20000 });
+  const xz = await add.applyAsync([1, 1], { compression: "xz" }).get({ timeout: 20000 }).catch((err) => err);
   await app.close();
-  console.log(JSON.stringify({ result, dashboard: typeof Dashboard, missing: { typed: missing instanceof PackageNotInstalled, message: String(missing.message) } }));
+  console.log(JSON.stringify({ result, dashboard: typeof Dashboard, missing: { typed: missing instanceof PackageNotInstalled, message: String(missing.message) }, xz: { name: xz.name, message: String(xz.message) } }));
 })().catch((err) => { console.error(err); process.exit(1); });
 `,
     };
@@ -143,7 +144,7 @@ const { app, add } = require("./tasks.cjs");
     assert.deepEqual({ code: r.code, stdout: r.stdout }, { code: 0, stdout: "" }, "tsc exits 0 and reports nothing");
   });
 
-  it("a CommonJS worker and producer (require) run a task on the embedded default; redis:// without ioredis says what to install", async () => {
+  it("a CommonJS worker and producer (require) run a task on the embedded default; redis:// without ioredis and xz without lzma-native say what to install", async () => {
     const worker = startProcess(
       process.execPath,
       [join(dir, "node_modules/celeriac/bin/celeriac.js"), "-A", "./tasks.cjs", "worker", "-P", "solo", "-l", "info"],
@@ -153,11 +154,21 @@ const { app, add } = require("./tasks.cjs");
     assert.ok(worker.output().includes(`broker sqlite://./celeriac.db (${join(dir, "celeriac.db")})`), worker.output());
     const producer = startProcess(process.execPath, ["producer.cjs"], { cwd: dir, env });
     assert.equal(await producer.exited, 0, producer.output());
-    const out = JSON.parse(producer.output().trim().split("\n").at(-1)!) as { result: number; dashboard: string; missing: { typed: boolean; message: string } };
+    const out = JSON.parse(producer.output().trim().split("\n").at(-1)!) as {
+      result: number;
+      dashboard: string;
+      missing: { typed: boolean; message: string };
+      xz: { name: string; message: string };
+    };
     assert.deepEqual(out, {
       result: 5,
       dashboard: "function",
       missing: { typed: true, message: "redis:// URLs need the npm package ioredis, which is not installed: npm install ioredis" },
+      xz: {
+        name: "EncodeError",
+        message:
+          "application/x-lzma (xz) bodies are sent with the npm package lzma-native, which is not installed: npm install lzma-native (or choose zlib, brotli or bzip2 to send)",
+      },
     });
     assert.equal(await worker.stop(), 0, worker.output());
   });
@@ -177,6 +188,9 @@ const { app, add } = require("./tasks.cjs");
   it("celeriac report names the optional packages it finds and those it does not", async () => {
     const { stdout } = await run(process.execPath, [join(dir, "node_modules/celeriac/bin/celeriac.js"), "-A", "./tasks.cjs", "report"], { cwd: dir, env });
     const sqlite = (JSON.parse(readFileSync(join(ROOT, "node_modules/better-sqlite3/package.json"), "utf8")) as { version: string }).version;
-    assert.ok(stdout.includes(`packages -> better-sqlite3:${sqlite} tsx:not installed ioredis:not installed amqplib:not installed\n`), stdout);
+    assert.ok(
+      stdout.includes(`packages -> better-sqlite3:${sqlite} tsx:not installed lzma-native:not installed ioredis:not installed amqplib:not installed\n`),
+      stdout,
+    );
   });
 });

@@ -1,6 +1,6 @@
 // Content Celery speaks beyond json, with a real Python Celery 5.2.6 over
-// Redis and over RabbitMQ (results in Redis), both ways: the yaml serializer, bzip2 compression (kombu's
-// names; zstd read only), and message signing (the auth serializer, app.setup_security())
+// Redis and over RabbitMQ (results in Redis), both ways: the yaml serializer, bzip2 and xz compression (kombu's
+// names; zstd read, sent only with zstd-napi), and message signing (the auth serializer, app.setup_security())
 // with keys and certificates made by openssl. Where signing is required, an
 // unsigned, tampered, wrongly signed, unknown-cert or expired-cert message is
 // refused with its reason logged and FAILURE stored, and the worker stays up.
@@ -35,7 +35,7 @@ const brokers = [
 ];
 
 for (const broker of brokers) {
-  describe(`yaml, bzip2 and zstd with Python Celery 5.2.6 over ${broker.name}`, { skip: broker.skip }, () => {
+  describe(`yaml, bzip2, xz and zstd with Python Celery 5.2.6 over ${broker.name}`, { skip: broker.skip }, () => {
     let workers: MixedWorkers;
     let app: Celeriac;
 
@@ -53,11 +53,11 @@ for (const broker of brokers) {
       await workers?.stop();
     });
 
-    it("a Python producer's yaml, bzip2, bzip, zstd, zstandard and yaml+zstd messages run on a Celeriac worker", async () => {
+    it("a Python producer's yaml, bzip2, bzip, zstd, zstandard, xz, lzma and yaml+zstd messages run on a Celeriac worker", async () => {
       const out = await workers.produce<Record<string, PyOutcome>>("content_produce.py");
       assert.deepEqual(out.yaml, { state: "SUCCESS", result: 5 });
       assert.deepEqual(out.yaml_types, { state: "SUCCESS", result: { yes: "yes", n: null, l: [1.5, true] } });
-      for (const alias of ["bzip2", "bzip", "zstd", "zstandard"]) assert.deepEqual(out[alias], { state: "SUCCESS", result: BIG }, alias);
+      for (const alias of ["bzip2", "bzip", "zstd", "zstandard", "xz", "lzma"]) assert.deepEqual(out[alias], { state: "SUCCESS", result: BIG }, alias);
       assert.deepEqual(out.yaml_zstd, { state: "SUCCESS", result: 42 });
     });
 
@@ -70,12 +70,17 @@ for (const broker of brokers) {
       assert.equal(await onCeleriac.get(T).catch(seen), 42);
     });
 
-    it("a Celeriac producer's bzip2 messages run on a Python worker and on a Celeriac worker", async () => {
-      const onPython = app.sendTask("canvas.identity", [BIG], {}, { queue: workers.pyQueue, compression: "bzip2" });
-      const onCeleriac = app.sendTask("canvas.identity", [BIG], {}, { queue: workers.tsQueue, compression: "bzip" });
-      assert.equal(await onPython.get(T), BIG);
-      assert.equal(await onCeleriac.get(T), BIG);
-    });
+    for (const [sent, read] of [
+      ["bzip2", "bzip"],
+      ["xz", "lzma"],
+    ]) {
+      it(`a Celeriac producer's ${sent} messages run on a Python worker and on a Celeriac worker`, async () => {
+        const onPython = app.sendTask("canvas.identity", [BIG], {}, { queue: workers.pyQueue, compression: sent });
+        const onCeleriac = app.sendTask("canvas.identity", [BIG], {}, { queue: workers.tsQueue, compression: read });
+        assert.equal(await onPython.get(T), BIG);
+        assert.equal(await onCeleriac.get(T), BIG);
+      });
+    }
 
     it("zstd is sent only with zstd-napi installed (no dependency): else the send fails with an EncodeError naming it", async () => {
       const res = app.sendTask("canvas.identity", [BIG], {}, { queue: workers.pyQueue, compression: "zstd" });

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { describe, it } from "node:test";
 import { compress, decompress } from "../../src/protocol/compression.js";
-import { CodecUnavailable, DecodeError, EncodeError, MessageTooLarge } from "../../src/errors.js";
+import { DecodeError, EncodeError, MessageTooLarge } from "../../src/errors.js";
 import { installedVersion } from "../../src/util/optional-package.js";
 
 const PY = "/usr/bin/python3";
@@ -36,6 +36,8 @@ describe("compression, as kombu registers it", () => {
     ["zstd", "application/zstd"],
     ["zstandard", "application/zstd"],
     ["zlib", "application/x-gzip"],
+    ["xz", "application/x-lzma"],
+    ["lzma", "application/x-lzma"],
   ] as const) {
     it(`reads what kombu compressed as ${alias} (${contentType}), by content type and by alias`, () => {
       const packed = kombuCompressed(alias);
@@ -45,8 +47,8 @@ describe("compression, as kombu registers it", () => {
     });
   }
 
-  it("kombu reads what we compressed (zlib, bzip2; brotli needs Python's brotli: skipped there)", () => {
-    for (const alias of ["zlib", "bzip2"]) {
+  it("kombu reads what we compressed (zlib, bzip2, xz; brotli needs Python's brotli: skipped there)", () => {
+    for (const alias of ["zlib", "bzip2", "xz", "lzma"]) {
       const ours = compress(text, alias);
       assert.deepEqual(kombuDecompressed(ours.body, ours.contentType), text, alias);
     }
@@ -84,6 +86,34 @@ print(json.dumps([base64.b64encode(bz2.decompress(base64.b64decode(b))).decode()
     const c = kombuCompressed("zstd", Buffer.from("first,"));
     const d = kombuCompressed("zstd", Buffer.from("second"));
     assert.equal(decompress(Buffer.concat([c.body, d.body]), "application/zstd", 100).toString(), "first,second");
+    const e = kombuCompressed("xz", Buffer.from("first,"));
+    const f = kombuCompressed("xz", Buffer.from("second"));
+    assert.equal(decompress(Buffer.concat([e.body, f.body]), "application/x-lzma", 100).toString(), "first,second");
+  });
+
+  it("xz: empty and random bodies both ways, and the legacy .lzma format Python's lzma.decompress also reads", () => {
+    for (const input of [Buffer.alloc(0), Buffer.from(Array.from({ length: 70_000 }, (_, i) => (i * 7919 + (i >> 3)) % 256))]) {
+      const ours = compress(input, "xz");
+      assert.ok(kombuDecompressed(ours.body, ours.contentType).equals(input));
+      assert.ok(decompress(ours.body, "application/x-lzma", 1 << 20).equals(input));
+    }
+    const alone = execFileSync(PY, ["-c", "import lzma, sys; sys.stdout.buffer.write(lzma.compress(sys.stdin.buffer.read(), format=lzma.FORMAT_ALONE))"], {
+      input: text,
+    });
+    assert.deepEqual(decompress(alone, "application/x-lzma", 1 << 20), text);
+  });
+
+  it("an xz bomb (64 MiB of spaces in 10 kB) stops at the limit; a header asking for a 1.5 GiB dictionary is refused, not allocated", () => {
+    const bomb = execFileSync(PY, ["-c", "import lzma, sys; sys.stdout.buffer.write(lzma.compress(b' ' * 64 * 2**20, preset=0))"], { maxBuffer: 1 << 26 });
+    assert.ok(bomb.length < 20_000);
+    const before = process.memoryUsage().arrayBuffers;
+    assert.throws(() => decompress(bomb, "application/x-lzma", 1 << 20), MessageTooLarge);
+    assert.ok(process.memoryUsage().arrayBuffers - before < 32 * 1024 * 1024, "did not inflate 64 MiB");
+    const greedy = execFileSync(PY, [
+      "-c",
+      "import lzma, sys; sys.stdout.buffer.write(lzma.compress(b'x', filters=[{'id': lzma.FILTER_LZMA2, 'dict_size': 1536 << 20}]))",
+    ]);
+    assert.throws(() => decompress(greedy, "application/x-lzma", 1 << 20), /cannot decompress application\/x-lzma body: Memory usage limit/);
   });
 
   it("a bzip2 bomb (242 bytes to 300 MB) stops at the limit", () => {
@@ -115,6 +145,12 @@ print(json.dumps([base64.b64encode(bz2.decompress(base64.b64decode(b))).decode()
     const z = kombuCompressed("zstd");
     assert.throws(() => decompress(z.body.subarray(0, z.body.length - 10), "application/zstd", 1 << 20), DecodeError);
     assert.throws(() => decompress(text, "application/zstd", 1 << 20), /not a zstd frame/);
+    const x = kombuCompressed("xz");
+    assert.throws(() => decompress(x.body.subarray(0, x.body.length - 10), "application/x-lzma", 1 << 20), /application\/x-lzma body: truncated stream/);
+    assert.throws(() => decompress(text, "application/x-lzma"), /cannot decompress application\/x-lzma body: File format not recognized/);
+    const tampered = Buffer.from(x.body);
+    tampered[40] = tampered[40]! ^ 0xff;
+    assert.throws(() => decompress(tampered, "application/x-lzma"), DecodeError);
     assert.throws(() => decompress(text, "application/x-snappy"), /unknown compression "application\/x-snappy"/);
   });
 
@@ -133,11 +169,7 @@ print(json.dumps([base64.b64encode(bz2.decompress(base64.b64decode(b))).decode()
     }
   });
 
-  it("lzma/xz is named but cannot be read or written yet: a typed error that says so", () => {
-    const xz = kombuCompressed("xz");
-    assert.equal(xz.contentType, "application/x-lzma");
-    assert.throws(() => decompress(xz.body, xz.contentType), CodecUnavailable);
-    assert.throws(() => compress(text, "lzma"), EncodeError);
+  it("an unknown compression name is refused by name", () => {
     assert.throws(() => compress(text, "nope"), /unknown compression "nope"/);
   });
 });
