@@ -255,6 +255,51 @@ export function brokerConformance(name: string, { make }: BrokerSuiteOptions): v
       assert.deepEqual(got.sort(), [qa, qb].sort());
     });
 
+    it("an idle fetch over several queues wakes for a message on any of them; what arrives on the others meanwhile comes next, once each", async () => {
+      const b = await broker();
+      const p = await broker();
+      const [qa, qb, qc] = [q(), q(), q()];
+      const t0 = Date.now();
+      const waiting = b.fetch([qa, qb, qc], { max: 10, waitMs: 8000, lease: true });
+      await sleep(200); // the scenario, not a wait for a condition: the fetch is idle when the message comes
+      const first = msg();
+      await p.publish({ queue: qc }, first);
+      const [woken, ...rest] = await waiting;
+      assert.equal(rest.length, 0);
+      assert.equal(woken?.message.headers.id, first.headers.id);
+      assert.ok(Date.now() - t0 < 7000, "woken by the message, not at the end of the wait");
+      await b.ack([woken!]);
+      // Sharded Redis: the other queues' blocking pops may still be waiting, and take these.
+      const later = [msg(), msg()];
+      await Promise.all([p.publish({ queue: qa }, later[0]!), p.publish({ queue: qb }, later[1]!)]);
+      const got: Delivery[] = [];
+      for (let i = 0; i < 10 && got.length < 2; i++) got.push(...(await b.fetch([qa, qb, qc], { max: 10, waitMs: 1000, lease: true })));
+      assert.deepEqual(headerIds(got).sort(), later.map((m) => m.headers.id).sort());
+      await b.ack(got);
+      for (const queue of [qa, qb, qc]) assert.equal(await p.size(queue), 0);
+    });
+
+    it("a message published while a consumer of several queues closes is not lost: the next consumer gets it", async () => {
+      const b = await make();
+      await b.connect();
+      const p = await broker();
+      const [qa, qb] = [q(), q()];
+      const waiting = b.fetch([qa, qb], { max: 10, waitMs: 8000, lease: true });
+      await sleep(200); // idle when the messages come
+      await p.publish({ queue: qa }, msg());
+      const [d] = await waiting;
+      assert.ok(d);
+      await b.ack([d]);
+      const m = msg();
+      await p.publish({ queue: qb }, m);
+      await sleep(100); // a blocking pop still waiting on qb may take it before the close
+      await b.close();
+      const c = await broker();
+      const again = await c.fetch([qb], { max: 10, waitMs: 3000, lease: true });
+      assert.deepEqual(headerIds(again), [m.headers.id]);
+      await c.ack(again);
+    });
+
     it("counts and purges ready messages; a second connection sees the same queues", async () => {
       const b = await broker();
       const other = await broker();

@@ -11,11 +11,10 @@ import type { Delivery, FetchOptions } from "../broker.js";
 import type { BrokerRedis } from "./client.js";
 import { PRIORITY_STEPS } from "./keys.js";
 import type { RedisDelivery, RedisLeases } from "./leases.js";
+import { ShardedWait, type Popped } from "./sharded-wait.js";
 
 /** The longest a blocking read waits before the fetch loop looks again (ms): bounds ETA lateness for schedules made elsewhere. */
 const MAX_BLOCK_MS = 1000;
-/** Sharded by queue, with several queues: the longest a blocking read waits on one of them before the next (ms). */
-const SHARDED_BLOCK_MS = 100;
 /** At most this many messages per fetch round trip. */
 const MAX_BATCH = 1000;
 /**
@@ -24,12 +23,6 @@ const MAX_BATCH = 1000;
  * loses them, so the pop stays small and batches come from the fetch script.
  */
 const MAX_UNLEASED_POP = 10;
-
-/** What one blocking pop returned: the list it took from, and the envelopes in the order they were queued. */
-interface Popped {
-  list: string;
-  envelopes: string[];
-}
 
 /** What the fetch loop knows of one set of queues between calls. */
 interface FetchState {
@@ -47,13 +40,32 @@ export class RedisFetcher {
   /** Whether the server has BLMPOP (null: not tried yet). */
   private hasBlmpop: boolean | null = null;
 
+  /** Sharded by queue with several queues: a blocking pop per queue at once (see sharded-wait.ts). */
+  private readonly shardedWait: ShardedWait;
+
   constructor(
     private readonly leases: RedisLeases,
     private readonly log: Logger,
     private readonly isClosed: () => boolean,
+    /** The blocking connection of one queue, sharded by queue with several queues. */
+    blockerFor: (queue: string) => Promise<Redis>,
+    /** Where messages popped after close go back (the main connection). */
+    putBack: (list: string, envelopes: string[]) => Promise<void>,
     /** The globalKeyprefix, which a blocking pop's reply names the list with. */
     private readonly keyPrefix = "",
-  ) {}
+  ) {
+    this.shardedWait = new ShardedWait({
+      pop: (blocker, lists, blockMs, count) => this.blockingPop(blocker, lists, blockMs, count),
+      blockerFor,
+      isClosed,
+      putBack: (popped) => putBack(popped.list, popped.envelopes),
+    });
+  }
+
+  /** Messages the sharded wait took and no fetch handed out: the closing broker gives them back. */
+  takenButNotDelivered(): Delivery[] {
+    return this.shardedWait.drain();
+  }
 
   /** A message of this process was scheduled for `eta`: a fetch loop then runs the script by that time, without waiting its second. */
   scheduled(eta: number): void {
@@ -77,7 +89,13 @@ export class RedisFetcher {
     const groups = layout.groups(order).map((g) => this.plan(g));
     const max = Math.max(1, Math.min(MAX_BATCH, opts.max));
     const deadline = Date.now() + Math.max(0, opts.waitMs);
+    const sharded = groups.length > 1;
     for (;;) {
+      // What the pops of an earlier wait took meanwhile (leased already) comes first.
+      if (sharded) {
+        const taken = this.shardedWait.takeTaken(max);
+        if (taken.length) return taken;
+      }
       const now = Date.now();
       for (const g of groups) if (now >= this.leases.nextRestoreAt(g.queues)) await this.leases.restoreExpired(client, now, g.queues);
       // The script moves due ETA messages and takes a leased batch. Right after a blocking
@@ -116,13 +134,26 @@ export class RedisFetcher {
       const left = deadline - Date.now();
       if (left <= 0) return [];
       const restoreIn = Math.min(...groups.map((g) => this.leases.nextRestoreAt(g.queues))) - Date.now();
-      // Queues in several slots cannot be waited on in one blocking pop: each in turn, briefly.
-      const blockCap = groups.length > 1 ? SHARDED_BLOCK_MS : MAX_BLOCK_MS;
-      const block = Math.min(left, blockCap, restoreIn, state.nextEtaAt - Date.now());
+      const block = Math.min(left, MAX_BLOCK_MS, restoreIn, state.nextEtaAt - Date.now());
       if (block <= 1) continue;
-      const g = groups[this.rotation++ % groups.length]!;
       // Wait for a push to any of the lists, without polling.
       const count = Math.min(max, MAX_UNLEASED_POP);
+      if (sharded) {
+        // Queues in several slots cannot be waited on in one blocking pop: one each, at once.
+        const targets = groups.map((g) => ({
+          key: g.queues[0]!,
+          lists: g.lists,
+          deliver: (p: Popped) =>
+            this.toDeliveries(
+              p.envelopes.flatMap((e) => [g.lists.indexOf(p.list), e, ""]),
+              g.queues,
+              opts.lease,
+            ),
+        }));
+        await this.shardedWait.wait(targets, block, count);
+        continue;
+      }
+      const g = groups[0]!;
       let popped: Popped | null;
       try {
         popped = await this.blockingPop(blocker, g.lists, block, count);
@@ -137,7 +168,7 @@ export class RedisFetcher {
         return [];
       }
       // Fewer than asked for: that list is empty now (and the ones before it were).
-      state.drained = groups.length === 1 && popped.envelopes.length < count;
+      state.drained = popped.envelopes.length < count;
       // Hand them over at once, without another round trip (the lists were empty a moment
       // ago, so this is the latency case). The leases are written on the same connection
       // as acks, so they reach Redis before any ack or renewal of the messages.

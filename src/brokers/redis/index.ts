@@ -8,7 +8,7 @@ import { randomUUID } from "node:crypto";
 import type { Redis } from "ioredis";
 import { createLogger } from "../../log.js";
 import { toEnvelope, type Message } from "../../protocol/message.js";
-import { connectAny, openRedis, openSubscriber } from "../../redis/connection.js";
+import { connectAll, connectAny, openRedis, openSubscriber } from "../../redis/connection.js";
 import { RedisTarget, type RedisTargetOptions } from "../../redis/target.js";
 import { WriteBatcher } from "../../util/batcher.js";
 import type { Broker, BoundQueue, BrokerOptions, Delivery, FetchOptions, PublishOptions, Route, ScheduledMessage } from "../broker.js";
@@ -74,6 +74,8 @@ export class RedisBroker implements Broker {
   private client: BrokerRedis | null = null;
   /** Blocking reads get their own connection: a BRPOP holds its connection until it returns. */
   private blocker: Redis | null = null;
+  /** Sharded by queue, a worker consuming several queues: one blocking connection per queue (see sharded-wait.ts). */
+  private readonly queueBlockers = new Map<string, Promise<Redis>>();
   private connecting: Promise<void> | null = null;
   private closed = false;
   private readonly publishes: WriteBatcher<Outgoing>;
@@ -95,7 +97,16 @@ export class RedisBroker implements Broker {
       mutex: opts.unackedMutexKey ?? "unacked_mutex",
     });
     this.leases = new RedisLeases(this.layout, opts.unackedMutexExpire ?? 300, this.visibilityTimeout, () => this.client, this.log);
-    this.fetcher = new RedisFetcher(this.leases, this.log, () => this.closed, this.target.keyPrefix);
+    this.fetcher = new RedisFetcher(
+      this.leases,
+      this.log,
+      () => this.closed,
+      (queue) => this.queueBlocker(queue),
+      async (list, envelopes) => {
+        await this.client?.rpush(list, ...[...envelopes].reverse());
+      },
+      this.target.keyPrefix,
+    );
     // Up to 1,000 a batch: a loop of sends writes as it goes, so it holds one batch of
     // envelopes at a time, young enough for the scavenger (bulk enqueue +25 % over 10,000).
     this.publishes = new WriteBatcher((batch) => this.writePublishes(batch), 1_000, "microtask");
@@ -224,6 +235,22 @@ export class RedisBroker implements Broker {
     // it sees its own messages; their replies need no waiting for.
     void this.publishes.flush();
     return this.fetcher.fetch(client, this.blocker!, queues, opts);
+  }
+
+  /** Connected before its first pop: with no offline queue, a pop on a connection still starting would fail. */
+  private queueBlocker(queue: string): Promise<Redis> {
+    let blocker = this.queueBlockers.get(queue);
+    if (!blocker) {
+      const client = openRedis(this.target, this.log, { role: `broker (blocking reads of ${queue})`, offlineQueue: false });
+      blocker = connectAll(this.target.displayUrl, [client]).then(() => client);
+      // A failed connect fails the pop that awaits it; the next pop opens a new connection.
+      blocker.catch(() => {
+        client.disconnect();
+        if (this.queueBlockers.get(queue) === blocker) this.queueBlockers.delete(queue);
+      });
+      this.queueBlockers.set(queue, blocker);
+    }
+    return blocker;
   }
 
   flushLeases(acked: Delivery | null): void {
@@ -365,12 +392,22 @@ export class RedisBroker implements Broker {
     this.closed = true;
     if (this.connecting) await this.connecting.catch(() => {});
     await this.publishes.flush().catch(() => {});
+    // Taken by a sharded wait's pops and leased, never handed out: back to their queues now,
+    // not after the visibility timeout.
+    const held = this.fetcher.takenButNotDelivered();
+    if (held.length && this.client) await Promise.all(held.map((d) => this.leases.reject(() => this.conn(), d, true).catch(() => {})));
     this.leases.writePending();
     const client = this.client;
     const blocker = this.blocker;
     this.client = null;
     this.blocker = null;
     blocker?.disconnect();
+    for (const b of this.queueBlockers.values())
+      void b.then(
+        (c) => c.disconnect(),
+        () => {},
+      );
+    this.queueBlockers.clear();
     if (client) await client.quit().catch(() => client.disconnect());
   }
 }
