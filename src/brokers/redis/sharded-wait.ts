@@ -84,16 +84,11 @@ export class ShardedWait {
     const done = this.hooks
       .blockerFor(t.key)
       .then((blocker) => this.hooks.pop(blocker, t.lists, blockMs, count))
-      .then(
-        async (popped) => {
-          if (!popped) return;
-          if (this.hooks.isClosed()) await this.hooks.putBack(popped);
-          else for (const d of t.deliver(popped)) this.taken.push(d);
-        },
-        (err: unknown) => {
-          throw err;
-        },
-      )
+      .then(async (popped) => {
+        if (!popped) return;
+        if (this.hooks.isClosed()) await this.hooks.putBack(popped);
+        else for (const d of t.deliver(popped)) this.taken.push(d);
+      })
       .catch((err: unknown) => {
         // Closing disconnects the blocking connections: their pops fail, and that is no failure.
         if (!this.hooks.isClosed()) this.failure = err;
